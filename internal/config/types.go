@@ -1,0 +1,178 @@
+// Package config reads and validates kiln.yaml: the repositories kiln accepts
+// webhooks from, and the pipelines their events start.
+//
+// A config is validated twice over: against schemas/kiln.schema.json (shape),
+// then by Go code (cross references, globs, cron, durations). Every problem is
+// reported with the file, line and field it concerns.
+package config
+
+import (
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is a whole kiln.yaml.
+type Config struct {
+	// File is the path the config was read from; errors name it.
+	File string `yaml:"-" json:"-"`
+	// Repos is the allowlist of repositories kiln accepts events from.
+	Repos []Repo `yaml:"repos" json:"repos"`
+	// Pipelines are what events start.
+	Pipelines []Pipeline `yaml:"pipelines" json:"pipelines"`
+}
+
+// Repo is one allowed repository.
+type Repo struct {
+	// Name is the repository's full name as the git host sends it in webhook
+	// payloads ("owner/name").
+	Name string `yaml:"name" json:"name"`
+	// CloneURL is where builds clone from: https, ssh, or a local path.
+	CloneURL string `yaml:"clone_url" json:"clone_url"`
+	// WebhookSecret is the shared HMAC secret of the repository's webhook. kiln
+	// refuses to start without one: an empty secret would accept unsigned payloads.
+	WebhookSecret SecretRef `yaml:"webhook_secret" json:"webhook_secret"`
+}
+
+// SecretRef says where a secret is read from. The secret itself never appears
+// in kiln.yaml, in logs or in workflow history.
+type SecretRef struct {
+	// Env names an environment variable holding the secret.
+	Env string `yaml:"env,omitempty" json:"env,omitempty"`
+	// File is a path to a file holding the secret; surrounding white space is trimmed.
+	File string `yaml:"file,omitempty" json:"file,omitempty"`
+}
+
+// Pipeline is one named pipeline: what starts it and what it runs.
+type Pipeline struct {
+	// Name identifies the pipeline in workflow IDs, the KilnPipeline search
+	// attribute and `kiln run --pipeline`.
+	Name string `yaml:"name" json:"name"`
+	// Repo names an entry of Repos.
+	Repo string `yaml:"repo" json:"repo"`
+	// Triggers says which events start this pipeline.
+	Triggers Triggers `yaml:"triggers" json:"triggers"`
+	// CancelSuperseded, when true, makes a new run for a ref cancel the older
+	// running run for the same ref. Unset means: on for review runs, off otherwise.
+	CancelSuperseded *bool `yaml:"cancel_superseded,omitempty" json:"cancel_superseded,omitempty"`
+	// Stages are run in order: build, then (in later releases) bake, test,
+	// distribute and publish.
+	Stages Stages `yaml:"stages" json:"stages"`
+}
+
+// Triggers lists the events that start a pipeline. An absent trigger never fires,
+// except Manual, which defaults to allowed.
+type Triggers struct {
+	// Review fires on pull requests opened, synchronized or reopened.
+	Review *ReviewTrigger `yaml:"review,omitempty" json:"review,omitempty"`
+	// Branch lists branch names or globs ("main", "release/*") whose pushes fire.
+	Branch []string `yaml:"branch,omitempty" json:"branch,omitempty"`
+	// Tag lists tag globs ("v*") whose pushes fire.
+	Tag []string `yaml:"tag,omitempty" json:"tag,omitempty"`
+	// Schedule lists cron schedules, each kept as a Temporal Schedule.
+	Schedule []ScheduleTrigger `yaml:"schedule,omitempty" json:"schedule,omitempty"`
+	// Manual allows on-demand runs (`kiln run`); default true.
+	Manual *bool `yaml:"manual,omitempty" json:"manual,omitempty"`
+}
+
+// ReviewTrigger fires on pull requests.
+type ReviewTrigger struct {
+	// Branches limits reviews to pull requests targeting these branch names or
+	// globs; empty means every target branch.
+	Branches []string `yaml:"branches,omitempty" json:"branches,omitempty"`
+}
+
+// ScheduleTrigger runs the pipeline on a cron schedule against a ref.
+type ScheduleTrigger struct {
+	// Name distinguishes schedules of one pipeline; it defaults to the ref and is
+	// part of the schedule's stable ID.
+	Name string `yaml:"name,omitempty" json:"name,omitempty"`
+	// Cron is a standard five-field cron expression, or a descriptor like "@daily".
+	Cron string `yaml:"cron" json:"cron"`
+	// Ref is the branch or tag built; its head is resolved when the run starts.
+	Ref string `yaml:"ref" json:"ref"`
+	// TimeZone is an IANA zone name for Cron; default UTC.
+	TimeZone string `yaml:"timezone,omitempty" json:"timezone,omitempty"`
+}
+
+// Stages holds each stage's configuration. Only Build exists today; bake, test,
+// distribute and publish slot in beside it.
+type Stages struct {
+	// Build is the build stage; kiln.yaml must configure it.
+	Build *BuildStage `yaml:"build,omitempty" json:"build,omitempty"`
+}
+
+// BuildStage runs the repository's CodeBuild-style buildspec.
+type BuildStage struct {
+	// Buildspec is a path in the repository ("buildspec.yml"), or an inline
+	// buildspec mapping.
+	Buildspec BuildspecSource `yaml:"buildspec" json:"buildspec"`
+	// Timeout bounds the whole build; default 60m.
+	Timeout Duration `yaml:"timeout,omitempty" json:"timeout,omitempty"`
+	// Env adds plain environment variables to the build. Buildspec env.variables
+	// override them; kiln's own KILN_* and FLOW_* variables override both.
+	Env map[string]string `yaml:"env,omitempty" json:"env,omitempty"`
+}
+
+// BuildspecSource is either a path in the repository or an inline buildspec.
+type BuildspecSource struct {
+	// Path is set when the buildspec is a file in the repository.
+	Path string `json:"path,omitempty"`
+	// Inline holds the YAML text of an inline buildspec.
+	Inline string `json:"inline,omitempty"`
+	// Line is where the inline buildspec starts in kiln.yaml, for error messages.
+	Line int `json:"line,omitempty"`
+}
+
+// UnmarshalYAML accepts a scalar path or an inline mapping.
+func (b *BuildspecSource) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		b.Path = n.Value
+		return nil
+	}
+	out, err := yaml.Marshal(n)
+	if err != nil {
+		return err
+	}
+	b.Inline, b.Line = string(out), n.Line
+	return nil
+}
+
+// MarshalYAML writes the buildspec back the way kiln.yaml has it: a path, or
+// the inline mapping. With it, a Config marshals to a kiln.yaml that parses
+// to the same Config.
+func (b BuildspecSource) MarshalYAML() (any, error) {
+	if b.Inline == "" {
+		return b.Path, nil
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal([]byte(b.Inline), &doc); err != nil {
+		return nil, err
+	}
+	if len(doc.Content) != 1 {
+		return nil, nil
+	}
+	return doc.Content[0], nil
+}
+
+// Duration is a time.Duration written as "90s", "30m" or "2h" in YAML.
+type Duration time.Duration
+
+// UnmarshalYAML parses a Go duration string.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalYAML writes the duration as kiln.yaml has it, such as "1h30m0s".
+func (d Duration) MarshalYAML() (any, error) { return d.String(), nil }
+
+// String formats the duration like time.Duration.
+func (d Duration) String() string { return time.Duration(d).String() }
+
+// DefaultBuildTimeout bounds builds whose config names no timeout.
+const DefaultBuildTimeout = 60 * time.Minute

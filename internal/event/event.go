@@ -1,0 +1,116 @@
+// Package event holds kiln's normalized trigger event: what happened in a
+// repository (or on a clock, or at a person's request) that may start a
+// pipeline. Git-host adapters translate their payloads into an Event; config
+// matches an Event against pipeline triggers; the pipeline workflow receives it
+// as input and exposes it to builds only as environment variables.
+package event
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Kind is what sort of thing started a run. The values double as trigger names
+// in kiln.yaml and as the KilnEvent search attribute.
+type Kind string
+
+// The kinds of event kiln starts pipelines for.
+const (
+	// KindBranch is a push to a branch.
+	KindBranch Kind = "branch"
+	// KindTag is a pushed tag.
+	KindTag Kind = "tag"
+	// KindReview is a pull request opened, synchronized or reopened.
+	KindReview Kind = "review"
+	// KindSchedule is a run started by a Temporal Schedule.
+	KindSchedule Kind = "schedule"
+	// KindManual is an on-demand run started with `kiln run`.
+	KindManual Kind = "manual"
+)
+
+// Event is one occurrence that may start pipelines. Every string in it may come
+// from an untrusted payload: it is data, never code.
+type Event struct {
+	Kind Kind `json:"kind"`
+	// Repo is the repository's full name as the host spells it, e.g. "acme/widget".
+	Repo string `json:"repo"`
+	// Ref is the full git ref: refs/heads/main, refs/tags/v1.2.0, refs/pull/7/head.
+	Ref string `json:"ref"`
+	// Branch is set for branch pushes, and to the source branch for reviews.
+	Branch string `json:"branch,omitempty"`
+	// Tag is set for tag pushes.
+	Tag string `json:"tag,omitempty"`
+	// Commit is the full SHA to build. Empty means "resolve Ref when the run starts",
+	// which is what schedules and `kiln run` without --commit do.
+	Commit string `json:"commit,omitempty"`
+	// Before is the SHA the ref pointed at before a push, when known.
+	Before string `json:"before,omitempty"`
+	// Forced is true for a force push.
+	Forced bool `json:"forced,omitempty"`
+	// PullRequest is set for review events.
+	PullRequest *PullRequest `json:"pull_request,omitempty"`
+	// Sender is the login of whoever caused the event.
+	Sender string `json:"sender,omitempty"`
+	// Message is the head commit message, or the pull request title.
+	Message string `json:"message,omitempty"`
+	// DeliveryID identifies a webhook delivery (X-GitHub-Delivery); redeliveries
+	// carry the same one, which is what makes them start no second run.
+	DeliveryID string `json:"delivery_id,omitempty"`
+	// Schedule names the schedule that started the run, for schedule events.
+	Schedule string `json:"schedule,omitempty"`
+}
+
+// PullRequest carries what a review build needs to know about the change.
+type PullRequest struct {
+	Number       int    `json:"number"`
+	Title        string `json:"title,omitempty"`
+	SourceBranch string `json:"source_branch"`
+	TargetBranch string `json:"target_branch"`
+	SourceCommit string `json:"source_commit"`
+	TargetCommit string `json:"target_commit,omitempty"`
+	// SourceCloneURL is the head repository's clone URL; it differs from the
+	// base repository's for a pull request from a fork.
+	SourceCloneURL string `json:"source_clone_url,omitempty"`
+	Fork           bool   `json:"fork,omitempty"`
+}
+
+// RefLabel is a short, readable name for the ref the event is about: the branch
+// name, "tag-<tag>", or "pr-<number>". It goes into workflow IDs and is the
+// KilnRef search attribute, so runs for one ref can be found (and superseded).
+func (e Event) RefLabel() string {
+	switch {
+	case e.Kind == KindReview && e.PullRequest != nil:
+		return fmt.Sprintf("pr-%d", e.PullRequest.Number)
+	case e.Tag != "":
+		return "tag-" + e.Tag
+	case e.Branch != "":
+		return e.Branch
+	default:
+		return ShortRef(e.Ref)
+	}
+}
+
+// ShortRef strips refs/heads/ or refs/tags/ from a full ref name.
+func ShortRef(ref string) string {
+	for _, p := range []string{"refs/heads/", "refs/tags/"} {
+		if s, ok := strings.CutPrefix(ref, p); ok {
+			return s
+		}
+	}
+	return ref
+}
+
+// FromRef fills Ref, Branch and Tag from a ref the way a person types it:
+// "main", "refs/heads/main", "refs/tags/v1" or "v1" given as a tag.
+func (e *Event) FromRef(ref string) {
+	switch {
+	case strings.HasPrefix(ref, "refs/tags/"):
+		e.Ref, e.Tag = ref, strings.TrimPrefix(ref, "refs/tags/")
+	case strings.HasPrefix(ref, "refs/heads/"):
+		e.Ref, e.Branch = ref, strings.TrimPrefix(ref, "refs/heads/")
+	case strings.HasPrefix(ref, "refs/"):
+		e.Ref = ref
+	default:
+		e.Ref, e.Branch = "refs/heads/"+ref, ref
+	}
+}

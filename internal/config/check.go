@@ -1,0 +1,108 @@
+package config
+
+import (
+	"path"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/robfig/cron/v3"
+
+	// Schedules name IANA zones; embedding the database makes checking them
+	// independent of the host's zoneinfo.
+	_ "time/tzdata"
+)
+
+// checker does the checks a JSON Schema cannot express. It runs on a Config
+// that passed the schema, with defaults filled in, and uses the tree for lines.
+type checker struct {
+	cfg  *Config
+	tree *tree
+	p    *problems
+}
+
+func checkConfig(cfg *Config, t *tree, p *problems) {
+	c := &checker{cfg: cfg, tree: t, p: p}
+	c.repos()
+	c.pipelines()
+}
+
+// repos checks repository names are unique; like Config.Repo, it ignores case.
+func (c *checker) repos() {
+	first := map[string]int{}
+	for i, r := range c.cfg.Repos {
+		at := c.tree.at("repos", i, "name")
+		key := strings.ToLower(r.Name)
+		if line, dup := first[key]; dup {
+			c.p.add(at, "repo %q is listed twice (first at line %d)", r.Name, line)
+			continue
+		}
+		first[key] = at.line
+	}
+}
+
+func (c *checker) pipelines() {
+	first := map[string]int{}
+	for i, pl := range c.cfg.Pipelines {
+		at := c.tree.at("pipelines", i, "name")
+		if line, dup := first[pl.Name]; dup {
+			c.p.add(at, "pipeline %q is defined twice (first at line %d)", pl.Name, line)
+		} else {
+			first[pl.Name] = at.line
+		}
+		if c.cfg.Repo(pl.Repo) == nil {
+			c.p.add(c.tree.at("pipelines", i, "repo"), "repo %q is not listed under repos", pl.Repo)
+		}
+		c.triggers(i, pl.Triggers)
+	}
+}
+
+func (c *checker) triggers(i int, t Triggers) {
+	base := []any{"pipelines", i, "triggers"}
+	c.globs(t.Branch, base, "branch")
+	c.globs(t.Tag, base, "tag")
+	if t.Review != nil {
+		c.globs(t.Review.Branches, base, "review", "branches")
+	}
+	first := map[string]int{}
+	for j, s := range t.Schedule {
+		sched := slices.Concat(base, []any{"schedule", j})
+		c.schedule(s, sched)
+		if prev, dup := first[s.Name]; dup {
+			c.p.add(c.at(sched, "name"),
+				"schedule name %q is used twice (first at line %d); a schedule's name defaults to its ref", s.Name, prev)
+			continue
+		}
+		first[s.Name] = c.at(sched).line
+	}
+}
+
+// at places the value at base followed by more.
+func (c *checker) at(base []any, more ...any) place {
+	return c.tree.at(slices.Concat(base, more)...)
+}
+
+// globs checks path.Match syntax; matching against "" checks the whole pattern.
+func (c *checker) globs(globs []string, base []any, more ...any) {
+	list := slices.Concat(base, more)
+	for j, g := range globs {
+		if _, err := path.Match(g, ""); err != nil {
+			c.p.add(c.at(list, j), "%q is not a valid glob", g)
+		}
+	}
+}
+
+func (c *checker) schedule(s ScheduleTrigger, at []any) {
+	switch _, err := cron.ParseStandard(s.Cron); {
+	case strings.HasPrefix(s.Cron, "TZ=") || strings.HasPrefix(s.Cron, "CRON_TZ="):
+		c.p.add(c.at(at, "cron"), "set the time zone with the timezone field, not in cron")
+	case err != nil:
+		c.p.add(c.at(at, "cron"), "%q is not a valid cron expression: %v", s.Cron, err)
+	}
+	switch _, err := time.LoadLocation(s.TimeZone); {
+	case s.TimeZone == "Local":
+		c.p.add(c.at(at, "timezone"), `"Local" depends on the server; name an IANA zone such as "Europe/Berlin"`)
+	case err != nil:
+		c.p.add(c.at(at, "timezone"), "%q is not a known IANA time zone", s.TimeZone)
+	}
+}

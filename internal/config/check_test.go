@@ -1,0 +1,75 @@
+package config
+
+import "testing"
+
+func TestSemanticProblems(t *testing.T) {
+	tests := []struct {
+		name string
+		src  string
+		want []problem
+	}{
+		{"bad globs", head + `pipelines:
+  - name: ci
+    repo: acme/widget
+    triggers:
+      review: {branches: ["main["]}
+      branch: [main, "["]
+      tag: ['v\']
+    stages: {build: {buildspec: buildspec.yml}}
+`, []problem{
+			{9, "pipelines[0].triggers.review.branches[0]", `"main[" is not a valid glob`},
+			{10, "pipelines[0].triggers.branch[1]", `"[" is not a valid glob`},
+			{11, "pipelines[0].triggers.tag[0]", `"v\\" is not a valid glob`},
+		}},
+		{"schedules", head + `pipelines:
+  - name: ci
+    repo: acme/widget
+    triggers:
+      schedule:
+        - {cron: "0 3 * * *", ref: main}
+        - {cron: "0 3 * *", ref: main, timezone: Mars/Olympus}
+        - {name: weekly, cron: "TZ=UTC @weekly", ref: main, timezone: Local}
+        - {name: hourly, cron: "@hourly", ref: main, timezone: America/New_York}
+        - {name: weekly, cron: "@every 2h", ref: dev}
+    stages: {build: {buildspec: buildspec.yml}}
+`, []problem{
+			{11, "pipelines[0].triggers.schedule[1]", `schedule name "main" is used twice (first at line 10)`},
+			{11, "pipelines[0].triggers.schedule[1].cron", `"0 3 * *" is not a valid cron expression`},
+			{11, "pipelines[0].triggers.schedule[1].timezone", `"Mars/Olympus" is not a known IANA time zone`},
+			{12, "pipelines[0].triggers.schedule[2].cron", "set the time zone with the timezone field"},
+			{12, "pipelines[0].triggers.schedule[2].timezone", `"Local" depends on the server`},
+			{14, "pipelines[0].triggers.schedule[4].name", `schedule name "weekly" is used twice (first at line 12)`},
+		}},
+		{"timeouts", head + `pipelines:
+  - name: ci
+    repo: acme/widget
+    triggers: {manual: true}
+    stages: {build: {buildspec: b.yml, timeout: 0s}}
+  - name: cd
+    repo: acme/widget
+    triggers: {manual: true}
+    stages: {build: {buildspec: b.yml, timeout: 9999999999h}}
+`, []problem{
+			{9, "pipelines[0].stages.build.timeout", "must be longer than zero"},
+			{13, "pipelines[1].stages.build.timeout", `"9999999999h" is not a valid duration`},
+		}},
+		{"duplicates and references", `repos:
+  - name: acme/widget
+    clone_url: https://github.com/acme/widget.git
+    webhook_secret: {env: S}
+  - name: ACME/Widget
+    clone_url: https://github.com/ACME/Widget.git
+    webhook_secret: {env: S}
+pipelines:
+  - {name: ci, repo: acme/widget, triggers: {manual: true}, stages: {build: {buildspec: b.yml}}}
+  - {name: ci, repo: acme/gadget, triggers: {manual: true}, stages: {build: {buildspec: b.yml}}}
+`, []problem{
+			{5, "repos[1].name", `repo "ACME/Widget" is listed twice (first at line 2)`},
+			{10, "pipelines[1].name", `pipeline "ci" is defined twice (first at line 9)`},
+			{10, "pipelines[1].repo", `repo "acme/gadget" is not listed under repos`},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { requireProblems(t, tt.src, tt.want...) })
+	}
+}

@@ -1,0 +1,152 @@
+package config
+
+import "testing"
+
+func TestShapeProblems(t *testing.T) {
+	tests := []struct {
+		name string
+		src  string
+		want []problem
+	}{
+		{"missing clone_url", `repos:
+  - name: acme/widget
+    webhook_secret: {env: S}
+pipelines:
+  - {name: ci, repo: acme/widget, triggers: {manual: true}, stages: {build: {buildspec: b.yml}}}
+`, []problem{{2, "repos[0]", "missing required field clone_url"}}},
+		{"not a mapping", "- repos\n- pipelines\n",
+			[]problem{{1, "", "must be a mapping, not a list"}}},
+		{"unknown top-level field", head + "pipeline: []\n", []problem{
+			{1, "", "missing required field pipelines"},
+			{5, "pipeline", `unknown field "pipeline"; known fields: pipelines, repos`},
+		}},
+		{"unknown pipeline field", head + `pipelines:
+  - name: ci
+    repo: acme/widget
+    triggers: {branch: [main]}
+    stagse: {build: {buildspec: buildspec.yml}}
+`, []problem{
+			{6, "pipelines[0]", "missing required field stages"},
+			{9, "pipelines[0].stagse", `unknown field "stagse"; known fields: cancel_superseded, name, repo, stages, triggers`},
+		}},
+		{"unknown stage", head + `pipelines:
+  - name: ci
+    repo: acme/widget
+    triggers: {branch: [main]}
+    stages:
+      build: {buildspec: buildspec.yml}
+      deploy: {}
+`, []problem{{11, "pipelines[0].stages.deploy", `unknown stage "deploy"; known stages: build`}}},
+		{"no build stage", head + `pipelines:
+  - name: ci
+    repo: acme/widget
+    triggers: {branch: [main]}
+    stages: {}
+`, []problem{{9, "pipelines[0].stages", "missing required field build"}}},
+		{"unknown trigger", head + `pipelines:
+  - name: ci
+    repo: acme/widget
+    triggers: {push: [main]}
+    stages: {build: {buildspec: buildspec.yml}}
+`, []problem{
+			{8, "pipelines[0].triggers.push", `unknown trigger "push"; known triggers: branch, manual, review, schedule, tag`},
+		}},
+		{"no trigger", head + `pipelines:
+  - name: ci
+    repo: acme/widget
+    triggers: {}
+    stages: {build: {buildspec: buildspec.yml}}
+`, []problem{{8, "pipelines[0].triggers", "needs at least one trigger"}}},
+		{"bad names and duration", head + `pipelines:
+  - name: Widget CI
+    repo: widget
+    triggers: {branch: [main]}
+    stages:
+      build:
+        buildspec: buildspec.yml
+        timeout: 30 minutes
+`, []problem{
+			{6, "pipelines[0].name", `"Widget CI" is not a valid pipeline name: lower-case letters`},
+			{7, "pipelines[0].repo", `"widget" is not a valid repository name: owner and name separated by a slash`},
+			{12, "pipelines[0].stages.build.timeout", `"30 minutes" is not a valid duration: numbers with units`},
+		}},
+		{"secret with both sources", `repos:
+  - name: acme/widget
+    clone_url: https://github.com/acme/widget.git
+    webhook_secret: {env: S, file: /run/secrets/s}
+  - name: acme/gadget
+    clone_url: https://github.com/acme/gadget.git
+    webhook_secret: {}
+pipelines:
+  - {name: ci, repo: acme/widget, triggers: {manual: true}, stages: {build: {buildspec: b.yml}}}
+`, []problem{
+			{4, "repos[0].webhook_secret", "give only one of env or file"},
+			{7, "repos[1].webhook_secret", "needs exactly one of env or file"},
+		}},
+		{"wrong types", head + `pipelines:
+  - name: ci
+    repo: acme/widget
+    triggers:
+      review:
+      manual: "yes"
+    stages:
+      build:
+        buildspec: [a, b]
+        env: {1FOO: x, EMPTY: , PORT: 8080}
+  - name: cd
+    repo: acme/widget
+    triggers: {manual: true}
+    stages: {build: {buildspec: 3}}
+`, []problem{
+			{9, "pipelines[0].triggers.review", "must be a mapping, not empty"},
+			{10, "pipelines[0].triggers.manual", "must be a boolean (true or false), not a string"},
+			{13, "pipelines[0].stages.build.buildspec", "must be a string or a mapping, not a list"},
+			{14, "pipelines[0].stages.build.env.1FOO", `"1FOO" is not a valid environment variable name`},
+			{14, "pipelines[0].stages.build.env.EMPTY", "must be a boolean (true or false), a number or a string, not empty"},
+			{18, "pipelines[1].stages.build.buildspec", "must be a string or a mapping, not a number"},
+		}},
+		{"inline buildspec without version", head + `pipelines:
+  - name: ci
+    repo: acme/widget
+    triggers: {tag: ["v*"]}
+    stages:
+      build:
+        buildspec:
+          phases: {build: {commands: [make]}}
+`, []problem{{11, "pipelines[0].stages.build.buildspec", "missing required field version"}}},
+		{"empty lists and strings", head + `pipelines:
+  - name: ci
+    repo: acme/widget
+    triggers: {branch: [], tag: [""]}
+    stages: {build: {buildspec: ""}}
+`, []problem{
+			{8, "pipelines[0].triggers.branch", "must list at least one entry"},
+			{8, "pipelines[0].triggers.tag[0]", "must not be empty"},
+			{9, "pipelines[0].stages.build.buildspec", "must not be empty"},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { requireProblems(t, tt.src, tt.want...) })
+	}
+}
+
+// TestManyProblemsSortedByLine checks that every shape problem is reported in
+// one go, in line order, whatever order the validator found them in.
+func TestManyProblemsSortedByLine(t *testing.T) {
+	requireProblems(t, `pipelines:
+  - name: ci
+    repo: acme/widget
+    triggers: {branch: [main], manual: 1}
+    stages: {build: {buildspec: b.yml, timeout: 5}}
+repos:
+  - name: acme/widget
+    clone_url: https://github.com/acme/widget.git
+    webhook_secret: {env: "NOT A NAME"}
+    hooks: true
+`,
+		problem{4, "pipelines[0].triggers.manual", "must be a boolean (true or false), not a number"},
+		problem{5, "pipelines[0].stages.build.timeout", "must be a string, not a number"},
+		problem{9, "repos[0].webhook_secret.env", `"NOT A NAME" is not a valid environment variable name`},
+		problem{10, "repos[0].hooks", `unknown field "hooks"`},
+	)
+}

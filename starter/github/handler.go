@@ -1,0 +1,212 @@
+package github
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/kiln-ci/kiln/internal/config"
+	"github.com/kiln-ci/kiln/internal/event"
+)
+
+// MaxBodyBytes bounds a webhook body. GitHub caps payloads at 25 MiB; anything
+// larger is not from GitHub.
+const MaxBodyBytes = 25 << 20
+
+// startTimeout bounds starting runs, so a delivery is answered within GitHub's
+// 10 second limit even when Temporal is slow; GitHub then redelivers on request,
+// and the workflow ID makes the redelivery start nothing twice.
+const startTimeout = 8 * time.Second
+
+// RunStarter starts a pipeline run durably. It returns the workflow ID, and
+// alreadyStarted=true when a run with this ID exists (a redelivery).
+type RunStarter interface {
+	StartRun(ctx context.Context, p *config.Pipeline, ev event.Event) (workflowID string, alreadyStarted bool, err error)
+}
+
+// Response is the JSON body of every answer the handler gives. Exactly one of
+// Pong, Ignored, Error or Started is meaningful, except that a failed start
+// reports the runs that did start beside the error.
+type Response struct {
+	Pong    bool         `json:"pong,omitempty"`
+	Ignored string       `json:"ignored,omitempty"`
+	Error   string       `json:"error,omitempty"`
+	Started []StartedRun `json:"started,omitempty"`
+}
+
+// StartedRun reports one pipeline run started, or found already started, for a delivery.
+type StartedRun struct {
+	Pipeline   string `json:"pipeline"`
+	WorkflowID string `json:"workflow_id"`
+	// Duplicate is true when the run already existed: the delivery was redelivered.
+	Duplicate bool `json:"duplicate,omitempty"`
+}
+
+// Handler is the http.Handler for GitHub and Gitea webhooks. It accepts
+// deliveries only from allowlisted repositories, signed with their secret.
+type Handler struct {
+	cfg     *config.Config
+	secrets map[string][]byte
+	starter RunStarter
+	log     zerolog.Logger
+}
+
+// NewHandler returns a Handler for the repositories and pipelines of cfg.
+// secrets holds each repository's webhook secret keyed by lower-cased full
+// name, as config.Config.WebhookSecrets returns them.
+func NewHandler(cfg *config.Config, secrets map[string][]byte, starter RunStarter, log zerolog.Logger) *Handler {
+	return &Handler{cfg: cfg, secrets: secrets, starter: starter, log: log}
+}
+
+// ServeHTTP takes one delivery: it checks method, headers, size, repository and
+// signature, in that order, then starts the pipelines the event triggers.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		h.reject(w, h.log, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed; webhooks are POSTed")
+		return
+	}
+	eventType := firstHeader(r.Header, "X-GitHub-Event", "X-Gitea-Event")
+	deliveryID := firstHeader(r.Header, "X-GitHub-Delivery", "X-Gitea-Delivery")
+	log := h.log.With().Str("event", eventType).Str("delivery", deliveryID).Logger()
+	switch {
+	case eventType == "":
+		h.reject(w, log, http.StatusBadRequest, "missing X-GitHub-Event header")
+		return
+	case deliveryID == "":
+		h.reject(w, log, http.StatusBadRequest, "missing X-GitHub-Delivery header")
+		return
+	}
+	d, status, err := h.readDelivery(w, r)
+	if err != nil {
+		h.reject(w, log.With().Str("repo", d.repo).Logger(), status, err.Error())
+		return
+	}
+	log = log.With().Str("repo", d.repo).Logger()
+	ev, ignored, err := Normalize(eventType, deliveryID, d.payload)
+	switch {
+	case err != nil:
+		h.reject(w, log, http.StatusBadRequest, err.Error())
+	case ignored == ReasonPing:
+		log.Info().Msg("webhook ping")
+		writeJSON(w, http.StatusOK, Response{Pong: true})
+	case ignored != "":
+		log.Info().Str("reason", ignored).Msg("webhook ignored")
+		writeJSON(w, http.StatusAccepted, Response{Ignored: ignored})
+	default:
+		h.start(r.Context(), w, log.With().Str("ref", ev.Ref).Logger(), ev)
+	}
+}
+
+// readDelivery reads the body, finds its repository, and verifies the
+// signature with that repository's secret. On failure it returns the status to
+// answer with.
+func (h *Handler) readDelivery(w http.ResponseWriter, r *http.Request) (delivery, int, error) {
+	body, err := readBody(w, r)
+	if err != nil {
+		if errors.As(err, new(*http.MaxBytesError)) {
+			return delivery{}, http.StatusRequestEntityTooLarge, fmt.Errorf("body exceeds %d bytes", MaxBodyBytes)
+		}
+		return delivery{}, http.StatusBadRequest, fmt.Errorf("reading body: %w", err)
+	}
+	d, err := parseDelivery(r.Header.Get("Content-Type"), body)
+	switch {
+	case err != nil:
+		return d, http.StatusBadRequest, err
+	case d.repo == "":
+		return d, http.StatusForbidden, errors.New("payload names no repository")
+	case h.cfg.Repo(d.repo) == nil:
+		return d, http.StatusForbidden, fmt.Errorf("unknown repo %q: not in kiln.yaml repos", d.repo)
+	}
+	secret := h.secrets[strings.ToLower(d.repo)]
+	if len(secret) == 0 {
+		// kiln refuses to start without secrets, so this is a wiring bug; an
+		// empty key would make any sender's signature check out.
+		return d, http.StatusInternalServerError, fmt.Errorf("repo %q has no webhook secret loaded", d.repo)
+	}
+	if err := verifySignature(r.Header, secret, d.signed()...); err != nil {
+		return d, http.StatusUnauthorized, err
+	}
+	return d, 0, nil
+}
+
+// start starts every pipeline the event triggers. It tries them all even when
+// one fails, so a redelivery has less left to do.
+func (h *Handler) start(ctx context.Context, w http.ResponseWriter, log zerolog.Logger, ev event.Event) {
+	pipelines := h.cfg.Match(ev)
+	if len(pipelines) == 0 {
+		reason := fmt.Sprintf("no pipeline of repo %s is triggered by %s", ev.Repo, describe(ev))
+		log.Info().Str("reason", reason).Msg("webhook ignored")
+		writeJSON(w, http.StatusAccepted, Response{Ignored: reason})
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, startTimeout)
+	defer cancel()
+	var resp Response
+	var errs []error
+	for _, p := range pipelines {
+		id, dup, err := h.starter.StartRun(ctx, p, ev)
+		plog := log.With().Str("pipeline", p.Name).Str("workflow_id", id).Logger()
+		if err != nil {
+			plog.Error().Err(err).Msg("starting run failed")
+			errs = append(errs, fmt.Errorf("pipeline %s: %w", p.Name, err))
+			continue
+		}
+		plog.Info().Bool("duplicate", dup).Msg("run started")
+		resp.Started = append(resp.Started, StartedRun{Pipeline: p.Name, WorkflowID: id, Duplicate: dup})
+	}
+	if len(errs) > 0 {
+		resp.Error = errors.Join(errs...).Error()
+		writeJSON(w, http.StatusInternalServerError, resp)
+		return
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// describe names the event in the words of kiln.yaml triggers.
+func describe(ev event.Event) string {
+	switch {
+	case ev.Kind == event.KindReview && ev.PullRequest != nil:
+		return fmt.Sprintf("review of pull request #%d into %s", ev.PullRequest.Number, ev.PullRequest.TargetBranch)
+	case ev.Kind == event.KindTag:
+		return "tag " + ev.Tag
+	default:
+		return string(ev.Kind) + " " + ev.Branch
+	}
+}
+
+// reject logs and answers a delivery that is refused or cannot be read.
+func (h *Handler) reject(w http.ResponseWriter, log zerolog.Logger, status int, reason string) {
+	lvl := zerolog.InfoLevel
+	switch {
+	case status >= 500:
+		lvl = zerolog.ErrorLevel
+	case status == http.StatusUnauthorized || status == http.StatusForbidden:
+		lvl = zerolog.WarnLevel
+	}
+	log.WithLevel(lvl).Int("status", status).Str("reason", reason).Msg("webhook rejected")
+	writeJSON(w, status, Response{Error: reason})
+}
+
+// writeJSON answers with resp as JSON.
+func writeJSON(w http.ResponseWriter, status int, resp Response) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(resp)
+}
+
+// firstHeader returns the first of the named headers that is set.
+func firstHeader(h http.Header, names ...string) string {
+	for _, n := range names {
+		if v := h.Get(n); v != "" {
+			return v
+		}
+	}
+	return ""
+}

@@ -1,0 +1,53 @@
+// Package activities holds the work a pipeline's stages do: planning a run from
+// config, finding superseded runs, and building. Each activity is a method on
+// Activities, which holds the clients and settings they need.
+package activities
+
+import (
+	"context"
+	"path/filepath"
+	"strconv"
+
+	"github.com/rs/zerolog"
+	"go.temporal.io/api/workflowservice/v1"
+
+	"github.com/kiln-ci/kiln/internal/config"
+)
+
+// Activities are kiln's activity implementations, registered with a worker.
+type Activities struct {
+	// Config is the worker's kiln.yaml: the source of pipeline definitions.
+	Config *config.Config
+	// DataDir holds logs, artifacts and workspaces (see Paths).
+	DataDir string
+	// Runs lists runs in Temporal's visibility store.
+	Runs RunLister
+	// Log receives structured logs; never secrets.
+	Log zerolog.Logger
+}
+
+// RunLister is the one visibility call the activities make; client.Client
+// satisfies it.
+type RunLister interface {
+	ListWorkflow(ctx context.Context, req *workflowservice.ListWorkflowExecutionsRequest) (*workflowservice.ListWorkflowExecutionsResponse, error)
+}
+
+// Paths says where one attempt of a run keeps its files under the data dir:
+//
+//	<data-dir>/logs/<run>/build-<attempt>.log   the build's output
+//	<data-dir>/artifacts/<run>/                 artifacts.files of a good build
+//	<data-dir>/work/<run>/<attempt>/            the checkout, removed afterwards
+//
+// Each attempt gets its own workspace, so a retry after a crash never builds
+// on what a killed attempt left behind.
+type Paths struct{ Log, Artifacts, Work string }
+
+// paths returns the file locations of one attempt of a run.
+func (a *Activities) paths(runDir string, attempt int32) Paths {
+	n := strconv.Itoa(int(attempt))
+	return Paths{
+		Log:       filepath.Join(a.DataDir, "logs", runDir, "build-"+n+".log"),
+		Artifacts: filepath.Join(a.DataDir, "artifacts", runDir),
+		Work:      filepath.Join(a.DataDir, "work", runDir, n),
+	}
+}

@@ -1,0 +1,194 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+
+	"github.com/kiln-ci/kiln/internal/buildspec"
+	"github.com/kiln-ci/kiln/internal/config"
+	"github.com/kiln-ci/kiln/internal/event"
+	"github.com/kiln-ci/kiln/internal/gitx"
+)
+
+// BuildInput is everything the build stage needs; it is recorded in history.
+type BuildInput struct {
+	RunID    string      `json:"run_id"`
+	Pipeline string      `json:"pipeline"`
+	Event    event.Event `json:"event"`
+	Plan     Plan        `json:"plan"`
+	// ScheduledAt is when a schedule meant the run to start (FLOW_SCHEDULE).
+	ScheduledAt time.Time `json:"scheduled_at,omitzero"`
+}
+
+// BuildResult is what a build produced.
+type BuildResult struct {
+	LogPath      string                  `json:"log_path"`
+	ArtifactsDir string                  `json:"artifacts_dir,omitempty"`
+	Artifacts    []string                `json:"artifacts,omitempty"`
+	Phases       []buildspec.PhaseResult `json:"phases"`
+	Exported     map[string]string       `json:"exported,omitempty"`
+}
+
+// BuildProgress is the build's heartbeat: where it is, for the UI's pending
+// activity view and for people reading a stuck run.
+type BuildProgress struct {
+	Step     string `json:"step"`
+	Phase    string `json:"phase,omitempty"`
+	Command  int    `json:"command,omitempty"`
+	LogBytes int64  `json:"log_bytes"`
+}
+
+// heartbeatEvery is how often a build heartbeats while a command runs; it must
+// be well under the activity's heartbeat timeout.
+const heartbeatEvery = 5 * time.Second
+
+// Build checks out the commit into a fresh workspace and runs the buildspec.
+// A failing command is a permanent BuildFailed error carrying the exit code and
+// the log's last lines; clone and I/O failures are retryable.
+func (a *Activities) Build(ctx context.Context, in BuildInput) (*BuildResult, error) {
+	info := activity.GetInfo(ctx)
+	paths := a.paths(safeName(in.RunID), info.Attempt)
+	log := a.Log.With().Str("run", in.RunID).Str("pipeline", in.Pipeline).Str("repo", in.Plan.Repo).
+		Str("ref", in.Event.Ref).Str("commit", in.Plan.Commit).Int32("attempt", info.Attempt).Logger()
+	logFile, err := createLog(paths.Log)
+	if err != nil {
+		return nil, err
+	}
+	defer logFile.Close()
+	defer os.RemoveAll(paths.Work)
+	out := &countingWriter{w: logFile}
+	hb := newHeartbeater(ctx, out)
+	defer hb.stop()
+
+	res := &BuildResult{LogPath: paths.Log}
+	log.Info().Str("log", paths.Log).Msg("build started")
+	src := filepath.Join(paths.Work, "src")
+	hb.set(BuildProgress{Step: "checkout"})
+	fmt.Fprintf(out, "[kiln] checking out %s at %s\n", in.Plan.CloneURL, in.Plan.Commit)
+	if err := gitx.Checkout(ctx, in.Plan.CloneURL, in.Plan.Commit, src, out); err != nil {
+		if errors.Is(err, gitx.ErrNotFound) {
+			return nil, permanent(ErrRefNotFound, "%v", err)
+		}
+		return nil, fmt.Errorf("checkout: %w", err)
+	}
+	spec, err := loadBuildspec(src, in.Plan.Build.Buildspec)
+	if err != nil {
+		return nil, err
+	}
+	runCtx, cancel := context.WithTimeout(ctx, in.Plan.BuildTimeout())
+	defer cancel()
+	result, err := spec.Run(runCtx, buildspec.RunOptions{
+		Dir:          src,
+		Env:          EventEnv(in),
+		BaseEnv:      append(os.Environ(), mapEnv(in.Plan.Build.Env)...),
+		Log:          out,
+		ArtifactsDir: paths.Artifacts,
+		Progress: func(p buildspec.Progress) {
+			hb.set(BuildProgress{Step: "buildspec", Phase: p.Phase, Command: p.Command})
+		},
+	})
+	if result != nil {
+		res.Phases, res.Exported = result.Phases, result.Exported
+		if len(result.Artifacts) > 0 {
+			res.Artifacts, res.ArtifactsDir = result.Artifacts, paths.Artifacts
+		}
+	}
+	if err != nil {
+		log.Warn().Err(err).Msg("build failed")
+		return res, a.classifyBuildError(ctx, runCtx, in, paths.Log, err)
+	}
+	log.Info().Int("artifacts", len(res.Artifacts)).Msg("build succeeded")
+	return res, nil
+}
+
+// classifyBuildError decides whether a failure is the build's (permanent) or the
+// machine's (retryable), and words it for people.
+func (a *Activities) classifyBuildError(ctx, runCtx context.Context, in BuildInput, logPath string, err error) error {
+	var cmdErr *buildspec.CommandError
+	switch {
+	case ctx.Err() != nil:
+		return ctx.Err() // cancelled or timed out by Temporal: it decides what next
+	case errors.Is(runCtx.Err(), context.DeadlineExceeded):
+		return permanent(ErrBuildTimedOut, "build timed out after %s (stages.build.timeout); log: %s", in.Plan.BuildTimeout(), logPath)
+	case errors.As(err, &cmdErr):
+		return permanent(ErrBuildFailed, "%v\nlog: %s", err, logPath)
+	default:
+		return fmt.Errorf("build: %w (log: %s)", err, logPath)
+	}
+}
+
+// loadBuildspec parses the inline buildspec, or the file in the checkout. A path
+// must stay inside the repository.
+func loadBuildspec(src string, b config.BuildspecSource) (*buildspec.Spec, error) {
+	if b.Inline != "" {
+		spec, err := buildspec.Parse("kiln.yaml (inline buildspec)", []byte(b.Inline))
+		if err != nil {
+			return nil, permanent(ErrInvalidBuildspec, "%v", err)
+		}
+		return spec, nil
+	}
+	if !filepath.IsLocal(b.Path) {
+		return nil, permanent(ErrInvalidBuildspec, "buildspec path %q leaves the repository", b.Path)
+	}
+	data, err := os.ReadFile(filepath.Join(src, b.Path))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, permanent(ErrInvalidBuildspec, "buildspec %s is not in the repository at this commit", b.Path)
+	} else if err != nil {
+		return nil, err
+	}
+	spec, err := buildspec.Parse(b.Path, data)
+	if err != nil {
+		return nil, permanent(ErrInvalidBuildspec, "%v", err)
+	}
+	return spec, nil
+}
+
+func createLog(path string) (*os.File, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, err
+	}
+	return os.Create(path)
+}
+
+func mapEnv(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k, v := range m {
+		out = append(out, k+"="+v)
+	}
+	return out
+}
+
+// safeName turns a workflow ID into one path component.
+func safeName(id string) string {
+	return strings.NewReplacer("/", "_", "\\", "_", "..", "_").Replace(id)
+}
+
+// countingWriter counts bytes written to the log for the heartbeat.
+type countingWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+	n  int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+func (c *countingWriter) count() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n
+}

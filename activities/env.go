@@ -1,0 +1,71 @@
+package activities
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/kiln-ci/kiln/internal/event"
+)
+
+// EventEnv is the environment a build sees about its event: kiln's own KILN_*
+// variables, the FLOW_* names of codecommit-flow-ci, and the CODEBUILD_* names
+// buildspecs already use. Everything a webhook sent (ref names, titles, commit
+// messages) reaches the build here and only here, as values, never as script.
+func EventEnv(in BuildInput) []string {
+	ev := in.Event
+	env := []string{
+		"CI=true",
+		"KILN=true",
+		"KILN_PIPELINE=" + in.Pipeline,
+		"KILN_REPO=" + in.Plan.Repo,
+		"KILN_COMMIT=" + in.Plan.Commit,
+		"KILN_REF=" + ev.Ref,
+		"KILN_REF_NAME=" + ev.RefLabel(),
+		"KILN_EVENT=" + string(ev.Kind),
+		"KILN_RUN_ID=" + in.RunID,
+		"KILN_SENDER=" + ev.Sender,
+		"KILN_COMMIT_MESSAGE=" + ev.Message,
+		"CODEBUILD_BUILD_ID=" + in.RunID,
+		"CODEBUILD_INITIATOR=kiln/" + in.Pipeline,
+		"CODEBUILD_RESOLVED_SOURCE_VERSION=" + in.Plan.Commit,
+		"CODEBUILD_SOURCE_VERSION=" + in.Plan.Commit,
+		"CODEBUILD_SOURCE_REPO_URL=" + in.Plan.CloneURL,
+	}
+	switch ev.Kind {
+	case event.KindBranch:
+		env = append(env, "FLOW_BRANCH="+ev.Branch, "CODEBUILD_WEBHOOK_TRIGGER=branch/"+ev.Branch)
+	case event.KindTag:
+		env = append(env, "FLOW_TAG="+ev.Tag, "CODEBUILD_WEBHOOK_TRIGGER=tag/"+ev.Tag)
+	case event.KindReview:
+		if pr := ev.PullRequest; pr != nil {
+			n := strconv.Itoa(pr.Number)
+			env = append(env,
+				"FLOW_PULL_REQUEST_ID="+n,
+				"FLOW_PULL_REQUEST_SRC_COMMIT="+pr.SourceCommit,
+				"FLOW_PULL_REQUEST_DST_COMMIT="+pr.TargetCommit,
+				"KILN_PR_NUMBER="+n,
+				"KILN_PR_TITLE="+pr.Title,
+				"KILN_PR_SOURCE_BRANCH="+pr.SourceBranch,
+				"KILN_PR_TARGET_BRANCH="+pr.TargetBranch,
+				"CODEBUILD_WEBHOOK_TRIGGER=pr/"+n,
+			)
+		}
+	case event.KindSchedule:
+		at := in.ScheduledAt
+		if at.IsZero() {
+			at = time.Now()
+		}
+		env = append(env, "FLOW_SCHEDULE="+at.UTC().Format(time.RFC3339), "KILN_SCHEDULE="+ev.Schedule)
+		if ev.Branch != "" {
+			env = append(env, "FLOW_BRANCH="+ev.Branch)
+		}
+	case event.KindManual:
+		if ev.Branch != "" {
+			env = append(env, "FLOW_BRANCH="+ev.Branch)
+		}
+		if ev.Tag != "" {
+			env = append(env, "FLOW_TAG="+ev.Tag)
+		}
+	}
+	return env
+}

@@ -1,0 +1,87 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/kiln-ci/kiln/internal/config"
+	"github.com/kiln-ci/kiln/internal/event"
+	"github.com/kiln-ci/kiln/internal/gitx"
+)
+
+// PlanInput asks for the definition of a run.
+type PlanInput struct {
+	Pipeline string      `json:"pipeline"`
+	Event    event.Event `json:"event"`
+}
+
+// Plan is a run's definition, snapshotted from config when the run starts.
+type Plan struct {
+	Repo             string            `json:"repo"`
+	CloneURL         string            `json:"clone_url"`
+	Commit           string            `json:"commit"`
+	CancelSuperseded bool              `json:"cancel_superseded"`
+	Build            config.BuildStage `json:"build"`
+}
+
+// BuildTimeout is the configured build timeout, or the default.
+func (p Plan) BuildTimeout() time.Duration {
+	if p.Build.Timeout > 0 {
+		return time.Duration(p.Build.Timeout)
+	}
+	return config.DefaultBuildTimeout
+}
+
+// Plan reads the pipeline from config and resolves the commit to build. It fails
+// permanently for an unknown pipeline, a manual run of a pipeline that forbids
+// them, and a ref the repository does not have.
+func (a *Activities) Plan(ctx context.Context, in PlanInput) (*Plan, error) {
+	p := a.Config.Pipeline(in.Pipeline)
+	if p == nil {
+		names := make([]string, 0, len(a.Config.Pipelines))
+		for _, q := range a.Config.Pipelines {
+			names = append(names, q.Name)
+		}
+		return nil, permanent(ErrUnknownPipeline, "pipeline %q is not in %s (pipelines: %s)", in.Pipeline, a.Config.File, strings.Join(names, ", "))
+	}
+	if in.Event.Kind == event.KindManual && !p.Triggers.ManualAllowed() {
+		return nil, permanent(ErrManualNotAllowed, "pipeline %q does not allow manual runs (triggers.manual is false)", p.Name)
+	}
+	if in.Event.Repo != "" && !strings.EqualFold(in.Event.Repo, p.Repo) {
+		return nil, permanent(ErrInvalidRunRequest, "event is for repo %q but pipeline %q builds %q", in.Event.Repo, p.Name, p.Repo)
+	}
+	repo := a.Config.Repo(p.Repo)
+	if p.Stages.Build == nil || repo == nil {
+		return nil, permanent(ErrInvalidRunRequest, "pipeline %q has no build stage or repo", p.Name)
+	}
+	commit, err := a.resolveCommit(ctx, repo.CloneURL, in.Event)
+	if err != nil {
+		return nil, err
+	}
+	return &Plan{
+		Repo:             repo.Name,
+		CloneURL:         repo.CloneURL,
+		Commit:           commit,
+		CancelSuperseded: p.CancelsSuperseded(in.Event.Kind),
+		Build:            *p.Stages.Build,
+	}, nil
+}
+
+func (a *Activities) resolveCommit(ctx context.Context, url string, ev event.Event) (string, error) {
+	if ev.Commit != "" {
+		if !gitx.IsSHA(ev.Commit) {
+			return "", permanent(ErrInvalidRunRequest, "commit %q is not a full SHA", ev.Commit)
+		}
+		return ev.Commit, nil
+	}
+	if ev.Ref == "" {
+		return "", permanent(ErrInvalidRunRequest, "the run names neither a commit nor a ref")
+	}
+	sha, err := gitx.ResolveRef(ctx, url, ev.Ref)
+	if errors.Is(err, gitx.ErrNotFound) {
+		return "", permanent(ErrRefNotFound, "%v", err)
+	}
+	return sha, err
+}

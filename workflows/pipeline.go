@@ -1,0 +1,184 @@
+// Package workflows holds kiln's Temporal workflows. A pipeline run is one
+// Pipeline workflow; each stage is an activity with its own timeouts, retry
+// policy and heartbeats, so a failed stage is retried alone.
+package workflows
+
+import (
+	"errors"
+	"time"
+
+	"go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/kiln-ci/kiln/activities"
+	"github.com/kiln-ci/kiln/internal/event"
+)
+
+// PipelineInput starts a pipeline run. It carries the event only: the pipeline's
+// definition is read from the worker's config by the plan step and recorded in
+// history, so a run is reproducible while config may change between runs.
+type PipelineInput struct {
+	Pipeline string      `json:"pipeline"`
+	Event    event.Event `json:"event"`
+}
+
+// PipelineResult is what a finished run reports.
+type PipelineResult struct {
+	Pipeline string                  `json:"pipeline"`
+	Commit   string                  `json:"commit"`
+	Progress Progress                `json:"progress"`
+	Build    *activities.BuildResult `json:"build,omitempty"`
+}
+
+// Pipeline runs one pipeline for one event: plan, supersede older runs of the
+// same ref if configured, then the stages in order.
+func Pipeline(ctx workflow.Context, in PipelineInput) (*PipelineResult, error) {
+	r := &pipelineRun{in: in}
+	if err := r.setup(ctx); err != nil {
+		return nil, err
+	}
+	return r.run(ctx)
+}
+
+var a *activities.Activities
+
+// pipelineRun is the state of one run; the progress query reads it.
+type pipelineRun struct {
+	in           PipelineInput
+	progress     Progress
+	supersededBy workflow.ReceiveChannel
+	log          log.Logger
+}
+
+func (r *pipelineRun) setup(ctx workflow.Context) error {
+	r.log = log.With(workflow.GetLogger(ctx), "pipeline", r.in.Pipeline, "repo", r.in.Event.Repo, "ref", r.in.Event.Ref)
+	r.progress = newProgress(r.in, []string{StageBuild})
+	r.supersededBy = workflow.GetSignalChannel(ctx, SignalSuperseded)
+	return workflow.SetQueryHandler(ctx, QueryProgress, func() (Progress, error) { return r.progress, nil })
+}
+
+func (r *pipelineRun) run(ctx workflow.Context) (*PipelineResult, error) {
+	res := &PipelineResult{Pipeline: r.in.Pipeline}
+	plan, err := r.plan(ctx)
+	if err != nil {
+		return nil, r.finish(ctx, err)
+	}
+	res.Commit = plan.Commit
+	if plan.CancelSuperseded {
+		r.supersedeOlder(ctx)
+	}
+	err = r.stage(ctx, StageBuild, func(ctx workflow.Context) error {
+		res.Build, err = r.build(ctx, plan)
+		return err
+	})
+	res.Progress = r.progress
+	return res, r.finish(ctx, err)
+}
+
+// plan resolves the pipeline definition and the commit, and records the commit
+// as a search attribute once known.
+func (r *pipelineRun) plan(ctx workflow.Context) (*activities.Plan, error) {
+	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 2 * time.Minute,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:        time.Second,
+			MaximumAttempts:        5,
+			NonRetryableErrorTypes: activities.PermanentErrorTypes,
+		},
+	})
+	var plan activities.Plan
+	err := workflow.ExecuteActivity(ctx, a.Plan, activities.PlanInput{Pipeline: r.in.Pipeline, Event: r.in.Event}).Get(ctx, &plan)
+	if err != nil {
+		return nil, err
+	}
+	// Manual and scheduled runs learn their repo and commit only now.
+	r.in.Event.Repo, r.progress.Repo, r.progress.Commit = plan.Repo, plan.Repo, plan.Commit
+	err = workflow.UpsertTypedSearchAttributes(ctx, AttrCommit.ValueSet(plan.Commit), AttrRepo.ValueSet(plan.Repo))
+	if err != nil {
+		return nil, err
+	}
+	return &plan, nil
+}
+
+// build runs the build stage. Cancelling the run cancels the activity, whose
+// heartbeat carries the cancellation to the worker, which kills the build's
+// process group; WaitForCancellation makes the run wait for that clean-up.
+func (r *pipelineRun) build(ctx workflow.Context, plan *activities.Plan) (*activities.BuildResult, error) {
+	timeout := plan.BuildTimeout()
+	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: timeout + 10*time.Minute,
+		HeartbeatTimeout:    30 * time.Second,
+		WaitForCancellation: true,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:        5 * time.Second,
+			BackoffCoefficient:     2,
+			MaximumAttempts:        3,
+			NonRetryableErrorTypes: activities.PermanentErrorTypes,
+		},
+	})
+	in := activities.BuildInput{
+		RunID:    workflow.GetInfo(ctx).WorkflowExecution.ID,
+		Pipeline: r.in.Pipeline,
+		Event:    r.in.Event,
+		Plan:     *plan,
+	}
+	in.Event.Commit = plan.Commit
+	in.ScheduledAt = scheduledTime(ctx)
+	var out activities.BuildResult
+	if err := workflow.ExecuteActivity(ctx, a.Build, in).Get(ctx, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// stage runs fn as the named stage, keeping the progress query and the
+// KilnStage search attribute current.
+func (r *pipelineRun) stage(ctx workflow.Context, name string, fn func(workflow.Context) error) error {
+	r.progress.start(name, workflow.Now(ctx))
+	r.setStageAttr(ctx, name)
+	err := fn(ctx)
+	r.progress.end(name, workflow.Now(ctx), err)
+	return err
+}
+
+// finish turns the run's outcome into the workflow's result: a cancelled run
+// says which run superseded it, and KilnStage ends as "done" or keeps the name
+// of the stage that failed.
+func (r *pipelineRun) finish(ctx workflow.Context, err error) error {
+	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	var by string
+	for r.supersededBy.ReceiveAsync(&by) {
+		r.progress.SupersededBy = by
+	}
+	switch {
+	case err == nil:
+		r.setStageAttr(dctx, "done")
+		return nil
+	case temporal.IsCanceledError(err) || errors.Is(ctx.Err(), workflow.ErrCanceled):
+		r.setStageAttr(dctx, "cancelled")
+		if r.progress.SupersededBy != "" {
+			return temporal.NewCanceledError("superseded by " + r.progress.SupersededBy)
+		}
+		return temporal.NewCanceledError("cancelled")
+	default:
+		r.log.Error("pipeline failed", "stage", r.progress.Stage, "error", err)
+		return err
+	}
+}
+
+func (r *pipelineRun) setStageAttr(ctx workflow.Context, stage string) {
+	if err := workflow.UpsertTypedSearchAttributes(ctx, AttrStage.ValueSet(stage)); err != nil {
+		r.log.Warn("could not update KilnStage", "error", err)
+	}
+}
+
+// scheduledTime is when a schedule meant the run to start, for FLOW_SCHEDULE;
+// zero for runs a schedule did not start.
+func scheduledTime(ctx workflow.Context) time.Time {
+	key := temporal.NewSearchAttributeKeyTime("TemporalScheduledStartTime")
+	if t, ok := workflow.GetTypedSearchAttributes(ctx).GetTime(key); ok {
+		return t
+	}
+	return time.Time{}
+}

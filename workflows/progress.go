@@ -1,0 +1,95 @@
+package workflows
+
+import (
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+)
+
+// Stage states reported by the progress query.
+const (
+	StatePending   = "pending"
+	StateRunning   = "running"
+	StateSucceeded = "succeeded"
+	StateFailed    = "failed"
+	StateCancelled = "cancelled"
+)
+
+// Progress is what the progress query returns: the run's identity and each
+// stage with its state, start and end.
+type Progress struct {
+	Pipeline string `json:"pipeline"`
+	Repo     string `json:"repo"`
+	Ref      string `json:"ref"`
+	Event    string `json:"event"`
+	Commit   string `json:"commit,omitempty"`
+	// Stage is the stage running now, or the last one that ran.
+	Stage  string          `json:"stage,omitempty"`
+	Stages []StageProgress `json:"stages"`
+	// SupersededBy is the workflow ID of the newer run that cancelled this one.
+	SupersededBy string `json:"superseded_by,omitempty"`
+}
+
+// StageProgress is one stage's state.
+type StageProgress struct {
+	Name  string    `json:"name"`
+	State string    `json:"state"`
+	Start time.Time `json:"start,omitzero"`
+	End   time.Time `json:"end,omitzero"`
+	Error string    `json:"error,omitempty"`
+}
+
+func newProgress(in PipelineInput, stages []string) Progress {
+	p := Progress{
+		Pipeline: in.Pipeline,
+		Repo:     in.Event.Repo,
+		Ref:      in.Event.RefLabel(),
+		Event:    string(in.Event.Kind),
+		Commit:   in.Event.Commit,
+	}
+	for _, s := range stages {
+		p.Stages = append(p.Stages, StageProgress{Name: s, State: StatePending})
+	}
+	return p
+}
+
+func (p *Progress) get(name string) *StageProgress {
+	for i := range p.Stages {
+		if p.Stages[i].Name == name {
+			return &p.Stages[i]
+		}
+	}
+	p.Stages = append(p.Stages, StageProgress{Name: name, State: StatePending})
+	return &p.Stages[len(p.Stages)-1]
+}
+
+func (p *Progress) start(name string, now time.Time) {
+	s := p.get(name)
+	s.State, s.Start = StateRunning, now
+	p.Stage = name
+}
+
+func (p *Progress) end(name string, now time.Time, err error) {
+	s := p.get(name)
+	s.End = now
+	switch {
+	case err == nil:
+		s.State = StateSucceeded
+	case temporal.IsCanceledError(err):
+		s.State = StateCancelled
+	default:
+		s.State, s.Error = StateFailed, rootMessage(err)
+	}
+}
+
+// rootMessage is the innermost error's message: for an activity failure, what
+// the activity said rather than Temporal's wrapping of it.
+func rootMessage(err error) string {
+	for {
+		u, ok := err.(interface{ Unwrap() error })
+		if !ok || u.Unwrap() == nil {
+			return err.Error()
+		}
+		err = u.Unwrap()
+	}
+}

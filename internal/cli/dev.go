@@ -1,0 +1,166 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"path/filepath"
+	"time"
+
+	"github.com/rs/zerolog"
+	"go.temporal.io/sdk/client"
+
+	"github.com/kiln-ci/kiln/examples"
+	"github.com/kiln-ci/kiln/internal/config"
+	"github.com/kiln-ci/kiln/internal/devserver"
+	"github.com/kiln-ci/kiln/starter"
+	"github.com/kiln-ci/kiln/starter/github"
+	"github.com/kiln-ci/kiln/worker"
+	"github.com/kiln-ci/kiln/workflows"
+)
+
+// devOptions are `kiln dev`'s flags.
+type devOptions struct {
+	configPath   string
+	dataDir      string
+	listen       string
+	temporalPort int
+	uiPort       int
+}
+
+func runDev(ctx context.Context, env *Env, args []string) error {
+	o := devOptions{}
+	fs := newFlags(env, "dev", "[flags]")
+	fs.StringVar(&o.configPath, "config", "", "kiln.yaml to run; default: the bundled example pipeline")
+	fs.StringVar(&o.dataDir, "data-dir", ".kiln", "where Temporal's database, logs, artifacts and workspaces live")
+	fs.StringVar(&o.listen, "listen", "127.0.0.1:8080", "address for webhooks (POST /hooks/github) and GET /healthz")
+	fs.IntVar(&o.temporalPort, "temporal-port", 7233, "port of the embedded Temporal frontend")
+	fs.IntVar(&o.uiPort, "ui-port", 8233, "port of the Temporal Web UI")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	return o.run(ctx, env)
+}
+
+// run starts, in order, the HTTP listener (so /healthz can say what is still
+// starting), Temporal, the UI, the worker and the starter, then serves until ctx
+// ends and stops them in reverse.
+func (o *devOptions) run(ctx context.Context, env *Env) error {
+	log := env.Log
+	dataDir, err := filepath.Abs(o.dataDir)
+	if err != nil {
+		return err
+	}
+	cfgPath, fresh := o.configPath, false
+	if cfgPath == "" {
+		if cfgPath, fresh, err = prepareExample(ctx, filepath.Join(dataDir, "example")); err != nil {
+			return fmt.Errorf("example pipeline: %w", err)
+		}
+	}
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		return err
+	}
+	secrets, err := cfg.WebhookSecrets()
+	if err != nil {
+		return err
+	}
+
+	health := starter.NewHealth("temporal", "ui", "worker", "starter")
+	hook := &swappableHandler{}
+	srv, err := listenHTTP(o.listen, starter.NewMux(hook, health), log)
+	if err != nil {
+		return err
+	}
+	defer shutdownHTTP(srv)
+
+	ts, err := devserver.Start(ctx, devserver.Options{
+		DataDir:          filepath.Join(dataDir, "temporal"),
+		FrontendPort:     o.temporalPort,
+		UIPort:           o.uiPort,
+		SearchAttributes: workflows.SearchAttributes(),
+		Log:              log.Level(max(log.GetLevel(), zerolog.ErrorLevel)),
+	})
+	if err != nil {
+		return err
+	}
+	defer ts.Stop()
+	health.Ready("temporal")
+	health.Ready("ui")
+
+	c, err := client.Dial(client.Options{HostPort: ts.Address(), Namespace: ts.Namespace(), Logger: sdkLogger(log)})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	w := worker.New(c, worker.Options{Config: cfg, DataDir: dataDir, Log: log})
+	if err := w.Start(); err != nil {
+		return fmt.Errorf("worker: %w", err)
+	}
+	defer w.Stop()
+	health.Ready("worker")
+
+	runs := &starter.Runs{Client: c}
+	if err := startStarter(ctx, c, cfg, log); err != nil {
+		return err
+	}
+	hook.set(github.NewHandler(cfg, secrets, runs, log))
+	health.Ready("starter")
+
+	log.Info().Str("temporal", ts.Address()).Str("ui", ts.UIAddress()).
+		Str("webhooks", "http://"+srv.Addr+"/hooks/github").Str("config", cfgPath).Str("data_dir", dataDir).Msg("kiln dev is ready")
+	if fresh {
+		startExampleRun(ctx, runs, ts.UIAddress(), log)
+	}
+	<-ctx.Done()
+	log.Info().Msg("shutting down")
+	return nil
+}
+
+// startStarter reconciles schedules with config; the webhook handler is
+// installed by the caller.
+func startStarter(ctx context.Context, c client.Client, cfg *config.Config, log zerolog.Logger) error {
+	changes, err := starter.ReconcileSchedules(ctx, c.ScheduleClient(), cfg)
+	if err != nil {
+		return fmt.Errorf("schedules: %w", err)
+	}
+	log.Info().Strs("created", changes.Created).Strs("updated", changes.Updated).
+		Strs("deleted", changes.Deleted).Int("unchanged", len(changes.Unchanged)).Msg("schedules reconciled")
+	return nil
+}
+
+func startExampleRun(ctx context.Context, runs *starter.Runs, ui string, log zerolog.Logger) {
+	id, err := runs.StartManual(ctx, examples.Pipeline, "main", "")
+	if err != nil {
+		log.Error().Err(err).Msg("could not start the example run")
+		return
+	}
+	log.Info().Str("workflow_id", id).Str("url", runURL(ui, "default", id)).Msg("started the example run")
+}
+
+// runURL links to a run's page in the Temporal Web UI.
+func runURL(ui, namespace, workflowID string) string {
+	return fmt.Sprintf("%s/namespaces/%s/workflows/%s", ui, namespace, escapePath(workflowID))
+}
+
+func listenHTTP(addr string, h http.Handler, log zerolog.Logger) (*http.Server, error) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	srv := &http.Server{Addr: l.Addr().String(), Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error().Err(err).Msg("http server stopped")
+		}
+	}()
+	return srv, nil
+}
+
+func shutdownHTTP(srv *http.Server) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(ctx)
+}

@@ -1,0 +1,104 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/kiln-ci/kiln/internal/config"
+	"github.com/kiln-ci/kiln/starter"
+	"github.com/kiln-ci/kiln/starter/github"
+	"github.com/kiln-ci/kiln/worker"
+)
+
+// runWorker runs a kiln worker against an external Temporal cluster.
+func runWorker(ctx context.Context, env *Env, args []string) error {
+	var t temporalFlags
+	var cfgPath, dataDir string
+	var builds int
+	fs := newFlags(env, "worker", "--config FILE [flags]")
+	fs.StringVar(&cfgPath, "config", envOr("KILN_CONFIG", "kiln.yaml"), "kiln.yaml (env KILN_CONFIG)")
+	fs.StringVar(&dataDir, "data-dir", envOr("KILN_DATA_DIR", ".kiln"), "logs, artifacts and workspaces (env KILN_DATA_DIR)")
+	fs.IntVar(&builds, "max-concurrent-builds", 4, "builds this worker runs at once")
+	t.register(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		return err
+	}
+	c, err := t.dial(env.Log)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	w := worker.New(c, worker.Options{Config: cfg, DataDir: dataDir, MaxConcurrentBuilds: builds, Log: env.Log})
+	if err := w.Start(); err != nil {
+		return fmt.Errorf("worker: %w", err)
+	}
+	defer w.Stop()
+	env.Log.Info().Str("temporal", t.address).Str("namespace", t.namespace).Msg("kiln worker is polling")
+	<-ctx.Done()
+	return nil
+}
+
+// runServe runs the webhook receiver and reconciles schedules against an
+// external Temporal cluster.
+func runServe(ctx context.Context, env *Env, args []string) error {
+	var t temporalFlags
+	var cfgPath, listen string
+	fs := newFlags(env, "serve", "--config FILE [flags]")
+	fs.StringVar(&cfgPath, "config", envOr("KILN_CONFIG", "kiln.yaml"), "kiln.yaml (env KILN_CONFIG)")
+	fs.StringVar(&listen, "listen", envOr("KILN_LISTEN", "127.0.0.1:8080"), "address for webhooks and /healthz (env KILN_LISTEN)")
+	t.register(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		return err
+	}
+	secrets, err := cfg.WebhookSecrets()
+	if err != nil {
+		return err
+	}
+	health := starter.NewHealth("starter")
+	hook := &swappableHandler{}
+	srv, err := listenHTTP(listen, starter.NewMux(hook, health), env.Log)
+	if err != nil {
+		return err
+	}
+	defer shutdownHTTP(srv)
+	c, err := t.dial(env.Log)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := startStarter(ctx, c, cfg, env.Log); err != nil {
+		return err
+	}
+	hook.set(github.NewHandler(cfg, secrets, &starter.Runs{Client: c}, env.Log))
+	health.Ready("starter")
+	env.Log.Info().Str("listen", srv.Addr).Str("temporal", t.address).Msg("kiln serve is ready")
+	<-ctx.Done()
+	return nil
+}
+
+// runValidate checks a kiln.yaml and prints every problem with file, line and field.
+func runValidate(_ context.Context, env *Env, args []string) error {
+	fs := newFlags(env, "validate", "FILE")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return &exitError{code: 2, err: fmt.Errorf("expected one FILE, got %d arguments", fs.NArg())}
+	}
+	cfg, err := config.Load(fs.Arg(0))
+	if err != nil {
+		fmt.Fprintln(env.Stdout, err)
+		return &exitError{code: 1, err: fmt.Errorf("%s is invalid", fs.Arg(0))}
+	}
+	fmt.Fprintf(env.Stdout, "%s: ok (%d repos, %d pipelines)\n", fs.Arg(0), len(cfg.Repos), len(cfg.Pipelines))
+	return nil
+}

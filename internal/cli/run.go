@@ -1,0 +1,104 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"go.temporal.io/sdk/client"
+
+	"github.com/kiln-ci/kiln/starter"
+	"github.com/kiln-ci/kiln/workflows"
+)
+
+// runRun starts an on-demand run and, with --wait, follows it to the end.
+func runRun(ctx context.Context, env *Env, args []string) error {
+	var t temporalFlags
+	var pipeline, ref, commit string
+	var wait bool
+	fs := newFlags(env, "run", "--pipeline NAME --ref REF [--commit SHA] [--wait]")
+	fs.StringVar(&pipeline, "pipeline", "", "pipeline to run (required)")
+	fs.StringVar(&ref, "ref", "", "branch, tag or full ref to build (required)")
+	fs.StringVar(&commit, "commit", "", "exact commit SHA; default: the ref's head when the run starts")
+	fs.BoolVar(&wait, "wait", false, "follow the run's stages and exit non-zero if it fails")
+	t.register(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if pipeline == "" || ref == "" {
+		fs.Usage()
+		return &exitError{code: 2, err: errors.New("--pipeline and --ref are required")}
+	}
+	c, err := t.dial(env.Log)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	id, err := (&starter.Runs{Client: c}).StartManual(ctx, pipeline, ref, commit)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(env.Stdout, id)
+	if !wait {
+		return nil
+	}
+	return follow(ctx, c, id, env.Stderr)
+}
+
+// follow prints each stage change of a run until it ends; a failed or
+// cancelled run is an error with exit code 1.
+func follow(ctx context.Context, c client.Client, id string, out io.Writer) error {
+	run := c.GetWorkflow(ctx, id, "")
+	done := make(chan error, 1)
+	var res workflows.PipelineResult
+	go func() { done <- run.Get(ctx, &res) }()
+	seen := map[string]string{}
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-done:
+			printProgress(out, seen, res.Progress)
+			if err != nil {
+				return &exitError{code: 1, err: fmt.Errorf("run %s failed: %w", id, err)}
+			}
+			fmt.Fprintf(out, "run %s succeeded\n", id)
+			return nil
+		case <-tick.C:
+			if p, err := queryProgress(ctx, c, id); err == nil {
+				printProgress(out, seen, p)
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func queryProgress(ctx context.Context, c client.Client, id string) (workflows.Progress, error) {
+	var p workflows.Progress
+	v, err := c.QueryWorkflow(ctx, id, "", workflows.QueryProgress)
+	if err == nil {
+		err = v.Get(&p)
+	}
+	return p, err
+}
+
+// printProgress prints the stages whose state changed since the last call.
+func printProgress(out io.Writer, seen map[string]string, p workflows.Progress) {
+	for _, s := range p.Stages {
+		if seen[s.Name] == s.State {
+			continue
+		}
+		seen[s.Name] = s.State
+		line := fmt.Sprintf("%-10s %s", s.Name, s.State)
+		if !s.End.IsZero() && !s.Start.IsZero() {
+			line += fmt.Sprintf(" (%s)", s.End.Sub(s.Start).Round(100*time.Millisecond))
+		}
+		if s.Error != "" {
+			line += ": " + s.Error
+		}
+		fmt.Fprintln(out, line)
+	}
+}

@@ -1,0 +1,91 @@
+package cli
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/rs/zerolog"
+	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
+)
+
+// temporalFlags are the connection settings every client command shares. Each
+// flag defaults to its TEMPORAL_* environment variable.
+type temporalFlags struct {
+	address, namespace                 string
+	tlsCert, tlsKey, tlsCA, serverName string
+	tls                                bool
+}
+
+func (t *temporalFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&t.address, "temporal-address", envOr("TEMPORAL_ADDRESS", "127.0.0.1:7233"), "Temporal frontend host:port (env TEMPORAL_ADDRESS)")
+	fs.StringVar(&t.namespace, "namespace", envOr("TEMPORAL_NAMESPACE", "default"), "Temporal namespace (env TEMPORAL_NAMESPACE)")
+	fs.BoolVar(&t.tls, "tls", os.Getenv("TEMPORAL_TLS") == "true", "use TLS with the system roots (env TEMPORAL_TLS=true)")
+	fs.StringVar(&t.tlsCert, "tls-cert", os.Getenv("TEMPORAL_TLS_CERT"), "client certificate for mTLS (env TEMPORAL_TLS_CERT)")
+	fs.StringVar(&t.tlsKey, "tls-key", os.Getenv("TEMPORAL_TLS_KEY"), "client key for mTLS (env TEMPORAL_TLS_KEY)")
+	fs.StringVar(&t.tlsCA, "tls-ca", os.Getenv("TEMPORAL_TLS_CA"), "CA bundle to verify the server (env TEMPORAL_TLS_CA)")
+	fs.StringVar(&t.serverName, "tls-server-name", os.Getenv("TEMPORAL_TLS_SERVER_NAME"), "server name to verify (env TEMPORAL_TLS_SERVER_NAME)")
+}
+
+// dial connects to Temporal. Lazy dial is avoided so a wrong address fails here,
+// with the address in the message.
+func (t *temporalFlags) dial(log zerolog.Logger) (client.Client, error) {
+	tlsConf, err := t.tlsConfig()
+	if err != nil {
+		return nil, err
+	}
+	c, err := client.Dial(client.Options{
+		HostPort:          t.address,
+		Namespace:         t.namespace,
+		Logger:            sdkLogger(log),
+		ConnectionOptions: client.ConnectionOptions{TLS: tlsConf},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("connect to Temporal at %s (namespace %s): %w", t.address, t.namespace, err)
+	}
+	return c, nil
+}
+
+func (t *temporalFlags) tlsConfig() (*tls.Config, error) {
+	if !t.tls && t.tlsCert == "" && t.tlsCA == "" {
+		return nil, nil
+	}
+	conf := &tls.Config{ServerName: t.serverName, MinVersion: tls.VersionTLS12}
+	if (t.tlsCert == "") != (t.tlsKey == "") {
+		return nil, errors.New("--tls-cert and --tls-key go together")
+	}
+	if t.tlsCert != "" {
+		cert, err := tls.LoadX509KeyPair(t.tlsCert, t.tlsKey)
+		if err != nil {
+			return nil, fmt.Errorf("TLS client certificate: %w", err)
+		}
+		conf.Certificates = []tls.Certificate{cert}
+	}
+	if t.tlsCA != "" {
+		pem, err := os.ReadFile(t.tlsCA)
+		if err != nil {
+			return nil, fmt.Errorf("TLS CA: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("TLS CA %s holds no PEM certificates", t.tlsCA)
+		}
+		conf.RootCAs = pool
+	}
+	return conf, nil
+}
+
+// sdkLogger sends the Temporal SDK's logs through zerolog; the SDK is chatty at
+// info, so it logs at warn and above unless KILN_LOG_LEVEL asks for debug.
+func sdkLogger(log zerolog.Logger) sdklog.Logger {
+	z := log.With().Str("component", "temporal-sdk").Logger()
+	if z.GetLevel() > zerolog.DebugLevel {
+		z = z.Level(max(z.GetLevel(), zerolog.WarnLevel))
+	}
+	return sdklog.NewStructuredLogger(slog.New(zerolog.NewSlogHandler(z)))
+}

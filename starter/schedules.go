@@ -1,0 +1,165 @@
+package starter
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/kiln-ci/kiln/internal/config"
+	"github.com/kiln-ci/kiln/internal/event"
+	"github.com/kiln-ci/kiln/workflows"
+)
+
+// ScheduleClient is the part of the Temporal schedule client reconciliation uses.
+type ScheduleClient interface {
+	Create(ctx context.Context, options client.ScheduleOptions) (client.ScheduleHandle, error)
+	List(ctx context.Context, options client.ScheduleListOptions) (client.ScheduleListIterator, error)
+	GetHandle(ctx context.Context, scheduleID string) client.ScheduleHandle
+}
+
+// notePrefix starts the note of every schedule kiln manages. The note ends with
+// a hash of the schedule's definition, so reconciliation updates a schedule only
+// when kiln.yaml changed it. (The note, unlike the memo, can be updated.)
+const notePrefix = "managed by kiln from kiln.yaml; edits are overwritten; spec "
+
+// ScheduleChanges reports what a reconciliation did, by schedule ID.
+type ScheduleChanges struct {
+	Created, Updated, Deleted, Unchanged []string
+}
+
+// ReconcileSchedules makes Temporal's schedules match the schedule triggers in
+// cfg: it creates missing ones, updates changed ones and deletes kiln schedules
+// that config no longer names. Schedules kiln does not manage (IDs without the
+// kiln/ prefix) are left alone.
+func ReconcileSchedules(ctx context.Context, sc ScheduleClient, cfg *config.Config) (ScheduleChanges, error) {
+	var ch ScheduleChanges
+	want := desiredSchedules(cfg)
+	have, err := listKilnSchedules(ctx, sc)
+	if err != nil {
+		return ch, err
+	}
+	for _, id := range sortedKeys(want) {
+		opts := want[id]
+		hash := strings.TrimPrefix(opts.Note, notePrefix)
+		old, exists := have[id]
+		switch {
+		case !exists:
+			if _, err := sc.Create(ctx, opts); err != nil && !isAlreadyExists(err) {
+				return ch, fmt.Errorf("create schedule %s: %w", id, err)
+			}
+			ch.Created = append(ch.Created, id)
+		case old == hash:
+			ch.Unchanged = append(ch.Unchanged, id)
+		default:
+			if err := updateSchedule(ctx, sc.GetHandle(ctx, id), opts); err != nil {
+				return ch, fmt.Errorf("update schedule %s: %w", id, err)
+			}
+			ch.Updated = append(ch.Updated, id)
+		}
+	}
+	for _, id := range sortedKeys(have) {
+		if _, ok := want[id]; ok {
+			continue
+		}
+		var nf *serviceerror.NotFound
+		if err := sc.GetHandle(ctx, id).Delete(ctx); err != nil && !errors.As(err, &nf) {
+			return ch, fmt.Errorf("delete schedule %s: %w", id, err)
+		}
+		ch.Deleted = append(ch.Deleted, id)
+	}
+	return ch, nil
+}
+
+// desiredSchedules builds the schedule options config asks for, keyed by ID.
+func desiredSchedules(cfg *config.Config) map[string]client.ScheduleOptions {
+	out := map[string]client.ScheduleOptions{}
+	for i := range cfg.Pipelines {
+		p := &cfg.Pipelines[i]
+		for _, s := range p.Triggers.Schedule {
+			out[workflows.ScheduleID(p.Name, s.Name)] = scheduleOptions(p, s)
+		}
+	}
+	return out
+}
+
+func scheduleOptions(p *config.Pipeline, s config.ScheduleTrigger) client.ScheduleOptions {
+	ev := event.Event{Kind: event.KindSchedule, Repo: p.Repo, Schedule: s.Name}
+	ev.FromRef(s.Ref)
+	id := workflows.ScheduleID(p.Name, s.Name)
+	spec := client.ScheduleSpec{CronExpressions: []string{s.Cron}, TimeZoneName: s.TimeZone}
+	action := &client.ScheduleWorkflowAction{
+		ID:                    workflows.ScheduleWorkflowID(p.Name, ev),
+		Workflow:              workflows.PipelineWorkflowName,
+		Args:                  []any{workflows.PipelineInput{Pipeline: p.Name, Event: ev}},
+		TaskQueue:             workflows.TaskQueue,
+		TypedSearchAttributes: workflows.StartAttributes(p.Name, ev),
+	}
+	def, _ := json.Marshal(struct {
+		Spec  client.ScheduleSpec
+		Input workflows.PipelineInput
+	}{spec, workflows.PipelineInput{Pipeline: p.Name, Event: ev}})
+	sum := sha256.Sum256(def)
+	return client.ScheduleOptions{
+		ID:      id,
+		Spec:    spec,
+		Action:  action,
+		Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,
+		Note:    notePrefix + hex.EncodeToString(sum[:16]),
+	}
+}
+
+// listKilnSchedules returns kiln's schedules with the spec hash from their note.
+func listKilnSchedules(ctx context.Context, sc ScheduleClient) (map[string]string, error) {
+	it, err := sc.List(ctx, client.ScheduleListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("list schedules: %w", err)
+	}
+	out := map[string]string{}
+	for it.HasNext() {
+		e, err := it.Next()
+		if err != nil {
+			return nil, fmt.Errorf("list schedules: %w", err)
+		}
+		if !strings.HasPrefix(e.ID, workflows.SchedulePrefix) {
+			continue
+		}
+		out[e.ID] = strings.TrimPrefix(e.Note, notePrefix)
+	}
+	return out, nil
+}
+
+func updateSchedule(ctx context.Context, h client.ScheduleHandle, opts client.ScheduleOptions) error {
+	return h.Update(ctx, client.ScheduleUpdateOptions{
+		DoUpdate: func(in client.ScheduleUpdateInput) (*client.ScheduleUpdate, error) {
+			s := in.Description.Schedule
+			s.Spec = &opts.Spec
+			s.Action = opts.Action
+			s.Policy.Overlap = opts.Overlap
+			s.State.Note = opts.Note
+			return &client.ScheduleUpdate{Schedule: &s}, nil
+		},
+	})
+}
+
+func isAlreadyExists(err error) bool {
+	return errors.Is(err, temporal.ErrScheduleAlreadyRunning)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

@@ -75,4 +75,3 @@ func (s *swappableHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func escapePath(s string) string { return url.PathEscape(s) }
-

@@ -69,13 +69,15 @@ func (p *parser) top(root *yaml.Node, s *Spec) {
 			"artifacts": func(k, v *yaml.Node) { p.artifacts(k, v, &s.Artifacts) },
 			// Accepted and ignored, so existing buildspecs run unchanged; Run
 			// says so in the log.
-			"cache":   func(k, v *yaml.Node) { s.Ignored = append(s.Ignored, "cache: kiln keeps no cache between builds") },
-			"reports": func(k, v *yaml.Node) { s.Ignored = append(s.Ignored, "reports: kiln does not collect test reports yet") },
+			"cache": func(k, v *yaml.Node) { s.Ignored = append(s.Ignored, "cache: kiln keeps no cache between builds") },
+			"reports": func(k, v *yaml.Node) {
+				s.Ignored = append(s.Ignored, "reports: kiln does not collect test reports yet")
+			},
 		},
 		unsupported: map[string]string{
-			"run-as":  notYet + ": builds run as kiln's worker user",
-			"proxy":   notYet,
-			"batch":   notYet + ": use several kiln pipelines instead",
+			"run-as": notYet + ": builds run as kiln's worker user",
+			"proxy":  notYet,
+			"batch":  notYet + ": use several kiln pipelines instead",
 		},
 	})
 	if !sawPhases {

@@ -42,7 +42,7 @@ func prepareExample(ctx context.Context, dir string) (string, bool, error) {
 		return "", false, err
 	}
 	// strconv.Quote yields a YAML double-quoted scalar, whatever the path holds.
-	rendered := strings.NewReplacer("{{REPO}}", strconv.Quote(repo), "{{SECRET}}", strconv.Quote(secret)).Replace(string(tmpl))
+	rendered := strings.NewReplacer(`"{{REPO}}"`, strconv.Quote(repo), `"{{SECRET}}"`, strconv.Quote(secret)).Replace(string(tmpl))
 	if err := os.WriteFile(cfgPath, []byte(rendered), 0o644); err != nil {
 		return "", false, err
 	}

@@ -83,13 +83,18 @@ func (p *Progress) end(name string, now time.Time, err error) {
 }
 
 // rootMessage is the innermost error's message: for an activity failure, what
-// the activity said rather than Temporal's wrapping of it.
+// the activity said rather than Temporal's wrapping of it. An ApplicationError's
+// Error() appends its type and retryability, so its Message() is used instead.
 func rootMessage(err error) string {
 	for {
 		u, ok := err.(interface{ Unwrap() error })
 		if !ok || u.Unwrap() == nil {
-			return err.Error()
+			break
 		}
 		err = u.Unwrap()
 	}
+	if appErr, ok := err.(*temporal.ApplicationError); ok {
+		return appErr.Message()
+	}
+	return err.Error()
 }

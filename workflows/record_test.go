@@ -1,0 +1,268 @@
+//go:build record
+
+package workflows_test
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"github.com/rs/zerolog"
+	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/api/temporalproto"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/kiln-ci/kiln/activities"
+	"github.com/kiln-ci/kiln/internal/config"
+	"github.com/kiln-ci/kiln/internal/devserver"
+	"github.com/kiln-ci/kiln/internal/event"
+	"github.com/kiln-ci/kiln/internal/gitx"
+	kilnworker "github.com/kiln-ci/kiln/worker"
+	"github.com/kiln-ci/kiln/workflows"
+)
+
+// This file links the whole Temporal server, so it builds only with the record
+// tag and normal `go test` stays fast. With the tag, TestRecordReplayCorpus runs
+// every scenario against the embedded server and replays the fresh histories;
+// -record also writes them over the committed corpus:
+//
+//	go test -tags record ./workflows -run TestRecordReplayCorpus -record
+
+var record = flag.Bool("record", false, "write the recorded histories to "+replayDir)
+
+// The recorder's pipelines: "replay" plain, "replay-supersede" cancelling the
+// older run of a ref, so both paths of the workflow are in the corpus.
+const (
+	recPipeline          = "replay"
+	recSupersedePipeline = "replay-supersede"
+	recRepo              = "kiln-ci/replay"
+)
+
+// recBuildspec behaves by run ID, so one commit serves every scenario: IDs
+// with "fail" exit 3, IDs with "slow" build until cancelled.
+const recBuildspec = `version: 0.2
+phases:
+  build:
+    commands:
+      - echo "building $KILN_COMMIT for $KILN_RUN_ID"
+      - case "$KILN_RUN_ID" in *fail*) exit 3 ;; esac
+      - case "$KILN_RUN_ID" in *slow*) sleep 600 ;; esac
+`
+
+// recorder is an embedded server with a real kiln worker, building a real git
+// repository.
+type recorder struct {
+	t      *testing.T
+	c      client.Client
+	commit string
+}
+
+// TestRecordReplayCorpus runs one real pipeline run per corpus scenario, checks
+// each ended as its scenario says, then saves and replays its history. The
+// runs build a real git repository with the real activities, so the histories
+// carry exactly the payloads production records.
+func TestRecordReplayCorpus(t *testing.T) {
+	r := newRecorder(t)
+	ctx := t.Context()
+	runs := map[string]string{} // scenario -> workflow ID
+
+	runs["success"] = r.start(recPipeline, "success")
+	r.wait(runs["success"], nil)
+
+	runs["build-failed"] = r.start(recPipeline, "build-fail")
+	var appErr *temporal.ApplicationError
+	if err := r.wait(runs["build-failed"], &appErr); appErr.Type() != activities.ErrBuildFailed {
+		t.Fatalf("build-failed ended with %v", err)
+	}
+
+	runs["cancelled"] = r.start(recPipeline, "cancel-slow")
+	r.waitBuilding(runs["cancelled"])
+	if err := r.c.CancelWorkflow(ctx, runs["cancelled"], ""); err != nil {
+		t.Fatal(err)
+	}
+	r.wantCancelled(runs["cancelled"], "cancelled")
+
+	runs["superseded"] = r.start(recSupersedePipeline, "older-slow")
+	r.waitBuilding(runs["superseded"])
+	r.waitVisible(runs["superseded"])
+	runs["superseding"] = r.start(recSupersedePipeline, "newer")
+	r.wait(runs["superseding"], nil)
+	r.wantCancelled(runs["superseded"], "superseded by "+runs["superseding"])
+
+	dir := t.TempDir()
+	if *record {
+		dir = replayDir
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(runs) != len(corpus) {
+		t.Fatalf("recorded %d scenarios, corpus lists %d", len(runs), len(corpus))
+	}
+	for name, id := range runs {
+		path := filepath.Join(dir, name+".json")
+		r.save(id, path)
+		checkHistory(t, name, readHistory(t, path))
+		t.Logf("%s: %s", id, path)
+	}
+}
+
+func newRecorder(t *testing.T) *recorder {
+	ctx := t.Context()
+	ports, err := devserver.FreePorts("127.0.0.1", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := devserver.Start(ctx, devserver.Options{
+		FrontendPort: ports[0], SearchAttributes: workflows.SearchAttributes(), Log: zerolog.Nop(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Stop)
+	// A fixed identity keeps the recording machine's host name out of the corpus.
+	c, err := client.Dial(client.Options{HostPort: srv.Address(), Identity: "kiln-recorder", Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+
+	repoDir := filepath.Join(t.TempDir(), "replay.git")
+	commit, err := gitx.InitRepo(ctx, repoDir, fstest.MapFS{
+		"buildspec.yml": {Data: []byte(recBuildspec)},
+		"README.md":     {Data: []byte("kiln replay corpus fixture\n")},
+	}, "replay fixture")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := kilnworker.New(c, kilnworker.Options{Config: recConfig(repoDir), DataDir: t.TempDir(), Log: zerolog.Nop()})
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop)
+	return &recorder{t: t, c: c, commit: commit}
+}
+
+// recConfig is the worker's kiln.yaml, built in code: two pipelines on main
+// of the fixture repository.
+func recConfig(cloneURL string) *config.Config {
+	supersede := true
+	build := &config.BuildStage{Buildspec: config.BuildspecSource{Path: "buildspec.yml"}, Timeout: config.Duration(5 * time.Minute)}
+	pipeline := func(name string, cancel *bool) config.Pipeline {
+		return config.Pipeline{Name: name, Repo: recRepo, CancelSuperseded: cancel,
+			Triggers: config.Triggers{Branch: []string{"main"}}, Stages: config.Stages{Build: build}}
+	}
+	return &config.Config{
+		File:      "kiln.yaml (replay recorder)",
+		Repos:     []config.Repo{{Name: recRepo, CloneURL: cloneURL}},
+		Pipelines: []config.Pipeline{pipeline(recPipeline, nil), pipeline(recSupersedePipeline, &supersede)},
+	}
+}
+
+// start starts a run for a push to main, the way the webhook intake does.
+func (r *recorder) start(pipeline, delivery string) string {
+	ev := event.Event{Kind: event.KindBranch, Repo: recRepo, Ref: "refs/heads/main", Branch: "main",
+		Commit: r.commit, DeliveryID: delivery, Sender: "kiln", Message: "replay fixture"}
+	id := workflows.RunID(pipeline, ev, delivery)
+	_, err := r.c.ExecuteWorkflow(r.t.Context(), client.StartWorkflowOptions{
+		ID: id, TaskQueue: workflows.TaskQueue, TypedSearchAttributes: workflows.StartAttributes(pipeline, ev),
+	}, workflows.PipelineWorkflowName, workflows.PipelineInput{Pipeline: pipeline, Event: ev})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return id
+}
+
+// wait waits for the run to end. With target nil the run must succeed;
+// otherwise its error must match target, as with errors.As.
+func (r *recorder) wait(id string, target any) error {
+	ctx, cancel := context.WithTimeout(r.t.Context(), 2*time.Minute)
+	defer cancel()
+	err := r.c.GetWorkflow(ctx, id, "").Get(ctx, nil)
+	switch {
+	case target == nil && err != nil:
+		r.t.Fatalf("%s: %v", id, err)
+	case target != nil && !errors.As(err, target):
+		r.t.Fatalf("%s ended with %v, want a %T", id, err, target)
+	}
+	return err
+}
+
+// wantCancelled waits for the run to end cancelled with the given details.
+func (r *recorder) wantCancelled(id, details string) {
+	var cancelled *temporal.CanceledError
+	r.wait(id, &cancelled)
+	var got string
+	if err := cancelled.Details(&got); err != nil || got != details {
+		r.t.Fatalf("%s cancelled with %q (%v), want %q", id, got, err, details)
+	}
+}
+
+// waitBuilding waits until a worker has picked up the run's build, so the
+// cancellation that follows interrupts a running build.
+func (r *recorder) waitBuilding(id string) {
+	r.poll(id+" building", func(ctx context.Context) (bool, error) {
+		d, err := r.c.DescribeWorkflowExecution(ctx, id, "")
+		for _, a := range d.GetPendingActivities() {
+			if a.GetActivityType().GetName() == "Build" && a.GetState() == enumspb.PENDING_ACTIVITY_STATE_STARTED {
+				return true, nil
+			}
+		}
+		return false, err
+	})
+}
+
+// waitVisible waits until the visibility store lists the run as running, as
+// FindSuperseded will ask it to.
+func (r *recorder) waitVisible(id string) {
+	q := activities.SupersedeQuery{PipelineAttr: workflows.AttrPipeline.GetName(), RefAttr: workflows.AttrRef.GetName(),
+		Pipeline: recSupersedePipeline, Ref: "main", StartedAt: time.Now().Add(time.Hour), WorkflowID: "none"}
+	finder := &activities.Activities{Runs: r.c}
+	r.poll(id+" visible", func(ctx context.Context) (bool, error) {
+		ids, err := finder.FindSuperseded(ctx, q)
+		return len(ids) == 1 && ids[0] == id, err
+	})
+}
+
+func (r *recorder) poll(what string, done func(context.Context) (bool, error)) {
+	ctx, cancel := context.WithTimeout(r.t.Context(), time.Minute)
+	defer cancel()
+	for {
+		ok, err := done(ctx)
+		if ok {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			r.t.Fatalf("waiting for %s: %v", what, err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// save writes the run's full history to path as indented JSON.
+func (r *recorder) save(id, path string) {
+	hist := &historypb.History{}
+	iter := r.c.GetWorkflowHistory(r.t.Context(), id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for iter.HasNext() {
+		ev, err := iter.Next()
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		hist.Events = append(hist.Events, ev)
+	}
+	data, err := temporalproto.CustomJSONMarshalOptions{Indent: "  "}.Marshal(hist)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	if err := os.WriteFile(path, append(data, '\n'), 0o644); err != nil {
+		r.t.Fatal(err)
+	}
+}

@@ -1,0 +1,128 @@
+package workflows_test
+
+import (
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/kiln-ci/kiln/workflows"
+)
+
+// replayDir holds the replay corpus: histories of real Pipeline runs on the
+// embedded Temporal server, one JSON file per scenario. Replaying them against
+// today's workflow code is what makes a non-deterministic change (a reordered
+// activity, a new timer, a removed signal) fail CI instead of breaking the runs
+// in flight when a worker is upgraded. TestRecordReplayCorpus in
+// record_test.go writes them; to re-record:
+//
+//	go test -tags record ./workflows -run TestRecordReplayCorpus -record
+//
+// Re-record only to add scenarios: once a release has shipped, its histories
+// stay, because workers must keep replaying runs it started.
+const replayDir = "testdata/replay"
+
+// corpus lists each scenario in the corpus with the event its run ended on,
+// so a history that was cut short or recorded from the wrong run is caught.
+var corpus = map[string]enumspb.EventType{
+	"success":      enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
+	"build-failed": enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED,
+	"cancelled":    enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED,
+	"superseded":   enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED,
+	"superseding":  enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
+}
+
+// TestReplayCorpus replays every recorded history with the current code.
+func TestReplayCorpus(t *testing.T) {
+	files := corpusFiles(t)
+	if len(files) == 0 {
+		t.Fatalf("no histories in %s: the replay test would prove nothing", replayDir)
+	}
+	for _, name := range files {
+		t.Run(name, func(t *testing.T) {
+			checkHistory(t, name, readHistory(t, filepath.Join(replayDir, name+".json")))
+		})
+	}
+}
+
+// TestReplayCorpusComplete fails when a scenario's history is missing, so
+// deleting the corpus, or one file of it, cannot pass silently.
+func TestReplayCorpusComplete(t *testing.T) {
+	files := corpusFiles(t)
+	for name := range corpus {
+		if !slices.Contains(files, name) {
+			t.Errorf("%s/%s.json is missing; record it (see replayDir)", replayDir, name)
+		}
+	}
+}
+
+// corpusFiles lists the corpus's scenario names: its file names without .json.
+func corpusFiles(t *testing.T) []string {
+	t.Helper()
+	paths, err := filepath.Glob(filepath.Join(replayDir, "*.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := make([]string, 0, len(paths))
+	for _, p := range paths {
+		names = append(names, strings.TrimSuffix(filepath.Base(p), ".json"))
+	}
+	return names
+}
+
+// readHistory parses a history in the JSON form of `temporal workflow show
+// --output json` and client.GetWorkflowHistory marshalled with temporalproto.
+func readHistory(t *testing.T, path string) *historypb.History {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	hist, err := client.HistoryFromJSON(f, client.HistoryJSONOptions{})
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	if len(hist.GetEvents()) == 0 {
+		t.Fatalf("%s has no events", path)
+	}
+	return hist
+}
+
+// checkHistory checks that hist ends the way its scenario should, and replays it.
+func checkHistory(t *testing.T, name string, hist *historypb.History) {
+	t.Helper()
+	want, ok := corpus[name]
+	if !ok {
+		t.Fatalf("scenario %q is not listed in corpus", name)
+	}
+	if last := hist.GetEvents()[len(hist.GetEvents())-1].GetEventType(); last != want {
+		t.Fatalf("%s ends with %s, want %s", name, last, want)
+	}
+	replay(t, hist)
+}
+
+// replay runs hist through the Pipeline workflow as a worker would after a
+// restart, registered under the name starters use.
+func replay(t *testing.T, hist *historypb.History) {
+	t.Helper()
+	r := worker.NewWorkflowReplayer()
+	r.RegisterWorkflowWithOptions(workflows.Pipeline, workflow.RegisterOptions{Name: workflows.PipelineWorkflowName})
+	if err := r.ReplayWorkflowHistory(quietLogger(), hist); err != nil {
+		t.Fatalf("replay: %v", err)
+	}
+}
+
+// quietLogger passes on the SDK's warnings and errors only.
+func quietLogger() log.Logger {
+	return log.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+}

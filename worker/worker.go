@@ -3,6 +3,8 @@
 package worker
 
 import (
+	"time"
+
 	"github.com/rs/zerolog"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
@@ -24,6 +26,11 @@ type Options struct {
 	Log                 zerolog.Logger
 }
 
+// heartbeatThrottle is the longest the SDK may hold back a build's heartbeat.
+// It is well under how often builds heartbeat (every 5 s), so each of those
+// heartbeats goes out when it is made and brings back any cancellation.
+const heartbeatThrottle = time.Second
+
 // New returns a worker with kiln's workflows and activities registered. The
 // caller starts and stops it.
 func New(c client.Client, o Options) worker.Worker {
@@ -32,6 +39,11 @@ func New(c client.Client, o Options) worker.Worker {
 	}
 	w := worker.New(c, workflows.TaskQueue, worker.Options{
 		MaxConcurrentActivityExecutionSize: o.MaxConcurrentBuilds,
+		// A cancellation reaches a build only in the answer to a heartbeat the
+		// SDK sends. Left alone, the SDK holds heartbeats back for 80% of the
+		// 30 s heartbeat timeout, so a cancelled or superseded build would run
+		// on for up to 24 s; this lets the build's 5 s heartbeats through.
+		MaxHeartbeatThrottleInterval: heartbeatThrottle,
 	})
 	Register(w, &activities.Activities{Config: o.Config, DataDir: o.DataDir, Runs: c, Log: o.Log})
 	return w

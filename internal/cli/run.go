@@ -8,6 +8,9 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
+
+	"github.com/kiln-ci/kiln/activities"
 
 	"github.com/kiln-ci/kiln/starter"
 	"github.com/kiln-ci/kiln/workflows"
@@ -70,10 +73,34 @@ func follow(ctx context.Context, c client.Client, id string, out io.Writer) erro
 			if p, err := queryProgress(ctx, c, id); err == nil {
 				printProgress(out, seen, p)
 			}
+			if step := heartbeatStep(ctx, c, id); step != "" && step != seen["\x00step"] {
+				seen["\x00step"] = step
+				fmt.Fprintln(out, "           "+step)
+			}
 		case <-ctx.Done():
 			return ctx.Err()
 		}
 	}
+}
+
+// heartbeatStep describes where the running stage is, from the last heartbeat
+// of its pending activity, e.g. "build: phase pre_build, command 2".
+func heartbeatStep(ctx context.Context, c client.Client, id string) string {
+	d, err := c.DescribeWorkflowExecution(ctx, id, "")
+	if err != nil {
+		return ""
+	}
+	for _, pa := range d.GetPendingActivities() {
+		var p activities.BuildProgress
+		if pa.GetHeartbeatDetails() == nil || converter.GetDefaultDataConverter().FromPayloads(pa.GetHeartbeatDetails(), &p) != nil {
+			continue
+		}
+		if p.Phase != "" {
+			return fmt.Sprintf("%s: phase %s, command %d", pa.GetActivityType().GetName(), p.Phase, p.Command)
+		}
+		return fmt.Sprintf("%s: %s", pa.GetActivityType().GetName(), p.Step)
+	}
+	return ""
 }
 
 func queryProgress(ctx context.Context, c client.Client, id string) (workflows.Progress, error) {

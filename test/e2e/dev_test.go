@@ -1,0 +1,72 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestDevRunsExampleOutOfTheBox is the README's first command: `kiln dev` with
+// no config. It must become healthy, build the bundled example to the end,
+// serve the Temporal Web UI, and stop cleanly on Ctrl-C.
+func TestDevRunsExampleOutOfTheBox(t *testing.T) {
+	t.Parallel()
+	ports := freeDevPorts(t)
+	dataDir := t.TempDir()
+	started := time.Now()
+	dev := startKiln(t, cleanEnv(), ports.devArgs(dataDir)...)
+	waitHealthy(t, dev, ports, 60*time.Second)
+	t.Logf("healthy after %s", time.Since(started).Round(100*time.Millisecond))
+
+	run := waitRun(t, ports, 90*time.Second, func(r runSummary) bool { return r.Pipeline == "hello" })
+	t.Logf("example run %s finished after %s", run.WorkflowID, time.Since(started).Round(100*time.Millisecond))
+	assert.Equal(t, "completed", run.Status)
+	assert.Equal(t, "done", run.Stage)
+	assert.Equal(t, "manual", run.Event)
+	assert.True(t, strings.HasPrefix(run.WorkflowID, "hello/main/manual-"), "workflow ID %q", run.WorkflowID)
+	assert.FileExists(t, filepath.Join(dataDir, "example", "kiln.yaml"), "the rendered example config is left for the user")
+
+	assert.Equal(t, 200, httpStatus(fmt.Sprintf("http://127.0.0.1:%d/", ports.ui)), "the Web UI answers")
+
+	require.NoError(t, dev.cmd.Process.Signal(syscall.SIGINT))
+	stopping := time.Now()
+	code := dev.waitExit(t, 10*time.Second)
+	t.Logf("exited %d, %s after SIGINT", code, time.Since(stopping).Round(100*time.Millisecond))
+	assert.Equal(t, 0, code, "Ctrl-C is a clean exit; stderr:\n%s", lastLines(dev.stderr.String(), 20))
+	assert.Contains(t, dev.stderr.String(), "shutting down")
+}
+
+// TestDevRefusesMissingWebhookSecret starts `kiln dev --config` with a repo
+// whose secret variable is unset. Starting anyway would accept any sender's
+// webhook, so kiln must exit non-zero and say which repo lacks its secret.
+func TestDevRefusesMissingWebhookSecret(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cfg := writeFile(t, dir, "kiln.yaml", `repos:
+  - name: acme/widget
+    clone_url: /nonexistent/widget
+    webhook_secret: {env: KILN_E2E_UNSET_SECRET}
+pipelines:
+  - name: widget
+    repo: acme/widget
+    triggers: {branch: [main]}
+    stages:
+      build: {buildspec: buildspec.yml}
+`)
+	require.Empty(t, os.Getenv("KILN_E2E_UNSET_SECRET"))
+	ports := freeDevPorts(t)
+	dev := startKiln(t, cleanEnv(), append(ports.devArgs(filepath.Join(dir, "data")), "--config", cfg)...)
+	code := dev.waitExit(t, 30*time.Second)
+	stderr := dev.stderr.String()
+	assert.NotEqual(t, 0, code, "kiln started without a webhook secret")
+	assert.Contains(t, stderr, `repo "acme/widget"`)
+	assert.Contains(t, stderr, "KILN_E2E_UNSET_SECRET")
+	assert.Equal(t, 0, httpStatus(fmt.Sprintf("http://127.0.0.1:%d/healthz", ports.http)), "nothing listens")
+}

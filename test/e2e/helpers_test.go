@@ -1,0 +1,262 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/kiln-ci/kiln/internal/devserver"
+	"github.com/kiln-ci/kiln/internal/gitx"
+)
+
+// lockedBuffer collects a process's output while the test reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// proc is a long-running kiln process, such as `kiln dev`.
+type proc struct {
+	cmd    *exec.Cmd
+	stdout lockedBuffer
+	stderr lockedBuffer
+	done   chan struct{} // closed once the process has exited
+}
+
+// startKiln starts kiln with args and kills it when the test ends, whatever
+// state the test left it in.
+func startKiln(t *testing.T, env []string, args ...string) *proc {
+	t.Helper()
+	p := &proc{cmd: exec.Command(kilnBin, args...), done: make(chan struct{})}
+	p.cmd.Env = env
+	p.cmd.Stdout, p.cmd.Stderr = &p.stdout, &p.stderr
+	require.NoError(t, p.cmd.Start())
+	go func() {
+		_ = p.cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		_ = p.cmd.Process.Kill()
+		<-p.done
+		if t.Failed() {
+			t.Logf("kiln %s stderr:\n%s", strings.Join(args, " "), lastLines(p.stderr.String(), 60))
+		}
+	})
+	return p
+}
+
+// exited reports whether the process has ended.
+func (p *proc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// waitExit waits for the process to end and returns its exit code; -1 means
+// it was killed by a signal.
+func (p *proc) waitExit(t *testing.T, timeout time.Duration) int {
+	t.Helper()
+	select {
+	case <-p.done:
+		return p.cmd.ProcessState.ExitCode()
+	case <-time.After(timeout):
+		t.Fatalf("kiln did not exit within %s; stderr:\n%s", timeout, lastLines(p.stderr.String(), 40))
+		return 0
+	}
+}
+
+// runKiln runs a short kiln command to completion and returns its output and
+// exit code.
+func runKiln(t *testing.T, timeout time.Duration, env []string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, kilnBin, args...)
+	cmd.Env = env
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	var exit *exec.ExitError
+	switch {
+	case ctx.Err() != nil:
+		t.Fatalf("kiln %s did not finish within %s; stderr:\n%s", strings.Join(args, " "), timeout, errOut.String())
+	case err != nil && !errors.As(err, &exit):
+		t.Fatalf("kiln %s: %v", strings.Join(args, " "), err)
+	}
+	return out.String(), errOut.String(), cmd.ProcessState.ExitCode()
+}
+
+// cleanEnv is the test's environment without the TEMPORAL_* and KILN_*
+// variables a developer's shell may set, plus extra.
+func cleanEnv(extra ...string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "TEMPORAL_") && !strings.HasPrefix(kv, "KILN_") {
+			env = append(env, kv)
+		}
+	}
+	return append(env, extra...)
+}
+
+// devPorts are the ports of one `kiln dev`, all free when chosen.
+type devPorts struct{ temporal, ui, http int }
+
+func freeDevPorts(t *testing.T) devPorts {
+	t.Helper()
+	p, err := devserver.FreePorts("127.0.0.1", 3)
+	require.NoError(t, err)
+	return devPorts{temporal: p[0], ui: p[1], http: p[2]}
+}
+
+// devArgs are the flags that put `kiln dev` on ports and a data dir of its own.
+func (d devPorts) devArgs(dataDir string) []string {
+	return []string{"dev", "--data-dir", dataDir, "--temporal-port", strconv.Itoa(d.temporal),
+		"--ui-port", strconv.Itoa(d.ui), "--listen", "127.0.0.1:" + strconv.Itoa(d.http)}
+}
+
+// address is the Temporal frontend, for --temporal-address.
+func (d devPorts) address() string { return "127.0.0.1:" + strconv.Itoa(d.temporal) }
+
+// waitHealthy polls /healthz until it answers 200, failing early if kiln exits.
+func waitHealthy(t *testing.T, p *proc, ports devPorts, timeout time.Duration) {
+	t.Helper()
+	url := fmt.Sprintf("http://127.0.0.1:%d/healthz", ports.http)
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if p.exited() {
+			t.Fatalf("kiln exited with %d before it was healthy; stderr:\n%s", p.cmd.ProcessState.ExitCode(), p.stderr.String())
+		}
+		if httpStatus(url) == http.StatusOK {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("%s did not answer 200 within %s", url, timeout)
+}
+
+// httpStatus GETs url and returns the status, or 0 if nothing answered.
+func httpStatus(url string) int {
+	resp, err := (&http.Client{Timeout: 2 * time.Second}).Get(url)
+	if err != nil {
+		return 0
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// runSummary is one entry of `kiln runs --json`: the fields a script relies on.
+type runSummary struct {
+	WorkflowID string `json:"workflow_id"`
+	Pipeline   string `json:"pipeline"`
+	Event      string `json:"event"`
+	Status     string `json:"status"`
+	Stage      string `json:"stage"`
+}
+
+// waitRun polls `kiln runs --json` until match finds a run whose status is no
+// longer running, and returns it.
+func waitRun(t *testing.T, ports devPorts, timeout time.Duration, match func(runSummary) bool) runSummary {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var last string
+	for time.Now().Before(deadline) {
+		out, errOut, code := runKiln(t, 20*time.Second, cleanEnv(), "runs", "--json", "--temporal-address", ports.address())
+		last = out + errOut
+		var runs []runSummary
+		if code == 0 && json.Unmarshal([]byte(out), &runs) == nil {
+			for _, r := range runs {
+				if match(r) && r.Status != "running" {
+					return r
+				}
+			}
+		}
+		time.Sleep(time.Second)
+	}
+	t.Fatalf("no finished run matched within %s; last `kiln runs --json`:\n%s", timeout, last)
+	return runSummary{}
+}
+
+// makeRepo creates a git repository holding files, committed on main.
+func makeRepo(t *testing.T, dir string, files map[string]string) {
+	t.Helper()
+	fsys := fstest.MapFS{}
+	for name, content := range files {
+		fsys[name] = &fstest.MapFile{Data: []byte(content)}
+	}
+	_, err := gitx.InitRepo(context.Background(), dir, fsys, "initial commit")
+	require.NoError(t, err)
+}
+
+// writeFile writes content to dir/name and returns the path.
+func writeFile(t *testing.T, dir, name, content string) string {
+	t.Helper()
+	path := filepath.Join(dir, name)
+	require.NoError(t, os.WriteFile(path, []byte(content), 0o644))
+	return path
+}
+
+// processAlive reports whether pid runs; a zombie has been killed already.
+func processAlive(pid int) bool {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	i := bytes.LastIndexByte(stat, ')')
+	f := strings.Fields(string(stat[i+1:]))
+	return len(f) > 0 && f[0] != "Z" && f[0] != "X"
+}
+
+// readPID reads a PID a build wrote to path; 0 if it is not there.
+func readPID(path string) int {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(data)))
+	return pid
+}
+
+// killPID kills a leftover build process when the test ends.
+func killPID(t *testing.T, path string) {
+	t.Cleanup(func() {
+		if pid := readPID(path); pid > 0 && processAlive(pid) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	})
+}
+
+// lastLines returns the last n lines of s, enough to read a failure by.
+func lastLines(s string, n int) string {
+	lines := strings.SplitAfter(s, "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "")
+}

@@ -51,17 +51,23 @@ func ReconcileSchedules(ctx context.Context, sc ScheduleClient, cfg *config.Conf
 	for _, id := range sortedKeys(want) {
 		opts := want[id]
 		hash := strings.TrimPrefix(opts.Note, notePrefix)
-		old, exists := have[id]
+		// The list comes from visibility, which lags behind creates and
+		// deletes; describing the schedule sees it as it is now.
+		h := sc.GetHandle(ctx, id)
+		desc, err := h.Describe(ctx)
+		var nf *serviceerror.NotFound
 		switch {
-		case !exists:
+		case errors.As(err, &nf):
 			if _, err := sc.Create(ctx, opts); err != nil && !isAlreadyExists(err) {
 				return ch, fmt.Errorf("create schedule %s: %w", id, err)
 			}
 			ch.Created = append(ch.Created, id)
-		case old == hash:
+		case err != nil:
+			return ch, fmt.Errorf("describe schedule %s: %w", id, err)
+		case strings.TrimPrefix(desc.Schedule.State.Note, notePrefix) == hash:
 			ch.Unchanged = append(ch.Unchanged, id)
 		default:
-			if err := updateSchedule(ctx, sc.GetHandle(ctx, id), opts); err != nil {
+			if err := updateSchedule(ctx, h, opts); err != nil {
 				return ch, fmt.Errorf("update schedule %s: %w", id, err)
 			}
 			ch.Updated = append(ch.Updated, id)
@@ -118,13 +124,14 @@ func scheduleOptions(p *config.Pipeline, s config.ScheduleTrigger) client.Schedu
 	}
 }
 
-// listKilnSchedules returns kiln's schedules with the spec hash from their note.
-func listKilnSchedules(ctx context.Context, sc ScheduleClient) (map[string]string, error) {
+// listKilnSchedules returns the IDs of kiln's schedules. The list comes from
+// visibility and may lag; it only serves to find schedules config dropped.
+func listKilnSchedules(ctx context.Context, sc ScheduleClient) (map[string]bool, error) {
 	it, err := sc.List(ctx, client.ScheduleListOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("list schedules: %w", err)
 	}
-	out := map[string]string{}
+	out := map[string]bool{}
 	for it.HasNext() {
 		e, err := it.Next()
 		if err != nil {
@@ -133,7 +140,7 @@ func listKilnSchedules(ctx context.Context, sc ScheduleClient) (map[string]strin
 		if !strings.HasPrefix(e.ID, workflows.SchedulePrefix) {
 			continue
 		}
-		out[e.ID] = strings.TrimPrefix(e.Note, notePrefix)
+		out[e.ID] = true
 	}
 	return out, nil
 }

@@ -63,6 +63,14 @@ func follow(ctx context.Context, c client.Client, id string, out io.Writer) erro
 	for {
 		select {
 		case err := <-done:
+			if err != nil {
+				// A failed run returns no result, but a closed run still answers
+				// queries; without this a run that fails between two ticks
+				// would end without saying which stage failed.
+				if p, qerr := queryProgress(ctx, c, id); qerr == nil {
+					res.Progress = p
+				}
+			}
 			printProgress(out, seen, res.Progress)
 			if err != nil {
 				return &exitError{code: 1, err: fmt.Errorf("run %s failed: %w", id, err)}

@@ -56,9 +56,15 @@ const heartbeatEvery = 5 * time.Second
 // the log's last lines; clone and I/O failures are retryable.
 func (a *Activities) Build(ctx context.Context, in BuildInput) (*BuildResult, error) {
 	info := activity.GetInfo(ctx)
-	paths := a.paths(safeName(in.RunID), info.Attempt)
+	runDir := safeName(in.RunID)
+	paths := a.paths(runDir, info.Attempt)
 	log := a.Log.With().Str("run", in.RunID).Str("pipeline", in.Pipeline).Str("repo", in.Plan.Repo).
 		Str("ref", in.Event.Ref).Str("commit", in.Plan.Commit).Int32("attempt", info.Attempt).Logger()
+	if info.Attempt > 1 {
+		if n := a.reapEarlierAttempts(in.RunID, runDir, info.Attempt); n > 0 {
+			log.Warn().Int("processes", n).Msg("killed processes an earlier attempt left running")
+		}
+	}
 	logFile, err := createLog(paths.Log)
 	if err != nil {
 		return nil, err

@@ -48,14 +48,15 @@ type rig struct {
 	seq  atomic.Int64
 }
 
-func newRig(b *testing.B, dynamic map[string]any) *rig {
+func newRig(b testing.TB, dynamic map[string]any) *rig {
 	b.Helper()
 	ports, err := devserver.FreePorts("127.0.0.1", 1)
 	if err != nil {
 		b.Fatal(err)
 	}
+	// A SQLite file, as kiln dev uses, not the in-memory database.
 	srv, err := devserver.Start(context.Background(), devserver.Options{
-		FrontendPort: ports[0], SearchAttributes: workflows.SearchAttributes(),
+		DataDir: b.TempDir(), FrontendPort: ports[0], SearchAttributes: workflows.SearchAttributes(),
 		Log: zerolog.Nop(), DynamicConfig: dynamic,
 	})
 	if err != nil {

@@ -58,16 +58,14 @@ func BenchmarkThroughput(b *testing.B) {
 }
 
 // BenchmarkRoundTrip measures start to completion of a workflow whose only task
-// returns at once, with kiln's tuned queue poll intervals and with the server's
+// returns at once, with kiln's tuned queue reader rates and with the server's
 // defaults: the difference is what the tuning saves on every workflow task.
 func BenchmarkRoundTrip(b *testing.B) {
-	defaults := map[string]any{
-		"history.transferProcessorMaxPollInterval":   time.Minute,
-		"history.timerProcessorMaxPollInterval":      5 * time.Minute,
-		"history.visibilityProcessorMaxPollInterval": time.Minute,
-		"history.outboundProcessorMaxPollInterval":   time.Minute,
-		"history.transferProcessorUpdateAckInterval": 30 * time.Second,
-		"history.timerProcessorUpdateAckInterval":    30 * time.Second,
+	defaults := map[string]any{ // the server's own values of what kiln tunes
+		"history.transferProcessorMaxPollRPS":   20,
+		"history.timerProcessorMaxPollRPS":      20,
+		"history.visibilityProcessorMaxPollRPS": 20,
+		"history.outboundProcessorMaxPollRPS":   20,
 	}
 	for _, v := range []struct {
 		name string

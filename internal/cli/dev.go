@@ -59,11 +59,7 @@ func (o *devOptions) run(ctx context.Context, env *Env) error {
 			return fmt.Errorf("example pipeline: %w", err)
 		}
 	}
-	cfg, err := config.Load(cfgPath)
-	if err != nil {
-		return err
-	}
-	secrets, err := cfg.WebhookSecrets()
+	cfg, secrets, err := loadWithSecrets(cfgPath)
 	if err != nil {
 		return err
 	}
@@ -163,4 +159,18 @@ func shutdownHTTP(srv *http.Server) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = srv.Shutdown(ctx)
+}
+
+// loadWithSecrets loads a config for a process that receives webhooks: it
+// refuses one whose repositories lack a usable webhook secret.
+func loadWithSecrets(path string) (*config.Config, map[string][]byte, error) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	secrets, err := cfg.WebhookSecrets()
+	if err != nil {
+		return nil, nil, err
+	}
+	return cfg, secrets, nil
 }

@@ -54,11 +54,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cfg, err := config.Load(cfgPath)
-	if err != nil {
-		return err
-	}
-	secrets, err := cfg.WebhookSecrets()
+	cfg, secrets, err := loadWithSecrets(cfgPath)
 	if err != nil {
 		return err
 	}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/kiln-ci/kiln/internal/devserver"
 	"github.com/kiln-ci/kiln/internal/gitx"
+	"github.com/kiln-ci/kiln/test/testkit"
 )
 
 // lockedBuffer collects a process's output while the test reads it.
@@ -225,31 +226,10 @@ func writeFile(t *testing.T, dir, name, content string) string {
 	return path
 }
 
-// processAlive reports whether pid runs; a zombie has been killed already.
-func processAlive(pid int) bool {
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	i := bytes.LastIndexByte(stat, ')')
-	f := strings.Fields(string(stat[i+1:]))
-	return len(f) > 0 && f[0] != "Z" && f[0] != "X"
-}
-
-// readPID reads a PID a build wrote to path; 0 if it is not there.
-func readPID(path string) int {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return 0
-	}
-	pid, _ := strconv.Atoi(strings.TrimSpace(string(data)))
-	return pid
-}
-
 // killPID kills a leftover build process when the test ends.
 func killPID(t *testing.T, path string) {
 	t.Cleanup(func() {
-		if pid := readPID(path); pid > 0 && processAlive(pid) {
+		if pid := testkit.ReadPID(path); pid > 0 && testkit.ProcessAlive(pid) {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
 	})

@@ -11,6 +11,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/kiln-ci/kiln/test/testkit"
 )
 
 // restartYAML is a pipeline whose build takes about 15 s. Each attempt appends
@@ -70,19 +72,19 @@ func TestDevResumesRunAfterCrash(t *testing.T) {
 	logf("started run %s", id)
 
 	waitFile(t, first, filepath.Join(state, "started"), 60*time.Second)
-	shell := readPID(filepath.Join(state, "shell.pid"))
+	shell := testkit.ReadPID(filepath.Join(state, "shell.pid"))
 	require.NotZero(t, shell)
 	logf("build attempt 1 is running (shell pid %d); killing kiln (pid %d) with SIGKILL", shell, first.cmd.Process.Pid)
 	require.NoError(t, first.cmd.Process.Signal(syscall.SIGKILL))
 	assert.Equal(t, -1, first.waitExit(t, 10*time.Second), "killed by a signal")
 	deadline := time.Now().Add(5 * time.Second)
-	for processAlive(shell) && time.Now().Before(deadline) {
+	for testkit.ProcessAlive(shell) && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
-	assert.False(t, processAlive(shell), "the build's shell died with kiln")
+	assert.False(t, testkit.ProcessAlive(shell), "the build's shell died with kiln")
 	// Only the shell has the parent-death signal; what it started is orphaned.
-	sleep := readPID(filepath.Join(state, "sleep.pid"))
-	logf("kiln is dead, and so is the build's shell; its child sleep (pid %d) alive: %v", sleep, processAlive(sleep))
+	sleep := testkit.ReadPID(filepath.Join(state, "sleep.pid"))
+	logf("kiln is dead, and so is the build's shell; its child sleep (pid %d) alive: %v", sleep, testkit.ProcessAlive(sleep))
 
 	second := startKiln(t, cleanEnv(), args...)
 	waitHealthy(t, second, ports, 60*time.Second)

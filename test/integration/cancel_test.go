@@ -10,6 +10,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/kiln-ci/kiln/test/testkit"
 	"github.com/kiln-ci/kiln/workflows"
 )
 
@@ -26,7 +27,7 @@ func TestCancelKillsBuildProcessGroup(t *testing.T) {
 	require.NoError(t, err)
 	pid := waitPID(t, id, runTimeout)
 	killOnCleanup(t, pid)
-	require.True(t, processAlive(pid), "the grandchild sleep runs")
+	require.True(t, testkit.ProcessAlive(pid), "the grandchild sleep runs")
 
 	cancelled := time.Now()
 	require.NoError(t, it.temporal.CancelWorkflow(ctx, id, ""))
@@ -35,7 +36,7 @@ func TestCancelKillsBuildProcessGroup(t *testing.T) {
 	t.Logf("the run closed %s after the cancel request", took.Round(100*time.Millisecond))
 	errorAs[*temporal.CanceledError](t, err)
 	assert.Less(t, took, 15*time.Second, "the cancellation took too long to reach the build")
-	waitFor(t, 3*time.Second, "the grandchild sleep to be killed", func() bool { return !processAlive(pid) })
+	waitFor(t, 3*time.Second, "the grandchild sleep to be killed", func() bool { return !testkit.ProcessAlive(pid) })
 
 	d := describe(t, id)
 	assert.Equal(t, enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED, d.GetWorkflowExecutionInfo().GetStatus())

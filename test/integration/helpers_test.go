@@ -7,7 +7,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
@@ -22,6 +21,7 @@ import (
 	sdklog "go.temporal.io/sdk/log"
 
 	"github.com/kiln-ci/kiln/starter/github"
+	"github.com/kiln-ci/kiln/test/testkit"
 )
 
 // runTimeout bounds a run of a quick pipeline. A build takes well under a
@@ -179,34 +179,17 @@ func waitPID(t *testing.T, id string, timeout time.Duration) int {
 	t.Helper()
 	var pid int
 	waitFor(t, timeout, "the build of "+id+" to write "+pidFile(id), func() bool {
-		data, err := os.ReadFile(pidFile(id))
-		if err != nil {
-			return false
-		}
-		pid, err = strconv.Atoi(strings.TrimSpace(string(data)))
-		return err == nil && pid > 0
+		pid = testkit.ReadPID(pidFile(id))
+		return pid > 0
 	})
 	return pid
-}
-
-// processAlive reports whether pid runs. A zombie counts as gone: it has been
-// killed and only waits for a parent (which, for an orphan in a container,
-// may never come) to reap it.
-func processAlive(pid int) bool {
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	i := bytes.LastIndexByte(stat, ')')
-	fields := strings.Fields(string(stat[i+1:]))
-	return len(fields) > 0 && fields[0] != "Z" && fields[0] != "X"
 }
 
 // killOnCleanup makes sure a build process a failing test leaves behind does
 // not outlive the test.
 func killOnCleanup(t *testing.T, pid int) {
 	t.Cleanup(func() {
-		if p, err := os.FindProcess(pid); err == nil && processAlive(pid) {
+		if p, err := os.FindProcess(pid); err == nil && testkit.ProcessAlive(pid) {
 			_ = p.Kill()
 		}
 	})

@@ -9,6 +9,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/kiln-ci/kiln/test/testkit"
 	"github.com/kiln-ci/kiln/workflows"
 )
 
@@ -29,7 +30,7 @@ func TestNewerReviewRunSupersedesOlder(t *testing.T) {
 	require.Regexp(t, `^review/pr-7/`, id1)
 	pid := waitPID(t, id1, runTimeout)
 	killOnCleanup(t, pid)
-	require.True(t, processAlive(pid), "the first build's sleep runs")
+	require.True(t, testkit.ProcessAlive(pid), "the first build's sleep runs")
 
 	second := commitOn(t, dir, branch, "release", "ship it\n")
 	sync := prPayload("review", "synchronize", 7, "Add feature", branch, second, base)
@@ -59,7 +60,7 @@ func TestNewerReviewRunSupersedesOlder(t *testing.T) {
 	assert.Equal(t, workflows.StateCancelled, p.Stages[0].State)
 	// The run waits for the build's clean-up before it closes, so its
 	// processes are gone by now; a moment is allowed for the kernel.
-	waitFor(t, 3*time.Second, "the superseded build's sleep to be killed", func() bool { return !processAlive(pid) })
+	waitFor(t, 3*time.Second, "the superseded build's sleep to be killed", func() bool { return !testkit.ProcessAlive(pid) })
 
 	res := mustSucceed(t, id2)
 	assert.Equal(t, second, res.Commit)

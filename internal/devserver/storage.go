@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
 
 	"go.temporal.io/server/common/config"
 	sqliteplugin "go.temporal.io/server/common/persistence/sql/sqlplugin/sqlite"
@@ -60,17 +61,43 @@ func (o *Options) sqlConfig() (*config.SQL, error) {
 	return conf, nil
 }
 
-// FreePorts returns n distinct TCP ports free on ip right now. Ports are held
-// open until all n are chosen so that the same port is not returned twice.
+// FreePorts returns n distinct TCP ports free on ip right now, chosen below the
+// kernel's ephemeral range. A port found free is released before the server
+// binds it; if it came from the ephemeral range, any outgoing connection (and
+// a busy test run makes many) could take it in between. Below that range only
+// another explicit bind can, and each candidate is checked by binding it. The
+// ports are held until all n are chosen, so none is returned twice.
 func FreePorts(ip string, n int) ([]int, error) {
+	low := ephemeralLow()
 	ports := make([]int, 0, n)
-	for range n {
-		l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
+	for tries := 0; len(ports) < n; tries++ {
+		if tries > 1000 {
+			return nil, fmt.Errorf("%w on %s below port %d", errNoPorts, ip, low)
+		}
+		port := minPort + rand.IntN(low-minPort)
+		l, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(port)))
 		if err != nil {
-			return nil, fmt.Errorf("%w on %s: %v", errNoPorts, ip, err)
+			continue
 		}
 		defer l.Close()
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+		ports = append(ports, port)
 	}
 	return ports, nil
+}
+
+// minPort is the lowest port FreePorts picks: clear of well-known services.
+const minPort = 10000
+
+// ephemeralLow is the start of the kernel's ephemeral port range, or Linux's
+// default when it cannot be read.
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil && n > minPort+1000 {
+				return n
+			}
+		}
+	}
+	return 32768
 }

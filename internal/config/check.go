@@ -54,6 +54,18 @@ func (c *checker) pipelines() {
 			c.p.add(c.tree.at("pipelines", i, "repo"), "repo %q is not listed under repos", pl.Repo)
 		}
 		c.triggers(i, pl.Triggers)
+		c.unbuiltStages(i, pl.Stages)
+	}
+}
+
+// unbuiltStages refuses stages the schema describes but this kiln does not run
+// yet, so a config never silently skips one.
+func (c *checker) unbuiltStages(i int, s Stages) {
+	if s.Test != nil {
+		c.p.add(c.tree.at("pipelines", i, "stages", "test"), "the test stage is not implemented in this version of kiln yet")
+	}
+	if s.Distribute != nil {
+		c.p.add(c.tree.at("pipelines", i, "stages", "distribute"), "the distribute stage is not implemented in this version of kiln yet")
 	}
 }
 

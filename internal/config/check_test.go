@@ -8,6 +8,19 @@ func TestSemanticProblems(t *testing.T) {
 		src  string
 		want []problem
 	}{
+		{"stages not built yet", head + `pipelines:
+  - name: ami
+    repo: acme/widget
+    triggers: {branch: [main]}
+    stages:
+      bake: {template: ami.pkr.hcl, region: us-east-1}
+      test: {commands: [inspec exec test]}
+      distribute:
+        targets: [{account: "222222222222", mode: share, regions: [{region: eu-west-1}]}]
+`, []problem{
+			{11, "pipelines[0].stages.test", "not implemented in this version of kiln yet"},
+			{12, "pipelines[0].stages.distribute", "not implemented in this version of kiln yet"},
+		}},
 		{"bad globs", head + `pipelines:
   - name: ci
     repo: acme/widget

@@ -36,13 +36,44 @@ pipelines:
     stages:
       build: {buildspec: buildspec.yml}
       deploy: {}
-`, []problem{{11, "pipelines[0].stages.deploy", `unknown stage "deploy"; known stages: build`}}},
-		{"no build stage", head + `pipelines:
+`, []problem{{11, "pipelines[0].stages.deploy", `unknown stage "deploy"; known stages: bake, build, distribute, test`}}},
+		{"no stage", head + `pipelines:
   - name: ci
     repo: acme/widget
     triggers: {branch: [main]}
     stages: {}
-`, []problem{{9, "pipelines[0].stages", "missing required field build"}}},
+`, []problem{{9, "pipelines[0].stages", "needs at least one stage: bake, build, distribute or test"}}},
+		{"test without bake", head + `pipelines:
+  - name: ci
+    repo: acme/widget
+    triggers: {branch: [main]}
+    stages:
+      test: {commands: [inspec exec test]}
+`, []problem{{9, "pipelines[0].stages", "bake"}}},
+		{"copy without kms key", head + `pipelines:
+  - name: ci
+    repo: acme/widget
+    triggers: {branch: [main]}
+    stages:
+      bake: {template: ami.pkr.hcl, region: us-east-1}
+      distribute:
+        targets:
+          - account: "222222222222"
+            role: arn:aws:iam::222222222222:role/kiln
+            mode: copy
+            regions:
+              - {region: eu-west-1}
+`, []problem{{17, "pipelines[0].stages.distribute.targets[0].regions[0]", "missing required field kms_key"}}},
+		{"bad account", head + `pipelines:
+  - name: ci
+    repo: acme/widget
+    triggers: {branch: [main]}
+    stages:
+      bake: {template: ami.pkr.hcl, region: us-east-1}
+      distribute:
+        targets:
+          - {account: "2222", mode: share, regions: [{region: eu-west-1}]}
+`, []problem{{13, "pipelines[0].stages.distribute.targets[0].account", "AWS account ID"}}},
 		{"unknown trigger", head + `pipelines:
   - name: ci
     repo: acme/widget

@@ -95,11 +95,17 @@ type ScheduleTrigger struct {
 	TimeZone string `yaml:"timezone,omitempty" json:"timezone,omitempty"`
 }
 
-// Stages holds each stage's configuration. Only Build exists today; bake, test,
-// distribute and publish slot in beside it.
+// Stages holds each stage's configuration. Stages run in this order, each only
+// when configured: build, bake, test, distribute (and publish, later).
 type Stages struct {
-	// Build is the build stage; kiln.yaml must configure it.
+	// Build runs the repository's buildspec.
 	Build *BuildStage `yaml:"build,omitempty" json:"build,omitempty"`
+	// Bake builds an AMI with Packer.
+	Bake *BakeStage `yaml:"bake,omitempty" json:"bake,omitempty"`
+	// Test launches an instance from the baked AMI and tests it.
+	Test *TestStage `yaml:"test,omitempty" json:"test,omitempty"`
+	// Distribute copies or shares the tested AMI to accounts and regions.
+	Distribute *DistributeStage `yaml:"distribute,omitempty" json:"distribute,omitempty"`
 }
 
 // BuildStage runs the repository's CodeBuild-style buildspec.

@@ -24,6 +24,10 @@ type Activities struct {
 	Runs RunLister
 	// Log receives structured logs; never secrets.
 	Log zerolog.Logger
+	// EC2 makes EC2 clients per region; nil means DefaultEC2.
+	EC2 EC2Factory
+	// PackerBinary runs bakes; empty means "packer" from PATH.
+	PackerBinary string
 }
 
 // RunLister is the one visibility call the activities make; client.Client

@@ -4,25 +4,33 @@ import (
 	"fmt"
 
 	"go.temporal.io/sdk/temporal"
+
+	"github.com/kiln-ci/kiln/internal/awsx"
 )
 
 // Error types of permanent failures. Retrying them cannot help, so the
 // workflows list them as non-retryable and a person reads the message.
 const (
-	ErrUnknownPipeline   = "UnknownPipeline"
-	ErrManualNotAllowed  = "ManualNotAllowed"
-	ErrRefNotFound       = "RefNotFound"
-	ErrInvalidBuildspec  = "InvalidBuildspec"
-	ErrBuildFailed       = "BuildFailed"
-	ErrBuildTimedOut     = "BuildTimedOut"
-	ErrInvalidRunRequest = "InvalidRunRequest"
+	ErrUnknownPipeline    = "UnknownPipeline"
+	ErrManualNotAllowed   = "ManualNotAllowed"
+	ErrRefNotFound        = "RefNotFound"
+	ErrInvalidBuildspec   = "InvalidBuildspec"
+	ErrBuildFailed        = "BuildFailed"
+	ErrBuildTimedOut      = "BuildTimedOut"
+	ErrInvalidRunRequest  = "InvalidRunRequest"
+	ErrBakeFailed         = "BakeFailed"
+	ErrBakeTimedOut       = "BakeTimedOut"
+	ErrInvalidBakeRequest = "InvalidBakeRequest"
 )
 
-// PermanentErrorTypes are the error types no retry policy retries.
-var PermanentErrorTypes = []string{
+// PermanentErrorTypes are the error types no retry policy retries: kiln's own
+// and the AWS ones awsx.Classify produces (access denied, not found, unusable
+// KMS key, invalid request).
+var PermanentErrorTypes = append([]string{
 	ErrUnknownPipeline, ErrManualNotAllowed, ErrRefNotFound, ErrInvalidBuildspec,
 	ErrBuildFailed, ErrBuildTimedOut, ErrInvalidRunRequest,
-}
+	ErrBakeFailed, ErrBakeTimedOut, ErrInvalidBakeRequest,
+}, awsx.PermanentErrorTypes...)
 
 // permanent makes a non-retryable application error of the given type.
 func permanent(typ string, format string, args ...any) error {

@@ -18,20 +18,42 @@ type PlanInput struct {
 }
 
 // Plan is a run's definition, snapshotted from config when the run starts.
+// Only configured stages are set.
 type Plan struct {
-	Repo             string            `json:"repo"`
-	CloneURL         string            `json:"clone_url"`
-	Commit           string            `json:"commit"`
-	CancelSuperseded bool              `json:"cancel_superseded"`
-	Build            config.BuildStage `json:"build"`
+	Repo             string             `json:"repo"`
+	CloneURL         string             `json:"clone_url"`
+	Commit           string             `json:"commit"`
+	CancelSuperseded bool               `json:"cancel_superseded"`
+	Build            *config.BuildStage `json:"build,omitempty"`
+	Bake             *config.BakeStage  `json:"bake,omitempty"`
+}
+
+// Stages names the configured stages in the order they run.
+func (p Plan) Stages() []string {
+	var out []string
+	if p.Build != nil {
+		out = append(out, "build")
+	}
+	if p.Bake != nil {
+		out = append(out, "bake")
+	}
+	return out
 }
 
 // BuildTimeout is the configured build timeout, or the default.
 func (p Plan) BuildTimeout() time.Duration {
-	if p.Build.Timeout > 0 {
+	if p.Build != nil && p.Build.Timeout > 0 {
 		return time.Duration(p.Build.Timeout)
 	}
 	return config.DefaultBuildTimeout
+}
+
+// BakeTimeout is the configured bake timeout, or the default.
+func (p Plan) BakeTimeout() time.Duration {
+	if p.Bake != nil && p.Bake.Timeout > 0 {
+		return time.Duration(p.Bake.Timeout)
+	}
+	return config.DefaultBakeTimeout
 }
 
 // Plan reads the pipeline from config and resolves the commit to build. It fails
@@ -53,8 +75,8 @@ func (a *Activities) Plan(ctx context.Context, in PlanInput) (*Plan, error) {
 		return nil, permanent(ErrInvalidRunRequest, "event is for repo %q but pipeline %q builds %q", in.Event.Repo, p.Name, p.Repo)
 	}
 	repo := a.Config.Repo(p.Repo)
-	if p.Stages.Build == nil || repo == nil {
-		return nil, permanent(ErrInvalidRunRequest, "pipeline %q has no build stage or repo", p.Name)
+	if repo == nil {
+		return nil, permanent(ErrInvalidRunRequest, "pipeline %q names repo %q, which is not in %s", p.Name, p.Repo, a.Config.File)
 	}
 	commit, err := a.resolveCommit(ctx, repo.CloneURL, in.Event)
 	if err != nil {
@@ -65,7 +87,8 @@ func (a *Activities) Plan(ctx context.Context, in PlanInput) (*Plan, error) {
 		CloneURL:         repo.CloneURL,
 		Commit:           commit,
 		CancelSuperseded: p.CancelsSuperseded(in.Event.Kind),
-		Build:            *p.Stages.Build,
+		Build:            p.Stages.Build,
+		Bake:             p.Stages.Bake,
 	}, nil
 }
 

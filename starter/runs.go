@@ -34,23 +34,40 @@ func (r *Runs) StartRun(ctx context.Context, p *config.Pipeline, ev event.Event)
 	if ev.DeliveryID == "" {
 		return "", false, errors.New("event has no delivery ID")
 	}
-	return r.start(ctx, workflows.RunID(p.Name, ev, ev.DeliveryID), p.Name, ev)
+	return r.start(ctx, workflows.RunID(p.Name, ev, ev.DeliveryID), workflows.PipelineInput{Pipeline: p.Name, Event: ev})
+}
+
+// ManualRun is an on-demand run request.
+type ManualRun struct {
+	Pipeline string
+	// Ref is a branch, tag or full ref; Commit pins the exact commit when set.
+	Ref, Commit string
+	// Force re-bakes even when a tested AMI of this commit exists.
+	Force bool
 }
 
 // StartManual starts an on-demand run of pipeline at ref, or at commit when
 // given. The worker checks that the pipeline exists and allows manual runs.
 func (r *Runs) StartManual(ctx context.Context, pipeline, ref, commit string) (string, error) {
+	return r.Start(ctx, ManualRun{Pipeline: pipeline, Ref: ref, Commit: commit})
+}
+
+// Start starts an on-demand run.
+func (r *Runs) Start(ctx context.Context, m ManualRun) (string, error) {
+	pipeline, ref, commit := m.Pipeline, m.Ref, m.Commit
 	ev := event.Event{Kind: event.KindManual, Commit: commit}
 	ev.FromRef(ref)
 	now := time.Now
 	if r.Now != nil {
 		now = r.Now
 	}
-	id, _, err := r.start(ctx, workflows.RunID(pipeline, ev, workflows.ManualUnique(now())), pipeline, ev)
+	in := workflows.PipelineInput{Pipeline: pipeline, Event: ev, Force: m.Force}
+	id, _, err := r.start(ctx, workflows.RunID(pipeline, ev, workflows.ManualUnique(now())), in)
 	return id, err
 }
 
-func (r *Runs) start(ctx context.Context, id, pipeline string, ev event.Event) (string, bool, error) {
+func (r *Runs) start(ctx context.Context, id string, in workflows.PipelineInput) (string, bool, error) {
+	pipeline, ev := in.Pipeline, in.Event
 	opts := client.StartWorkflowOptions{
 		ID:                       id,
 		TaskQueue:                workflows.TaskQueue,
@@ -61,7 +78,7 @@ func (r *Runs) start(ctx context.Context, id, pipeline string, ev event.Event) (
 		TypedSearchAttributes:                    workflows.StartAttributes(pipeline, ev),
 		StaticSummary:                            summary(pipeline, ev),
 	}
-	run, err := r.Client.ExecuteWorkflow(ctx, opts, workflows.PipelineWorkflowName, workflows.PipelineInput{Pipeline: pipeline, Event: ev})
+	run, err := r.Client.ExecuteWorkflow(ctx, opts, workflows.PipelineWorkflowName, in)
 	var dup *serviceerror.WorkflowExecutionAlreadyStarted
 	if errors.As(err, &dup) {
 		return id, true, nil

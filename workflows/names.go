@@ -30,6 +30,7 @@ const (
 // Stage names, in the order a pipeline runs them.
 const (
 	StageBuild = "build"
+	StageBake  = "bake"
 )
 
 // Search attribute keys kiln sets on every run, so runs can be found in the Web

@@ -21,6 +21,9 @@ import (
 type PipelineInput struct {
 	Pipeline string      `json:"pipeline"`
 	Event    event.Event `json:"event"`
+	// Force re-bakes even when an AMI of this pipeline and commit already
+	// passed its test.
+	Force bool `json:"force,omitempty"`
 }
 
 // PipelineResult is what a finished run reports.
@@ -29,6 +32,7 @@ type PipelineResult struct {
 	Commit   string                  `json:"commit"`
 	Progress Progress                `json:"progress"`
 	Build    *activities.BuildResult `json:"build,omitempty"`
+	Bake     *activities.BakeResult  `json:"bake,omitempty"`
 }
 
 // Pipeline runs one pipeline for one event: plan, supersede older runs of the
@@ -53,7 +57,7 @@ type pipelineRun struct {
 
 func (r *pipelineRun) setup(ctx workflow.Context) error {
 	r.log = log.With(workflow.GetLogger(ctx), "pipeline", r.in.Pipeline, "repo", r.in.Event.Repo, "ref", r.in.Event.Ref)
-	r.progress = newProgress(r.in, []string{StageBuild})
+	r.progress = newProgress(r.in, nil)
 	r.supersededBy = workflow.GetSignalChannel(ctx, SignalSuperseded)
 	return workflow.SetQueryHandler(ctx, QueryProgress, func() (Progress, error) { return r.progress, nil })
 }
@@ -65,13 +69,22 @@ func (r *pipelineRun) run(ctx workflow.Context) (*PipelineResult, error) {
 		return nil, r.finish(ctx, err)
 	}
 	res.Commit = plan.Commit
+	r.progress.setStages(plan.Stages())
 	if plan.CancelSuperseded {
 		r.supersedeOlder(ctx)
 	}
-	err = r.stage(ctx, StageBuild, func(ctx workflow.Context) error {
-		res.Build, err = r.build(ctx, plan)
-		return err
-	})
+	if plan.Build != nil {
+		err = r.stage(ctx, StageBuild, func(ctx workflow.Context) (err error) {
+			res.Build, err = r.build(ctx, plan)
+			return err
+		})
+	}
+	if err == nil && plan.Bake != nil {
+		err = r.stage(ctx, StageBake, func(ctx workflow.Context) (err error) {
+			res.Bake, err = r.bake(ctx, plan)
+			return err
+		})
+	}
 	res.Progress = r.progress
 	return res, r.finish(ctx, err)
 }

@@ -53,6 +53,13 @@ func newProgress(in PipelineInput, stages []string) Progress {
 	return p
 }
 
+// setStages lists the run's stages, all pending, once the plan names them.
+func (p *Progress) setStages(names []string) {
+	for _, n := range names {
+		p.get(n)
+	}
+}
+
 func (p *Progress) get(name string) *StageProgress {
 	for i := range p.Stages {
 		if p.Stages[i].Name == name {

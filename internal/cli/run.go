@@ -20,12 +20,13 @@ import (
 func runRun(ctx context.Context, env *Env, args []string) error {
 	var t temporalFlags
 	var pipeline, ref, commit string
-	var wait bool
-	fs := newFlags(env, "run", "--pipeline NAME --ref REF [--commit SHA] [--wait]")
+	var wait, force bool
+	fs := newFlags(env, "run", "--pipeline NAME --ref REF [--commit SHA] [--force] [--wait]")
 	fs.StringVar(&pipeline, "pipeline", "", "pipeline to run (required)")
 	fs.StringVar(&ref, "ref", "", "branch, tag or full ref to build (required)")
 	fs.StringVar(&commit, "commit", "", "exact commit SHA; default: the ref's head when the run starts")
 	fs.BoolVar(&wait, "wait", false, "follow the run's stages and exit non-zero if it fails")
+	fs.BoolVar(&force, "force", false, "bake again even if an AMI of this commit already passed its test")
 	t.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -39,7 +40,7 @@ func runRun(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer c.Close()
-	id, err := (&starter.Runs{Client: c}).StartManual(ctx, pipeline, ref, commit)
+	id, err := (&starter.Runs{Client: c}).Start(ctx, starter.ManualRun{Pipeline: pipeline, Ref: ref, Commit: commit, Force: force})
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,117 @@
+package activities
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/kiln-ci/kiln/internal/awsx"
+)
+
+// EC2API is the part of EC2 the AMI stages use; *ec2.Client satisfies it.
+type EC2API interface {
+	DescribeImages(ctx context.Context, in *ec2.DescribeImagesInput, opts ...func(*ec2.Options)) (*ec2.DescribeImagesOutput, error)
+	CreateTags(ctx context.Context, in *ec2.CreateTagsInput, opts ...func(*ec2.Options)) (*ec2.CreateTagsOutput, error)
+}
+
+// EC2Factory returns an EC2 client for a region, with the worker's own
+// credentials.
+type EC2Factory func(ctx context.Context, region string) (EC2API, error)
+
+// DefaultEC2 makes clients from the default AWS configuration chain
+// (environment, shared config, instance role); AWS_ENDPOINT_URL is honoured.
+func DefaultEC2(ctx context.Context, region string) (EC2API, error) {
+	cfg, err := awsx.Config(ctx, region)
+	if err != nil {
+		return nil, err
+	}
+	return ec2.NewFromConfig(cfg), nil
+}
+
+// Tag keys kiln puts on the AMIs it bakes.
+const (
+	TagPipeline = "kiln:pipeline"
+	TagCommit   = "kiln:commit"
+	TagRef      = "kiln:ref"
+	TagRun      = "kiln:run"
+	TagTest     = "kiln:test"
+)
+
+// findPassedAMI looks, in every region the pipeline bakes to, for an AMI of
+// this pipeline and commit tagged kiln:test=passed. It returns nil unless the
+// bake region has one.
+func (a *Activities) findPassedAMI(ctx context.Context, in BakeInput) (map[string]string, error) {
+	region := in.Plan.Bake.Region
+	c, err := a.ec2(ctx, region)
+	if err != nil {
+		return nil, err
+	}
+	out, err := c.DescribeImages(ctx, &ec2.DescribeImagesInput{
+		Owners: []string{"self"},
+		Filters: []ec2types.Filter{
+			{Name: aws.String("tag:" + TagPipeline), Values: []string{in.Pipeline}},
+			{Name: aws.String("tag:" + TagCommit), Values: []string{in.Plan.Commit}},
+			{Name: aws.String("tag:" + TagTest), Values: []string{"passed"}},
+			{Name: aws.String("state"), Values: []string{"available"}},
+		},
+	})
+	if err != nil {
+		return nil, awsx.Classify(err, fmt.Sprintf("look for a tested AMI of %s at %s in %s", in.Pipeline, in.Plan.Commit, region))
+	}
+	if len(out.Images) == 0 {
+		return nil, nil
+	}
+	sort.Slice(out.Images, func(i, j int) bool {
+		return aws.ToString(out.Images[i].CreationDate) > aws.ToString(out.Images[j].CreationDate)
+	})
+	return map[string]string{region: aws.ToString(out.Images[0].ImageId)}, nil
+}
+
+// tagAMIs tags every AMI and its snapshots with the run's identity. CreateTags
+// is idempotent, so a retry repeats it safely.
+func (a *Activities) tagAMIs(ctx context.Context, in BakeInput, amis map[string]string) error {
+	tags := []ec2types.Tag{
+		{Key: aws.String(TagPipeline), Value: aws.String(in.Pipeline)},
+		{Key: aws.String(TagCommit), Value: aws.String(in.Plan.Commit)},
+		{Key: aws.String(TagRef), Value: aws.String(in.Event.Ref)},
+		{Key: aws.String(TagRun), Value: aws.String(in.RunID)},
+	}
+	for _, region := range sortedRegions(amis) {
+		c, err := a.ec2(ctx, region)
+		if err != nil {
+			return err
+		}
+		ids := []string{amis[region]}
+		img, err := c.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: ids})
+		if err != nil {
+			return awsx.Classify(err, fmt.Sprintf("describe %s in %s", amis[region], region))
+		}
+		for _, im := range img.Images {
+			for _, bdm := range im.BlockDeviceMappings {
+				if bdm.Ebs != nil && bdm.Ebs.SnapshotId != nil {
+					ids = append(ids, *bdm.Ebs.SnapshotId)
+				}
+			}
+		}
+		if _, err := c.CreateTags(ctx, &ec2.CreateTagsInput{Resources: ids, Tags: tags}); err != nil {
+			return awsx.Classify(err, fmt.Sprintf("tag %s in %s", amis[region], region))
+		}
+	}
+	return nil
+}
+
+func (a *Activities) ec2(ctx context.Context, region string) (EC2API, error) {
+	f := a.EC2
+	if f == nil {
+		f = DefaultEC2
+	}
+	c, err := f(ctx, region)
+	if err != nil {
+		return nil, fmt.Errorf("AWS client for %s: %w", region, err)
+	}
+	return c, nil
+}

@@ -1,0 +1,152 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"go.temporal.io/sdk/activity"
+
+	"github.com/kiln-ci/kiln/internal/event"
+	"github.com/kiln-ci/kiln/internal/gitx"
+	"github.com/kiln-ci/kiln/internal/packer"
+)
+
+// BakeInput is what the bake stage needs; it is recorded in history, so it
+// holds no secret values (secret_vars are read on the worker).
+type BakeInput struct {
+	RunID    string      `json:"run_id"`
+	Pipeline string      `json:"pipeline"`
+	Event    event.Event `json:"event"`
+	Plan     Plan        `json:"plan"`
+	// Force bakes even when an AMI of this pipeline and commit passed its test.
+	Force bool `json:"force,omitempty"`
+}
+
+// BakeResult is the baked (or reused) AMI, one ID per region Packer built or
+// copied it to.
+type BakeResult struct {
+	// AMIs maps region to AMI ID.
+	AMIs map[string]string `json:"amis"`
+	// Region is the bake region, where distribution copies from.
+	Region string `json:"region"`
+	// Reused is set when an AMI that passed its test was found instead of baking.
+	Reused  bool   `json:"reused,omitempty"`
+	LogPath string `json:"log_path,omitempty"`
+}
+
+// AMI returns the AMI in the bake region.
+func (r BakeResult) AMI() string { return r.AMIs[r.Region] }
+
+// bakeCheckpoint is the bake's heartbeat. Once Packer has reported its AMIs
+// they are in it, so a retry resumes at tagging rather than baking twice.
+type bakeCheckpoint struct {
+	Step     string            `json:"step"`
+	LastLine string            `json:"last_line,omitempty"`
+	AMIs     map[string]string `json:"amis,omitempty"`
+}
+
+// Bake builds the AMI with Packer and tags it (and its snapshots) with the
+// pipeline, commit, ref and run. Unless forced, it reuses an AMI of the same
+// pipeline and commit that passed its test.
+func (a *Activities) Bake(ctx context.Context, in BakeInput) (*BakeResult, error) {
+	bake := in.Plan.Bake
+	res := &BakeResult{Region: bake.Region}
+	if !in.Force {
+		amis, err := a.findPassedAMI(ctx, in)
+		if err != nil {
+			return nil, err
+		}
+		if amis != nil {
+			res.AMIs, res.Reused = amis, true
+			return res, nil
+		}
+	}
+	var cp bakeCheckpoint
+	if activity.HasHeartbeatDetails(ctx) && activity.GetHeartbeatDetails(ctx, &cp) == nil && len(cp.AMIs) > 0 {
+		a.Log.Info().Str("run", in.RunID).Msg("bake resumes from its checkpoint: Packer already built the AMIs")
+	} else {
+		amis, logPath, err := a.runPacker(ctx, in)
+		res.LogPath = logPath
+		if err != nil {
+			return res, err
+		}
+		cp = bakeCheckpoint{Step: "tagging", AMIs: amis}
+		activity.RecordHeartbeat(ctx, cp)
+	}
+	if err := a.tagAMIs(ctx, in, cp.AMIs); err != nil {
+		return res, err
+	}
+	res.AMIs = cp.AMIs
+	return res, nil
+}
+
+// runPacker checks out the commit and runs packer build in it.
+func (a *Activities) runPacker(ctx context.Context, in BakeInput) (map[string]string, string, error) {
+	info := activity.GetInfo(ctx)
+	runDir := safeName(in.RunID)
+	paths := a.paths(runDir, info.Attempt)
+	logPath := filepath.Join(filepath.Dir(paths.Log), fmt.Sprintf("bake-%d.log", info.Attempt))
+	logFile, err := createLog(logPath)
+	if err != nil {
+		return nil, logPath, err
+	}
+	defer logFile.Close()
+	src := filepath.Join(paths.Work, "bake")
+	defer os.RemoveAll(src)
+	if err := gitx.Checkout(ctx, in.Plan.CloneURL, in.Plan.Commit, src, logFile); err != nil {
+		if errors.Is(err, gitx.ErrNotFound) {
+			return nil, logPath, permanent(ErrRefNotFound, "%v", err)
+		}
+		return nil, logPath, fmt.Errorf("checkout: %w", err)
+	}
+	opts, err := a.packerOptions(in, src)
+	if err != nil {
+		return nil, logPath, err
+	}
+	opts.Log = logFile
+	opts.Progress = func(p packer.Progress) {
+		activity.RecordHeartbeat(ctx, bakeCheckpoint{Step: p.Step, LastLine: p.LastLine})
+	}
+	runCtx, cancel := context.WithTimeout(ctx, in.Plan.BakeTimeout())
+	defer cancel()
+	out, err := packer.Build(runCtx, opts)
+	if err != nil {
+		return nil, logPath, a.classifyBakeError(ctx, runCtx, in, logPath, err)
+	}
+	amis := map[string]string{}
+	for _, art := range out.Artifacts {
+		amis[art.Region] = art.AMI
+	}
+	if amis[in.Plan.Bake.Region] == "" {
+		return nil, logPath, permanent(ErrBakeFailed, "packer built no AMI in the bake region %s (got %v); check the template's region; log: %s",
+			in.Plan.Bake.Region, sortedRegions(amis), logPath)
+	}
+	return amis, logPath, nil
+}
+
+func (a *Activities) classifyBakeError(ctx, runCtx context.Context, in BakeInput, logPath string, err error) error {
+	var be *packer.BuildError
+	switch {
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case errors.Is(runCtx.Err(), context.DeadlineExceeded):
+		return permanent(ErrBakeTimedOut, "packer timed out after %s (stages.bake.timeout); log: %s", in.Plan.BakeTimeout(), logPath)
+	case errors.As(err, &be):
+		return permanent(ErrBakeFailed, "%v\nlog: %s", err, logPath)
+	default:
+		return permanent(ErrInvalidBakeRequest, "%v", err)
+	}
+}
+
+func sortedRegions(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for r := range m {
+		out = append(out, r)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,60 @@
+package activities
+
+import (
+	"os"
+	"sort"
+
+	"github.com/kiln-ci/kiln/internal/packer"
+)
+
+// packerOptions assembles Packer's inputs. kiln's values reach the template
+// as PKR_VAR_kiln_* (an HCL2 template picks up the ones it declares and
+// ignores the rest) and as KILN_* environment variables (for JSON templates'
+// {{env}}). Secret variables are resolved here, on the worker, passed as -var,
+// and listed for scrubbing.
+func (a *Activities) packerOptions(in BakeInput, src string) (packer.Options, error) {
+	bake := in.Plan.Bake
+	vars := map[string]string{}
+	for k, v := range bake.Vars {
+		vars[k] = v
+	}
+	var secrets []string
+	names := make([]string, 0, len(bake.SecretVars))
+	for name := range bake.SecretVars {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		v, err := bake.SecretVars[name].Resolve()
+		if err != nil {
+			return packer.Options{}, permanent(ErrInvalidBakeRequest, "stages.bake.secret_vars.%s: %v", name, err)
+		}
+		vars[name] = string(v)
+		secrets = append(secrets, string(v))
+	}
+	for _, k := range []string{"AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"} {
+		if v := os.Getenv(k); v != "" {
+			secrets = append(secrets, v)
+		}
+	}
+	env := []string{
+		"PKR_VAR_kiln_commit=" + in.Plan.Commit,
+		"PKR_VAR_kiln_ref=" + in.Event.Ref,
+		"PKR_VAR_kiln_run_id=" + in.RunID,
+		"PKR_VAR_kiln_pipeline=" + in.Pipeline,
+		"CHECKPOINT_DISABLE=1", // no call home from Packer
+	}
+	env = append(env, EventEnv(BuildInput{RunID: in.RunID, Pipeline: in.Pipeline, Event: in.Event, Plan: in.Plan})...)
+	if bake.Region != "" {
+		env = append(env, "AWS_REGION="+bake.Region, "AWS_DEFAULT_REGION="+bake.Region)
+	}
+	return packer.Options{
+		Dir:      src,
+		Template: bake.Template,
+		Vars:     vars,
+		VarFiles: bake.VarFiles,
+		Env:      env,
+		Secrets:  secrets,
+		Packer:   a.PackerBinary,
+	}, nil
+}

@@ -1,0 +1,41 @@
+package workflows
+
+import (
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/kiln-ci/kiln/activities"
+)
+
+// bake runs Packer. The activity heartbeats Packer's progress, and its AMI IDs
+// as soon as Packer reports them, so a retry after a worker crash tags the
+// AMIs it has instead of baking again. Cancelling waits for Packer to clean up
+// its instance, key pair and security group.
+func (r *pipelineRun) bake(ctx workflow.Context, plan *activities.Plan) (*activities.BakeResult, error) {
+	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: plan.BakeTimeout() + 15*time.Minute,
+		HeartbeatTimeout:    time.Minute,
+		WaitForCancellation: true,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:        10 * time.Second,
+			BackoffCoefficient:     2,
+			MaximumAttempts:        3,
+			NonRetryableErrorTypes: activities.PermanentErrorTypes,
+		},
+	})
+	in := activities.BakeInput{
+		RunID:    workflow.GetInfo(ctx).WorkflowExecution.ID,
+		Pipeline: r.in.Pipeline,
+		Event:    r.in.Event,
+		Plan:     *plan,
+		Force:    r.in.Force,
+	}
+	in.Event.Commit = plan.Commit
+	var out activities.BakeResult
+	if err := workflow.ExecuteActivity(ctx, a.Bake, in).Get(ctx, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}

@@ -9,9 +9,10 @@ COPY . .
 RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/kiln ./cmd/kiln
 
 FROM debian:bookworm-slim
-# git clones repositories; bash runs buildspecs; curl serves the health check.
+# git clones repositories; bash runs buildspecs; packer bakes AMIs (Debian's
+# 1.6.6, amazon-ebs built in); curl serves the health check.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends git bash ca-certificates openssh-client curl \
+ && apt-get install -y --no-install-recommends git bash ca-certificates openssh-client curl packer \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --create-home --uid 10001 kiln \
  && mkdir -p /var/lib/kiln && chown kiln /var/lib/kiln

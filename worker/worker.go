@@ -23,7 +23,10 @@ type Options struct {
 	DataDir string
 	// MaxConcurrentBuilds caps builds run at once by this worker; default 4.
 	MaxConcurrentBuilds int
-	Log                 zerolog.Logger
+	// PackerBinary is the packer the bake stage runs; empty means "packer"
+	// from PATH.
+	PackerBinary string
+	Log          zerolog.Logger
 }
 
 // heartbeatThrottle is the longest the SDK may hold back a build's heartbeat.
@@ -45,7 +48,9 @@ func New(c client.Client, o Options) worker.Worker {
 		// on for up to 24 s; this lets the build's 5 s heartbeats through.
 		MaxHeartbeatThrottleInterval: heartbeatThrottle,
 	})
-	Register(w, &activities.Activities{Config: o.Config, DataDir: o.DataDir, Runs: c, Log: o.Log})
+	Register(w, &activities.Activities{
+		Config: o.Config, DataDir: o.DataDir, Runs: c, Log: o.Log, PackerBinary: o.PackerBinary,
+	})
 	return w
 }
 

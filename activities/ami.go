@@ -41,9 +41,10 @@ const (
 	TagTest     = "kiln:test"
 )
 
-// findPassedAMI looks, in every region the pipeline bakes to, for an AMI of
-// this pipeline and commit tagged kiln:test=passed. It returns nil unless the
-// bake region has one.
+// findPassedAMI looks in the bake region for an AMI of this pipeline and
+// commit tagged kiln:test=passed, and returns it (newest first) as the only
+// entry of the map; nil when there is none. Copies Packer made to other regions
+// are not looked up: distribution works from the bake region's AMI.
 func (a *Activities) findPassedAMI(ctx context.Context, in BakeInput) (map[string]string, error) {
 	region := in.Plan.Bake.Region
 	c, err := a.ec2(ctx, region)

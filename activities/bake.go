@@ -47,6 +47,7 @@ type bakeCheckpoint struct {
 	Step     string            `json:"step"`
 	LastLine string            `json:"last_line,omitempty"`
 	AMIs     map[string]string `json:"amis,omitempty"`
+	LogPath  string            `json:"log_path,omitempty"`
 }
 
 // Bake builds the AMI with Packer and tags it (and its snapshots) with the
@@ -74,9 +75,10 @@ func (a *Activities) Bake(ctx context.Context, in BakeInput) (*BakeResult, error
 		if err != nil {
 			return res, err
 		}
-		cp = bakeCheckpoint{Step: "tagging", AMIs: amis}
+		cp = bakeCheckpoint{Step: "tagging", AMIs: amis, LogPath: logPath}
 		activity.RecordHeartbeat(ctx, cp)
 	}
+	res.LogPath = cp.LogPath
 	if err := a.tagAMIs(ctx, in, cp.AMIs); err != nil {
 		return res, err
 	}

@@ -72,13 +72,13 @@ func (a *Activities) Build(ctx context.Context, in BuildInput) (*BuildResult, er
 	defer logFile.Close()
 	defer os.RemoveAll(paths.Work)
 	out := &countingWriter{w: logFile}
-	hb := newHeartbeater(ctx, out)
+	hb := newHeartbeater(ctx, out, BuildProgress{}, func(p *BuildProgress, n int64) { p.LogBytes = n })
 	defer hb.stop()
 
 	res := &BuildResult{LogPath: paths.Log}
 	log.Info().Str("log", paths.Log).Msg("build started")
 	src := filepath.Join(paths.Work, "src")
-	hb.set(BuildProgress{Step: "checkout"})
+	hb.set(func(p *BuildProgress) { *p = BuildProgress{Step: "checkout"} })
 	fmt.Fprintf(out, "[kiln] checking out %s at %s\n", in.Plan.CloneURL, in.Plan.Commit)
 	if err := gitx.Checkout(ctx, in.Plan.CloneURL, in.Plan.Commit, src, out); err != nil {
 		if errors.Is(err, gitx.ErrNotFound) {
@@ -99,7 +99,7 @@ func (a *Activities) Build(ctx context.Context, in BuildInput) (*BuildResult, er
 		Log:          out,
 		ArtifactsDir: paths.Artifacts,
 		Progress: func(p buildspec.Progress) {
-			hb.set(BuildProgress{Step: "buildspec", Phase: p.Phase, Command: p.Command})
+			hb.set(func(b *BuildProgress) { *b = BuildProgress{Step: "buildspec", Phase: p.Phase, Command: p.Command} })
 		},
 	})
 	if result != nil {

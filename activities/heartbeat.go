@@ -8,41 +8,53 @@ import (
 	"go.temporal.io/sdk/activity"
 )
 
-// heartbeater reports a build's progress to Temporal on every step change and
-// on a ticker while a long command runs. The heartbeat is also how a cancelled
-// run's cancellation reaches the activity's context.
-type heartbeater struct {
-	ctx  context.Context
-	log  *countingWriter
-	mu   sync.Mutex
-	cur  BuildProgress
-	done chan struct{}
-	wg   sync.WaitGroup
+// heartbeater reports an activity's checkpoint to Temporal on every change and
+// on a ticker while a long step runs. The heartbeat is also how a cancelled
+// run's cancellation reaches the activity's context, and its last details are
+// what a retry after a crash resumes from.
+type heartbeater[T any] struct {
+	ctx   context.Context
+	log   *countingWriter
+	stamp func(*T, int64) // records the log's size in the details
+	mu    sync.Mutex
+	cur   T
+	done  chan struct{}
+	wg    sync.WaitGroup
 }
 
-func newHeartbeater(ctx context.Context, log *countingWriter) *heartbeater {
-	h := &heartbeater{ctx: ctx, log: log, done: make(chan struct{})}
+// newHeartbeater starts heartbeating cur; stamp, when not nil, writes the log's
+// byte count into each beat's details.
+func newHeartbeater[T any](ctx context.Context, log *countingWriter, cur T, stamp func(*T, int64)) *heartbeater[T] {
+	h := &heartbeater[T]{ctx: ctx, log: log, stamp: stamp, cur: cur, done: make(chan struct{})}
 	h.wg.Add(1)
 	go h.loop()
 	return h
 }
 
-func (h *heartbeater) set(p BuildProgress) {
+// get returns the current checkpoint.
+func (h *heartbeater[T]) get() T {
 	h.mu.Lock()
-	h.cur = p
+	defer h.mu.Unlock()
+	return h.cur
+}
+
+// set changes the checkpoint and heartbeats it at once.
+func (h *heartbeater[T]) set(change func(*T)) {
+	h.mu.Lock()
+	change(&h.cur)
 	h.mu.Unlock()
 	h.beat()
 }
 
-func (h *heartbeater) beat() {
-	h.mu.Lock()
-	p := h.cur
-	h.mu.Unlock()
-	p.LogBytes = h.log.count()
-	activity.RecordHeartbeat(h.ctx, p)
+func (h *heartbeater[T]) beat() {
+	cur := h.get()
+	if h.stamp != nil && h.log != nil {
+		h.stamp(&cur, h.log.count())
+	}
+	activity.RecordHeartbeat(h.ctx, cur)
 }
 
-func (h *heartbeater) loop() {
+func (h *heartbeater[T]) loop() {
 	defer h.wg.Done()
 	t := time.NewTicker(heartbeatEvery)
 	defer t.Stop()
@@ -58,7 +70,7 @@ func (h *heartbeater) loop() {
 	}
 }
 
-func (h *heartbeater) stop() {
+func (h *heartbeater[T]) stop() {
 	close(h.done)
 	h.wg.Wait()
 }

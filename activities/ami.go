@@ -12,10 +12,15 @@ import (
 	"github.com/kiln-ci/kiln/internal/awsx"
 )
 
-// EC2API is the part of EC2 the AMI stages use; *ec2.Client satisfies it.
+// EC2API is the part of EC2 the AMI stages use; *ec2.Client satisfies it. It
+// includes DescribeInstances, so it is also an ec2.DescribeInstancesAPIClient
+// for the SDK's instance waiters.
 type EC2API interface {
 	DescribeImages(ctx context.Context, in *ec2.DescribeImagesInput, opts ...func(*ec2.Options)) (*ec2.DescribeImagesOutput, error)
 	CreateTags(ctx context.Context, in *ec2.CreateTagsInput, opts ...func(*ec2.Options)) (*ec2.CreateTagsOutput, error)
+	RunInstances(ctx context.Context, in *ec2.RunInstancesInput, opts ...func(*ec2.Options)) (*ec2.RunInstancesOutput, error)
+	DescribeInstances(ctx context.Context, in *ec2.DescribeInstancesInput, opts ...func(*ec2.Options)) (*ec2.DescribeInstancesOutput, error)
+	TerminateInstances(ctx context.Context, in *ec2.TerminateInstancesInput, opts ...func(*ec2.Options)) (*ec2.TerminateInstancesOutput, error)
 }
 
 // EC2Factory returns an EC2 client for a region, with the worker's own
@@ -72,8 +77,7 @@ func (a *Activities) findPassedAMI(ctx context.Context, in BakeInput) (map[strin
 	return map[string]string{region: aws.ToString(out.Images[0].ImageId)}, nil
 }
 
-// tagAMIs tags every AMI and its snapshots with the run's identity. CreateTags
-// is idempotent, so a retry repeats it safely.
+// tagAMIs tags every AMI and its snapshots with the run's identity.
 func (a *Activities) tagAMIs(ctx context.Context, in BakeInput, amis map[string]string) error {
 	tags := []ec2types.Tag{
 		{Key: aws.String(TagPipeline), Value: aws.String(in.Pipeline)},
@@ -86,21 +90,30 @@ func (a *Activities) tagAMIs(ctx context.Context, in BakeInput, amis map[string]
 		if err != nil {
 			return err
 		}
-		ids := []string{amis[region]}
-		img, err := c.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: ids})
-		if err != nil {
-			return awsx.Classify(err, fmt.Sprintf("describe %s in %s", amis[region], region))
+		if err := tagImage(ctx, c, region, amis[region], tags); err != nil {
+			return err
 		}
-		for _, im := range img.Images {
-			for _, bdm := range im.BlockDeviceMappings {
-				if bdm.Ebs != nil && bdm.Ebs.SnapshotId != nil {
-					ids = append(ids, *bdm.Ebs.SnapshotId)
-				}
+	}
+	return nil
+}
+
+// tagImage tags an AMI and its EBS snapshots. CreateTags is idempotent, so a
+// retry repeats it safely.
+func tagImage(ctx context.Context, c EC2API, region, ami string, tags []ec2types.Tag) error {
+	ids := []string{ami}
+	img, err := c.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: ids})
+	if err != nil {
+		return awsx.Classify(err, fmt.Sprintf("describe %s in %s", ami, region))
+	}
+	for _, im := range img.Images {
+		for _, bdm := range im.BlockDeviceMappings {
+			if bdm.Ebs != nil && bdm.Ebs.SnapshotId != nil {
+				ids = append(ids, *bdm.Ebs.SnapshotId)
 			}
 		}
-		if _, err := c.CreateTags(ctx, &ec2.CreateTagsInput{Resources: ids, Tags: tags}); err != nil {
-			return awsx.Classify(err, fmt.Sprintf("tag %s in %s", amis[region], region))
-		}
+	}
+	if _, err := c.CreateTags(ctx, &ec2.CreateTagsInput{Resources: ids, Tags: tags}); err != nil {
+		return awsx.Classify(err, fmt.Sprintf("tag %s in %s", ami, region))
 	}
 	return nil
 }

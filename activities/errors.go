@@ -21,6 +21,15 @@ const (
 	ErrBakeFailed         = "BakeFailed"
 	ErrBakeTimedOut       = "BakeTimedOut"
 	ErrInvalidBakeRequest = "InvalidBakeRequest"
+	// ErrAMITestFailed: the test command failed against the AMI's instance;
+	// the AMI is tagged kiln:test=failed and the run stops before distribution.
+	ErrAMITestFailed = "AMITestFailed"
+	// ErrAMITestTimedOut: the instance or the test command outlived
+	// stages.test.timeout.
+	ErrAMITestTimedOut = "AMITestTimedOut"
+	// ErrInvalidTestRequest: the test stage cannot start, e.g. the bake made
+	// no AMI in the test region.
+	ErrInvalidTestRequest = "InvalidTestRequest"
 )
 
 // PermanentErrorTypes are the error types no retry policy retries: kiln's own
@@ -30,6 +39,7 @@ var PermanentErrorTypes = append([]string{
 	ErrUnknownPipeline, ErrManualNotAllowed, ErrRefNotFound, ErrInvalidBuildspec,
 	ErrBuildFailed, ErrBuildTimedOut, ErrInvalidRunRequest,
 	ErrBakeFailed, ErrBakeTimedOut, ErrInvalidBakeRequest,
+	ErrAMITestFailed, ErrAMITestTimedOut, ErrInvalidTestRequest,
 }, awsx.PermanentErrorTypes...)
 
 // permanent makes a non-retryable application error of the given type.

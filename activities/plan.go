@@ -26,6 +26,7 @@ type Plan struct {
 	CancelSuperseded bool               `json:"cancel_superseded"`
 	Build            *config.BuildStage `json:"build,omitempty"`
 	Bake             *config.BakeStage  `json:"bake,omitempty"`
+	Test             *config.TestStage  `json:"test,omitempty"`
 }
 
 // Stages names the configured stages in the order they run.
@@ -36,6 +37,9 @@ func (p Plan) Stages() []string {
 	}
 	if p.Bake != nil {
 		out = append(out, "bake")
+	}
+	if p.Test != nil {
+		out = append(out, "test")
 	}
 	return out
 }
@@ -54,6 +58,26 @@ func (p Plan) BakeTimeout() time.Duration {
 		return time.Duration(p.Bake.Timeout)
 	}
 	return config.DefaultBakeTimeout
+}
+
+// TestTimeout is the configured test timeout, or the default.
+func (p Plan) TestTimeout() time.Duration {
+	if p.Test != nil && p.Test.Timeout > 0 {
+		return time.Duration(p.Test.Timeout)
+	}
+	return config.DefaultTestTimeout
+}
+
+// TestRegion is where the test instance runs: the configured region, or the
+// bake region.
+func (p Plan) TestRegion() string {
+	if p.Test != nil && p.Test.Region != "" {
+		return p.Test.Region
+	}
+	if p.Bake != nil {
+		return p.Bake.Region
+	}
+	return ""
 }
 
 // Plan reads the pipeline from config and resolves the commit to build. It fails
@@ -89,6 +113,7 @@ func (a *Activities) Plan(ctx context.Context, in PlanInput) (*Plan, error) {
 		CancelSuperseded: p.CancelsSuperseded(in.Event.Kind),
 		Build:            p.Stages.Build,
 		Bake:             p.Stages.Bake,
+		Test:             p.Stages.Test,
 	}, nil
 }
 

@@ -14,17 +14,7 @@ import (
 // AMIs it has instead of baking again. Cancelling waits for Packer to clean up
 // its instance, key pair and security group.
 func (r *pipelineRun) bake(ctx workflow.Context, plan *activities.Plan) (*activities.BakeResult, error) {
-	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: plan.BakeTimeout() + 15*time.Minute,
-		HeartbeatTimeout:    time.Minute,
-		WaitForCancellation: true,
-		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval:        10 * time.Second,
-			BackoffCoefficient:     2,
-			MaximumAttempts:        3,
-			NonRetryableErrorTypes: activities.PermanentErrorTypes,
-		},
-	})
+	ctx = workflow.WithActivityOptions(ctx, amiStageOptions(plan.BakeTimeout()+15*time.Minute))
 	in := activities.BakeInput{
 		RunID:    workflow.GetInfo(ctx).WorkflowExecution.ID,
 		Pipeline: r.in.Pipeline,
@@ -38,4 +28,22 @@ func (r *pipelineRun) bake(ctx workflow.Context, plan *activities.Plan) (*activi
 		return nil, err
 	}
 	return &out, nil
+}
+
+// amiStageOptions are the activity options of the AMI stages: long activities
+// that heartbeat a checkpoint every few seconds, resume from it when retried,
+// and clean up (Packer's resources, the test instance) before a cancelled run
+// ends, which WaitForCancellation waits for.
+func amiStageOptions(startToClose time.Duration) workflow.ActivityOptions {
+	return workflow.ActivityOptions{
+		StartToCloseTimeout: startToClose,
+		HeartbeatTimeout:    time.Minute,
+		WaitForCancellation: true,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:        10 * time.Second,
+			BackoffCoefficient:     2,
+			MaximumAttempts:        3,
+			NonRetryableErrorTypes: activities.PermanentErrorTypes,
+		},
+	}
 }

@@ -31,6 +31,7 @@ const (
 const (
 	StageBuild = "build"
 	StageBake  = "bake"
+	StageTest  = "test"
 )
 
 // Search attribute keys kiln sets on every run, so runs can be found in the Web

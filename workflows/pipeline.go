@@ -33,6 +33,7 @@ type PipelineResult struct {
 	Progress Progress                `json:"progress"`
 	Build    *activities.BuildResult `json:"build,omitempty"`
 	Bake     *activities.BakeResult  `json:"bake,omitempty"`
+	Test     *activities.TestResult  `json:"test,omitempty"`
 }
 
 // Pipeline runs one pipeline for one event: plan, supersede older runs of the
@@ -82,6 +83,12 @@ func (r *pipelineRun) run(ctx workflow.Context) (*PipelineResult, error) {
 	if err == nil && plan.Bake != nil {
 		err = r.stage(ctx, StageBake, func(ctx workflow.Context) (err error) {
 			res.Bake, err = r.bake(ctx, plan)
+			return err
+		})
+	}
+	if err == nil && plan.Test != nil && res.Bake != nil {
+		err = r.stage(ctx, StageTest, func(ctx workflow.Context) (err error) {
+			res.Test, err = r.testAMI(ctx, plan, res.Bake)
 			return err
 		})
 	}

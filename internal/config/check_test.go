@@ -18,7 +18,6 @@ func TestSemanticProblems(t *testing.T) {
       distribute:
         targets: [{account: "222222222222", mode: share, regions: [{region: eu-west-1}]}]
 `, []problem{
-			{11, "pipelines[0].stages.test", "not implemented in this version of kiln yet"},
 			{12, "pipelines[0].stages.distribute", "not implemented in this version of kiln yet"},
 		}},
 		{"bad globs", head + `pipelines:

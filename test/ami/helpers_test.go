@@ -140,17 +140,24 @@ func history(t *testing.T, id string) []*historypb.HistoryEvent {
 }
 
 // bakeAttempts returns the attempt of each ActivityTaskStarted event of the
-// Bake activity. Temporal writes that event once, when the activity closes,
-// carrying the attempt that closed it.
+// Bake activity.
 func bakeAttempts(t *testing.T, events []*historypb.HistoryEvent) []int32 {
 	t.Helper()
-	bakeScheduled := map[int64]bool{}
+	return activityAttempts(t, events, "Bake")
+}
+
+// activityAttempts returns the attempt of each ActivityTaskStarted event of
+// the named activity. Temporal writes that event once, when the activity
+// closes, carrying the attempt that closed it.
+func activityAttempts(t *testing.T, events []*historypb.HistoryEvent, name string) []int32 {
+	t.Helper()
+	scheduled := map[int64]bool{}
 	var attempts []int32
 	for _, ev := range events {
-		if a := ev.GetActivityTaskScheduledEventAttributes(); a != nil && a.GetActivityType().GetName() == "Bake" {
-			bakeScheduled[ev.GetEventId()] = true
+		if a := ev.GetActivityTaskScheduledEventAttributes(); a != nil && a.GetActivityType().GetName() == name {
+			scheduled[ev.GetEventId()] = true
 		}
-		if a := ev.GetActivityTaskStartedEventAttributes(); a != nil && bakeScheduled[a.GetScheduledEventId()] {
+		if a := ev.GetActivityTaskStartedEventAttributes(); a != nil && scheduled[a.GetScheduledEventId()] {
 			attempts = append(attempts, a.GetAttempt())
 		}
 	}

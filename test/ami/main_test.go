@@ -1,11 +1,12 @@
-// Package ami tests the bake stage on real parts: the embedded Temporal server
+// Package ami tests the bake and test stages on real parts: the embedded Temporal server
 // (internal/devserver), a real kiln worker, Debian's packer 1.6.6 and a private
 // moto_server, with every EC2 call, kiln's and Packer's, going through the
 // recording, fault-injecting proxy (test/awsproxy). They prove what unit tests
 // with mocked activities cannot: that the AMIs Packer made are the ones kiln
 // tags, that a tested AMI is reused, that a retry after Packer succeeded tags
-// instead of baking twice, and that a secret variable reaches neither the log
-// nor the workflow history.
+// instead of baking twice, that a secret variable reaches neither the log
+// nor the workflow history, and that the test stage's instance is launched as
+// configured and always terminated.
 package ami
 
 import (
@@ -42,6 +43,10 @@ const secretEnv = "KILN_TEST_BAKE_SECRET"
 // name although these tests start runs manually.
 const hookSecretEnv = "KILN_AMI_WEBHOOK_SECRET"
 
+// stateEnv names the directory the test stage's commands write what they saw
+// to, so the tests can read it.
+const stateEnv = "KILN_AMI_TEST_STATE"
+
 // realPacker is the packer the wrapper script runs.
 const realPacker = "/usr/bin/packer"
 
@@ -61,6 +66,10 @@ type suite struct {
 	head string
 	// secret is this process's random secret_token value.
 	secret string
+	// stateDir is where test commands write (stateEnv).
+	stateDir string
+	// subnet and group are moto's, made for the testnet pipeline's instance.
+	subnet, group string
 }
 
 var it *suite
@@ -122,6 +131,35 @@ pipelines:
         region: us-east-1
         timeout: 5m
         vars: {endpoint: {{.Endpoint}}, script: "exit 7"}
+  - name: testpass
+    repo: kiln-ami/app
+    triggers: {manual: true}
+    stages:
+      bake: {template: ami.pkr.hcl, region: us-east-1, timeout: 5m, vars: {endpoint: {{.Endpoint}}}}
+      test:
+        instance_type: t3.small
+        subnet_id: {{.Subnet}}
+        security_group_ids: [{{.Group}}]
+        timeout: 2m
+        commands:
+          - test -n "$KILN_AMI_ID" && test -n "$KILN_INSTANCE_ID" && test -n "$KILN_INSTANCE_IP" && test -n "$KILN_REGION"
+          - printf '%s\n' "$KILN_AMI_ID" "$KILN_INSTANCE_ID" "$KILN_INSTANCE_IP" "$KILN_REGION" > "$` + stateEnv + `/$KILN_AMI_ID.env"
+  - name: testfail
+    repo: kiln-ami/app
+    triggers: {manual: true}
+    stages:
+      bake: {template: ami.pkr.hcl, region: us-east-1, timeout: 5m, vars: {endpoint: {{.Endpoint}}}}
+      test: {timeout: 2m, commands: [echo testing the AMI, exit 4]}
+  - name: testcancel
+    repo: kiln-ami/app
+    triggers: {manual: true}
+    stages:
+      bake: {template: ami.pkr.hcl, region: us-east-1, timeout: 5m, vars: {endpoint: {{.Endpoint}}}}
+      test:
+        timeout: 2m
+        commands:
+          - touch "$` + stateEnv + `/$KILN_AMI_ID.started"
+          - sleep 300
 `
 
 func TestMain(m *testing.M) {
@@ -153,7 +191,11 @@ func runSuite(m *testing.M) (code int, err error) {
 		return 0, err
 	}
 	defer os.RemoveAll(root)
-	s := &suite{dataDir: filepath.Join(root, "data"), packerLog: filepath.Join(root, "packer-runs.log")}
+	s := &suite{dataDir: filepath.Join(root, "data"), packerLog: filepath.Join(root, "packer-runs.log"),
+		stateDir: filepath.Join(root, "state")}
+	if err := os.MkdirAll(s.stateDir, 0o755); err != nil {
+		return 0, err
+	}
 	s.secret, err = randomSecret()
 	if err != nil {
 		return 0, err
@@ -166,6 +208,9 @@ func runSuite(m *testing.M) (code int, err error) {
 	// ctx bounds the set-up only; nothing started here keeps it.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	if s.subnet, s.group, err = makeNetwork(ctx, s.moto.URL); err != nil {
+		return 0, fmt.Errorf("moto network: %w", err)
+	}
 	cfg, err := writeFixture(ctx, root, s)
 	if err != nil {
 		return 0, err
@@ -219,6 +264,7 @@ func setAWSEnv(s *suite) error {
 		"AWS_REGION":                "us-east-1",
 		"AWS_EC2_METADATA_DISABLED": "true",
 		secretEnv:                   s.secret,
+		stateEnv:                    s.stateDir,
 		hookSecretEnv:               "unused-webhook-secret",
 	} {
 		if err := os.Setenv(k, v); err != nil {
@@ -241,6 +287,7 @@ func writeFixture(ctx context.Context, root string, s *suite) (*config.Config, e
 	// strconv.Quote yields a YAML double-quoted scalar for any path or URL.
 	err = template.Must(template.New("kiln.yaml").Parse(kilnYAML)).Execute(&buf, map[string]string{
 		"Repo": strconv.Quote(repo), "Endpoint": strconv.Quote(s.proxy.URL),
+		"Subnet": s.subnet, "Group": s.group,
 	})
 	if err != nil {
 		return nil, err

@@ -1,0 +1,186 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"testing/fstest"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/smithy-go"
+	"github.com/rs/zerolog"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/kiln-ci/kiln/internal/awsx"
+	"github.com/kiln-ci/kiln/internal/config"
+	"github.com/kiln-ci/kiln/internal/gitx"
+)
+
+// fakeEC2 launches i-1, reports it in state, and records what was tagged and
+// terminated. Calls it does not override panic through the nil interface.
+type fakeEC2 struct {
+	EC2API
+	state        ec2types.InstanceStateName
+	terminateErr error
+	runErr       error
+
+	mu         sync.Mutex
+	launches   []*ec2.RunInstancesInput
+	terminated []string
+	tags       map[string]string
+}
+
+func (f *fakeEC2) RunInstances(_ context.Context, in *ec2.RunInstancesInput, _ ...func(*ec2.Options)) (*ec2.RunInstancesOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.launches = append(f.launches, in)
+	if f.runErr != nil {
+		return nil, f.runErr
+	}
+	return &ec2.RunInstancesOutput{Instances: []ec2types.Instance{{InstanceId: aws.String("i-1")}}}, nil
+}
+
+func (f *fakeEC2) DescribeInstances(context.Context, *ec2.DescribeInstancesInput, ...func(*ec2.Options)) (*ec2.DescribeInstancesOutput, error) {
+	return &ec2.DescribeInstancesOutput{Reservations: []ec2types.Reservation{{Instances: []ec2types.Instance{{
+		InstanceId: aws.String("i-1"), PrivateIpAddress: aws.String("10.0.0.9"),
+		State: &ec2types.InstanceState{Name: f.state},
+	}}}}}, nil
+}
+
+func (f *fakeEC2) TerminateInstances(_ context.Context, in *ec2.TerminateInstancesInput, _ ...func(*ec2.Options)) (*ec2.TerminateInstancesOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.terminated = append(f.terminated, in.InstanceIds...)
+	return &ec2.TerminateInstancesOutput{}, f.terminateErr
+}
+
+func (f *fakeEC2) DescribeImages(context.Context, *ec2.DescribeImagesInput, ...func(*ec2.Options)) (*ec2.DescribeImagesOutput, error) {
+	return &ec2.DescribeImagesOutput{}, nil
+}
+
+func (f *fakeEC2) CreateTags(_ context.Context, in *ec2.CreateTagsInput, _ ...func(*ec2.Options)) (*ec2.CreateTagsOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, t := range in.Tags {
+		f.tags[aws.ToString(t.Key)] = aws.ToString(t.Value)
+	}
+	return &ec2.CreateTagsOutput{}, nil
+}
+
+// runTest runs TestAMI against fake with the given commands, in a one-commit
+// repository.
+func runTest(t *testing.T, fake *fakeEC2, commands ...string) (*TestResult, error) {
+	t.Helper()
+	return resumeTest(t, fake, nil, commands...)
+}
+
+// resumeTest is runTest for an attempt that finds prev as its heartbeat details.
+func resumeTest(t *testing.T, fake *fakeEC2, prev *testCheckpoint, commands ...string) (*TestResult, error) {
+	t.Helper()
+	fake.tags = map[string]string{}
+	repo := t.TempDir()
+	head, err := gitx.InitRepo(context.Background(), repo, fstest.MapFS{"README": {Data: []byte("hi\n")}}, "initial")
+	require.NoError(t, err)
+	a := &Activities{DataDir: t.TempDir(), Log: zerolog.Nop(),
+		EC2: func(context.Context, string) (EC2API, error) { return fake, nil }}
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestActivityEnvironment()
+	env.RegisterActivity(a)
+	if prev != nil {
+		env.SetHeartbeatDetails(*prev)
+	}
+	v, err := env.ExecuteActivity(a.TestAMI, TestInput{
+		RunID: "p/main/1", Pipeline: "p",
+		Plan: Plan{CloneURL: repo, Commit: head, Bake: &config.BakeStage{Region: "us-east-1"},
+			Test: &config.TestStage{Commands: commands}},
+		AMIs: map[string]string{"us-east-1": "ami-1"},
+	})
+	if err != nil {
+		return nil, err
+	}
+	var res TestResult
+	require.NoError(t, v.Get(&res))
+	return &res, nil
+}
+
+// TestAMIInstanceDiesTerminatesAndRetries: an instance that never runs is an
+// infrastructure failure: retryable, nothing tagged, and still terminated.
+func TestAMIInstanceDiesTerminatesAndRetries(t *testing.T) {
+	fake := &fakeEC2{state: ec2types.InstanceStateNameTerminated}
+	_, err := runTest(t, fake, "true")
+	require.Error(t, err)
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		assert.False(t, appErr.NonRetryable(), "%v", err)
+	}
+	assert.Equal(t, []string{"i-1"}, fake.terminated)
+	assert.Empty(t, fake.tags, "an infrastructure failure tags nothing")
+	require.Len(t, fake.launches, 1)
+	l := fake.launches[0]
+	assert.Equal(t, InstanceClientToken("p/main/1", "us-east-1", "ami-1", 1), aws.ToString(l.ClientToken))
+	assert.Equal(t, ec2types.InstanceType(config.DefaultTestInstanceType), l.InstanceType)
+	assert.Nil(t, l.SubnetId, "no subnet configured: EC2's default")
+}
+
+// TestAMITerminateFailureRecorded: a passed test whose instance cannot be
+// terminated still passes, and says so in its result.
+func TestAMITerminateFailureRecorded(t *testing.T) {
+	fake := &fakeEC2{state: ec2types.InstanceStateNameRunning, terminateErr: errors.New("connection reset")}
+	res, err := runTest(t, fake, `test "$KILN_INSTANCE_IP" = 10.0.0.9`)
+	require.NoError(t, err)
+	assert.True(t, res.Passed)
+	assert.Equal(t, TestPassed, fake.tags[TagTest])
+	assert.Contains(t, res.TerminateError, "terminate i-1 in us-east-1")
+}
+
+// TestInstanceClientToken: the token is stable across attempts, differs by
+// run, AMI and launch, and fits EC2's 64 characters.
+func TestInstanceClientToken(t *testing.T) {
+	tok := InstanceClientToken("p/main/1", "us-east-1", "ami-1", 1)
+	assert.Equal(t, tok, InstanceClientToken("p/main/1", "us-east-1", "ami-1", 1))
+	assert.NotEqual(t, tok, InstanceClientToken("p/main/2", "us-east-1", "ami-1", 1))
+	assert.NotEqual(t, tok, InstanceClientToken("p/main/1", "us-east-1", "ami-2", 1))
+	assert.NotEqual(t, tok, InstanceClientToken("p/main/1", "us-east-1", "ami-1", 2))
+	assert.LessOrEqual(t, len(tok), 64)
+}
+
+// TestAMIRetryTakesOverInstance: a retry whose checkpoint names a running
+// instance tests on it instead of launching another, and terminates it.
+func TestAMIRetryTakesOverInstance(t *testing.T) {
+	fake := &fakeEC2{state: ec2types.InstanceStateNameRunning}
+	res, err := resumeTest(t, fake, &testCheckpoint{Step: "commands", Launch: 1, InstanceID: "i-1"}, "true")
+	require.NoError(t, err)
+	assert.True(t, res.Passed)
+	assert.Empty(t, fake.launches, "the running instance is reused")
+	assert.Equal(t, []string{"i-1"}, fake.terminated)
+}
+
+// TestAMIRetryAfterTerminatedLaunchesNext: when the checkpoint's instance is
+// gone (an earlier attempt terminated it), the retry launches with the next
+// launch's token: reusing the first token would get the dead instance back.
+func TestAMIRetryAfterTerminatedLaunchesNext(t *testing.T) {
+	fake := &fakeEC2{state: ec2types.InstanceStateNameTerminated}
+	_, err := resumeTest(t, fake, &testCheckpoint{Step: "waiting", Launch: 1, InstanceID: "i-1"}, "true")
+	require.Error(t, err) // the fake's new instance is terminated too
+	require.Len(t, fake.launches, 1)
+	assert.Equal(t, InstanceClientToken("p/main/1", "us-east-1", "ami-1", 2), aws.ToString(fake.launches[0].ClientToken))
+}
+
+// TestAMIPermanentAWSErrorStaysPermanent: a subnet EC2 does not know is a
+// configuration error: it reaches Temporal as awsx's non-retryable type.
+func TestAMIPermanentAWSErrorStaysPermanent(t *testing.T) {
+	fake := &fakeEC2{runErr: &smithy.OperationError{ServiceID: "EC2", OperationName: "RunInstances",
+		Err: &smithy.GenericAPIError{Code: "InvalidSubnetID.NotFound", Message: "no such subnet"}}}
+	_, err := runTest(t, fake, "true")
+	var appErr *temporal.ApplicationError
+	require.True(t, errors.As(err, &appErr), "%T: %v", err, err)
+	assert.Equal(t, awsx.TypeNotFound, appErr.Type())
+	assert.True(t, appErr.NonRetryable())
+	assert.Empty(t, fake.terminated, "nothing was launched")
+}

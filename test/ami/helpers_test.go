@@ -2,7 +2,6 @@ package ami
 
 import (
 	"context"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -17,7 +16,6 @@ import (
 	"github.com/stretchr/testify/require"
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
-	sdklog "go.temporal.io/sdk/log"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/kiln-ci/kiln/starter"
@@ -28,12 +26,6 @@ import (
 // run may wait for a 10 s activity retry and SDK backoff (the resume test),
 // on a busy two-core machine.
 const runTimeout = 90 * time.Second
-
-// quietSDKLog keeps the Temporal SDK to errors: at info it logs every poll.
-func quietSDKLog() sdklog.Logger {
-	h := slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})
-	return sdklog.NewStructuredLogger(slog.New(h))
-}
 
 // run starts a manual run of main and waits for it, returning its workflow
 // ID, its result and the workflow's error.

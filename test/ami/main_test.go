@@ -27,13 +27,12 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/kiln-ci/kiln/internal/config"
-	"github.com/kiln-ci/kiln/internal/devserver"
 	"github.com/kiln-ci/kiln/internal/gitx"
 	"github.com/kiln-ci/kiln/starter"
 	"github.com/kiln-ci/kiln/test/awsproxy"
 	"github.com/kiln-ci/kiln/test/motoserver"
+	"github.com/kiln-ci/kiln/test/testkit"
 	"github.com/kiln-ci/kiln/worker"
-	"github.com/kiln-ci/kiln/workflows"
 )
 
 // secretEnv holds the bake's secret_token, read by the worker at bake time.
@@ -220,25 +219,12 @@ func runSuite(m *testing.M) (code int, err error) {
 		return 0, err
 	}
 
-	ports, err := devserver.FreePorts("127.0.0.1", 1)
+	tmp, err := testkit.StartTemporal(ctx)
 	if err != nil {
 		return 0, err
 	}
-	log := zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr, NoColor: true}).With().Timestamp().Logger()
-	srv, err := devserver.Start(ctx, devserver.Options{
-		FrontendPort:     ports[0],
-		SearchAttributes: workflows.SearchAttributes(),
-		Log:              log.Level(zerolog.ErrorLevel),
-	})
-	if err != nil {
-		return 0, err
-	}
-	defer srv.Stop()
-	c, err := client.Dial(client.Options{HostPort: srv.Address(), Namespace: srv.Namespace(), Logger: quietSDKLog()})
-	if err != nil {
-		return 0, err
-	}
-	defer c.Close()
+	defer tmp.Close()
+	c, log := tmp.Client, tmp.Log
 	w := worker.New(c, worker.Options{
 		Config: cfg, DataDir: s.dataDir, MaxConcurrentBuilds: 8, PackerBinary: packerBin,
 		Log: log.Level(zerolog.WarnLevel),

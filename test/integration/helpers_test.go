@@ -7,7 +7,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
@@ -18,7 +17,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	sdklog "go.temporal.io/sdk/log"
 
 	"github.com/kiln-ci/kiln/starter/github"
 	"github.com/kiln-ci/kiln/test/testkit"
@@ -28,13 +26,6 @@ import (
 // second of work, but the run also waits for checkout, task dispatch and the
 // shell's clean-up, and the machine may be busy.
 const runTimeout = 60 * time.Second
-
-// quietSDKLog keeps the Temporal SDK to errors: at info it logs every worker
-// poll, which buries a failing test's own output.
-func quietSDKLog() sdklog.Logger {
-	h := slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})
-	return sdklog.NewStructuredLogger(slog.New(h))
-}
 
 // newDeliveryID returns a fresh X-GitHub-Delivery value, shaped like GitHub's.
 func newDeliveryID() string {

@@ -19,16 +19,14 @@ import (
 	"text/template"
 	"time"
 
-	"github.com/rs/zerolog"
 	"go.temporal.io/sdk/client"
 
 	"github.com/kiln-ci/kiln/internal/config"
-	"github.com/kiln-ci/kiln/internal/devserver"
 	"github.com/kiln-ci/kiln/internal/gitx"
 	"github.com/kiln-ci/kiln/starter"
 	"github.com/kiln-ci/kiln/starter/github"
+	"github.com/kiln-ci/kiln/test/testkit"
 	"github.com/kiln-ci/kiln/worker"
-	"github.com/kiln-ci/kiln/workflows"
 )
 
 // secretEnv holds the webhook secret of every test repository, as a deployed
@@ -191,25 +189,12 @@ func runSuite(m *testing.M) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	ports, err := devserver.FreePorts("127.0.0.1", 1)
+	tmp, err := testkit.StartTemporal(ctx)
 	if err != nil {
 		return 0, err
 	}
-	log := zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr, NoColor: true}).With().Timestamp().Logger()
-	srv, err := devserver.Start(ctx, devserver.Options{
-		FrontendPort:     ports[0],
-		SearchAttributes: workflows.SearchAttributes(),
-		Log:              log.Level(zerolog.ErrorLevel),
-	})
-	if err != nil {
-		return 0, err
-	}
-	defer srv.Stop()
-	c, err := client.Dial(client.Options{HostPort: srv.Address(), Namespace: srv.Namespace(), Logger: quietSDKLog()})
-	if err != nil {
-		return 0, err
-	}
-	defer c.Close()
+	defer tmp.Close()
+	c, log := tmp.Client, tmp.Log
 
 	dataDir := filepath.Join(root, "data")
 	w := worker.New(c, worker.Options{Config: cfg, DataDir: dataDir, MaxConcurrentBuilds: 16, Log: log})

@@ -34,6 +34,11 @@ import (
 // -record also writes them over the committed corpus:
 //
 //	go test -tags record ./workflows -run TestRecordReplayCorpus -record
+//
+// Each group of scenarios is a subtest with its own server and worker, so a
+// new group can be recorded without rewriting the histories already shipped:
+//
+//	go test -tags record ./workflows -run TestRecordReplayCorpus/ami -record
 
 var record = flag.Bool("record", false, "write the recorded histories to "+replayDir)
 
@@ -56,6 +61,18 @@ phases:
       - case "$KILN_RUN_ID" in *slow*) sleep 600 ;; esac
 `
 
+// recGroups are the corpus's scenarios by the subtest that records them.
+// Together they list every scenario in corpus, each once.
+var recGroups = []struct {
+	name      string
+	scenarios []string
+	// run runs the group's scenarios and returns their workflow IDs by scenario.
+	run func(t *testing.T) (*recorder, map[string]string)
+}{
+	{"build", []string{"success", "build-failed", "cancelled", "superseded", "superseding"}, recordBuildScenarios},
+	{"ami", []string{"bake-test-passed", "test-failed"}, recordAMIScenarios},
+}
+
 // recorder is an embedded server with a real kiln worker, building a real git
 // repository.
 type recorder struct {
@@ -64,12 +81,50 @@ type recorder struct {
 	commit string
 }
 
+// recFixture is what a recorder's worker works on: the files of its
+// repository's one commit and the kiln.yaml for the repository's clone URL.
+type recFixture struct {
+	files  fstest.MapFS
+	config func(cloneURL string) *config.Config
+	// packer is the worker's PackerBinary; empty for pipelines that do not bake.
+	packer string
+}
+
 // TestRecordReplayCorpus runs one real pipeline run per corpus scenario, checks
 // each ended as its scenario says, then saves and replays its history. The
 // runs build a real git repository with the real activities, so the histories
 // carry exactly the payloads production records.
 func TestRecordReplayCorpus(t *testing.T) {
-	r := newRecorder(t)
+	listed := map[string]bool{}
+	for _, g := range recGroups {
+		for _, name := range g.scenarios {
+			if _, ok := corpus[name]; !ok || listed[name] {
+				t.Fatalf("group %s: scenario %q is not in corpus, or is in another group too", g.name, name)
+			}
+			listed[name] = true
+		}
+	}
+	if len(listed) != len(corpus) {
+		t.Fatalf("the groups record %d scenarios, corpus lists %d", len(listed), len(corpus))
+	}
+	for _, g := range recGroups {
+		t.Run(g.name, func(t *testing.T) {
+			r, runs := g.run(t)
+			r.saveAll(runs, g.scenarios)
+		})
+	}
+}
+
+// recordBuildScenarios records the runs of build-only pipelines: success, a
+// failed build, a cancelled run, and one run superseding another.
+func recordBuildScenarios(t *testing.T) (*recorder, map[string]string) {
+	r := newRecorder(t, recFixture{
+		files: fstest.MapFS{
+			"buildspec.yml": {Data: []byte(recBuildspec)},
+			"README.md":     {Data: []byte("kiln replay corpus fixture\n")},
+		},
+		config: recConfig,
+	})
 	ctx := t.Context()
 	runs := map[string]string{} // scenario -> workflow ID
 
@@ -95,7 +150,16 @@ func TestRecordReplayCorpus(t *testing.T) {
 	runs["superseding"] = r.start(recSupersedePipeline, "newer")
 	r.wait(runs["superseding"], nil)
 	r.wantCancelled(runs["superseded"], "superseded by "+runs["superseding"])
+	return r, runs
+}
 
+// saveAll saves the history of each run, checks it and replays it. Only with
+// -record do the files land in the corpus.
+func (r *recorder) saveAll(runs map[string]string, scenarios []string) {
+	t := r.t
+	if len(runs) != len(scenarios) {
+		t.Fatalf("recorded %d scenarios, want %d: %v", len(runs), len(scenarios), scenarios)
+	}
 	dir := t.TempDir()
 	if *record {
 		dir = replayDir
@@ -103,10 +167,11 @@ func TestRecordReplayCorpus(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if len(runs) != len(corpus) {
-		t.Fatalf("recorded %d scenarios, corpus lists %d", len(runs), len(corpus))
-	}
-	for name, id := range runs {
+	for _, name := range scenarios {
+		id, ok := runs[name]
+		if !ok {
+			t.Fatalf("scenario %s was not recorded", name)
+		}
 		path := filepath.Join(dir, name+".json")
 		r.save(id, path)
 		checkHistory(t, name, readHistory(t, path))
@@ -114,7 +179,7 @@ func TestRecordReplayCorpus(t *testing.T) {
 	}
 }
 
-func newRecorder(t *testing.T) *recorder {
+func newRecorder(t *testing.T, fx recFixture) *recorder {
 	ctx := t.Context()
 	ports, err := devserver.FreePorts("127.0.0.1", 1)
 	if err != nil {
@@ -135,14 +200,13 @@ func newRecorder(t *testing.T) *recorder {
 	t.Cleanup(c.Close)
 
 	repoDir := filepath.Join(t.TempDir(), "replay.git")
-	commit, err := gitx.InitRepo(ctx, repoDir, fstest.MapFS{
-		"buildspec.yml": {Data: []byte(recBuildspec)},
-		"README.md":     {Data: []byte("kiln replay corpus fixture\n")},
-	}, "replay fixture")
+	commit, err := gitx.InitRepo(ctx, repoDir, fx.files, "replay fixture")
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := kilnworker.New(c, kilnworker.Options{Config: recConfig(repoDir), DataDir: t.TempDir(), Log: zerolog.Nop()})
+	w := kilnworker.New(c, kilnworker.Options{
+		Config: fx.config(repoDir), DataDir: t.TempDir(), PackerBinary: fx.packer, Log: zerolog.Nop(),
+	})
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -38,7 +38,7 @@ type RunLister interface {
 
 // Paths says where one attempt of a run keeps its files under the data dir:
 //
-//	<data-dir>/logs/<run>/build-<attempt>.log   the build's output
+//	<data-dir>/logs/<run>/<stage>-<attempt>.log a stage's output (build, bake, test)
 //	<data-dir>/artifacts/<run>/                 artifacts.files of a good build
 //	<data-dir>/work/<run>/<attempt>/            the checkout, removed afterwards
 //
@@ -46,11 +46,11 @@ type RunLister interface {
 // on what a killed attempt left behind.
 type Paths struct{ Log, Artifacts, Work string }
 
-// paths returns the file locations of one attempt of a run.
-func (a *Activities) paths(runDir string, attempt int32) Paths {
+// paths returns the file locations of one attempt of a run's stage.
+func (a *Activities) paths(stage, runDir string, attempt int32) Paths {
 	n := strconv.Itoa(int(attempt))
 	return Paths{
-		Log:       filepath.Join(a.DataDir, "logs", runDir, "build-"+n+".log"),
+		Log:       filepath.Join(a.DataDir, "logs", runDir, stage+"-"+n+".log"),
 		Artifacts: filepath.Join(a.DataDir, "artifacts", runDir),
 		Work:      filepath.Join(a.DataDir, "work", runDir, n),
 	}

@@ -3,6 +3,8 @@ package activities
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -85,7 +87,7 @@ func (a *Activities) tagAMIs(ctx context.Context, in BakeInput, amis map[string]
 		{Key: aws.String(TagRef), Value: aws.String(in.Event.Ref)},
 		{Key: aws.String(TagRun), Value: aws.String(in.RunID)},
 	}
-	for _, region := range sortedRegions(amis) {
+	for _, region := range slices.Sorted(maps.Keys(amis)) {
 		c, err := a.ec2(ctx, region)
 		if err != nil {
 			return err

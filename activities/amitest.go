@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
@@ -59,11 +61,11 @@ func (a *Activities) TestAMI(ctx context.Context, in TestInput) (*TestResult, er
 	res := &TestResult{Region: region, AMI: in.AMIs[region]}
 	if in.Plan.Test == nil || res.AMI == "" {
 		return nil, permanent(ErrInvalidTestRequest, "the bake made no AMI in the test region %q (it made %v); set stages.test.region to one of them",
-			region, sortedRegions(in.AMIs))
+			region, slices.Sorted(maps.Keys(in.AMIs)))
 	}
 	runDir := safeName(in.RunID)
-	paths := a.paths(runDir, info.Attempt)
-	res.LogPath = filepath.Join(filepath.Dir(paths.Log), fmt.Sprintf("test-%d.log", info.Attempt))
+	paths := a.paths("test", runDir, info.Attempt)
+	res.LogPath = paths.Log
 	log := a.Log.With().Str("run", in.RunID).Str("pipeline", in.Pipeline).Str("repo", in.Plan.Repo).
 		Str("commit", in.Plan.Commit).Str("ami", res.AMI).Str("region", region).Int32("attempt", info.Attempt).Logger()
 	if info.Attempt > 1 {

@@ -4,9 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 
 	"go.temporal.io/sdk/activity"
 
@@ -90,8 +91,8 @@ func (a *Activities) Bake(ctx context.Context, in BakeInput) (*BakeResult, error
 func (a *Activities) runPacker(ctx context.Context, in BakeInput) (map[string]string, string, error) {
 	info := activity.GetInfo(ctx)
 	runDir := safeName(in.RunID)
-	paths := a.paths(runDir, info.Attempt)
-	logPath := filepath.Join(filepath.Dir(paths.Log), fmt.Sprintf("bake-%d.log", info.Attempt))
+	paths := a.paths("bake", runDir, info.Attempt)
+	logPath := paths.Log
 	logFile, err := createLog(logPath)
 	if err != nil {
 		return nil, logPath, err
@@ -125,7 +126,7 @@ func (a *Activities) runPacker(ctx context.Context, in BakeInput) (map[string]st
 	}
 	if amis[in.Plan.Bake.Region] == "" {
 		return nil, logPath, permanent(ErrBakeFailed, "packer built no AMI in the bake region %s (got %v); check the template's region; log: %s",
-			in.Plan.Bake.Region, sortedRegions(amis), logPath)
+			in.Plan.Bake.Region, slices.Sorted(maps.Keys(amis)), logPath)
 	}
 	return amis, logPath, nil
 }
@@ -142,13 +143,4 @@ func (a *Activities) classifyBakeError(ctx, runCtx context.Context, in BakeInput
 	default:
 		return permanent(ErrInvalidBakeRequest, "%v", err)
 	}
-}
-
-func sortedRegions(m map[string]string) []string {
-	out := make([]string, 0, len(m))
-	for r := range m {
-		out = append(out, r)
-	}
-	sort.Strings(out)
-	return out
 }

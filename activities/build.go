@@ -57,7 +57,7 @@ const heartbeatEvery = 5 * time.Second
 func (a *Activities) Build(ctx context.Context, in BuildInput) (*BuildResult, error) {
 	info := activity.GetInfo(ctx)
 	runDir := safeName(in.RunID)
-	paths := a.paths(runDir, info.Attempt)
+	paths := a.paths("build", runDir, info.Attempt)
 	log := a.Log.With().Str("run", in.RunID).Str("pipeline", in.Pipeline).Str("repo", in.Plan.Repo).
 		Str("ref", in.Event.Ref).Str("commit", in.Plan.Commit).Int32("attempt", info.Attempt).Logger()
 	if info.Attempt > 1 {

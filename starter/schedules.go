@@ -7,7 +7,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
 	enumspb "go.temporal.io/api/enums/v1"
@@ -48,7 +49,7 @@ func ReconcileSchedules(ctx context.Context, sc ScheduleClient, cfg *config.Conf
 	if err != nil {
 		return ch, err
 	}
-	for _, id := range sortedKeys(want) {
+	for _, id := range slices.Sorted(maps.Keys(want)) {
 		opts := want[id]
 		hash := strings.TrimPrefix(opts.Note, notePrefix)
 		// The list comes from visibility, which lags behind creates and
@@ -73,7 +74,7 @@ func ReconcileSchedules(ctx context.Context, sc ScheduleClient, cfg *config.Conf
 			ch.Updated = append(ch.Updated, id)
 		}
 	}
-	for _, id := range sortedKeys(have) {
+	for _, id := range slices.Sorted(maps.Keys(have)) {
 		if _, ok := want[id]; ok {
 			continue
 		}
@@ -160,13 +161,4 @@ func updateSchedule(ctx context.Context, h client.ScheduleHandle, opts client.Sc
 
 func isAlreadyExists(err error) bool {
 	return errors.Is(err, temporal.ErrScheduleAlreadyRunning)
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -2,7 +2,6 @@ package workflows
 
 import (
 	"fmt"
-	"strings"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
@@ -96,10 +95,4 @@ const SchedulePrefix = "kiln/"
 // appends the scheduled time.
 func ScheduleWorkflowID(pipeline string, ev event.Event) string {
 	return RunID(pipeline, ev, "schedule")
-}
-
-// SafePath turns a workflow ID into a single file-name component.
-func SafePath(id string) string {
-	r := strings.NewReplacer("/", "_", "\\", "_", ":", "_", "..", "_")
-	return r.Replace(id)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"path/filepath"
 	"time"
 
@@ -138,7 +139,7 @@ func startExampleRun(ctx context.Context, runs *starter.Runs, ui string, log zer
 
 // runURL links to a run's page in the Temporal Web UI.
 func runURL(ui, namespace, workflowID string) string {
-	return fmt.Sprintf("%s/namespaces/%s/workflows/%s", ui, namespace, escapePath(workflowID))
+	return fmt.Sprintf("%s/namespaces/%s/workflows/%s", ui, namespace, url.PathEscape(workflowID))
 }
 
 func listenHTTP(addr string, h http.Handler, log zerolog.Logger) (*http.Server, error) {

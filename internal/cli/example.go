@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"io/fs"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -73,5 +72,3 @@ func (s *swappableHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	http.Error(w, `{"error":"kiln is starting"}`, http.StatusServiceUnavailable)
 }
-
-func escapePath(s string) string { return url.PathEscape(s) }

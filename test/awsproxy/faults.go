@@ -23,11 +23,16 @@ const (
 	// Down resets every request for the rule's region, whatever the action,
 	// as if the regional endpoint were unreachable.
 	Down
+	// Denied answers access denied as the service would: 403
+	// UnauthorizedOperation (EC2), 403 AccessDenied (STS and other query
+	// APIs) or 400 AccessDeniedException (JSON APIs such as KMS). The SDK
+	// does not retry it.
+	Denied
 )
 
 // String names the kind for test messages.
 func (k Kind) String() string {
-	return [...]string{"None", "Throttle", "ServerError", "Reset", "Down"}[k]
+	return [...]string{"None", "Throttle", "ServerError", "Reset", "Down", "Denied"}[k]
 }
 
 // Rule injects a fault into matching requests. Empty fields match anything.
@@ -42,6 +47,10 @@ type Rule struct {
 	Times int
 	// Kind is the fault to inject.
 	Kind Kind
+	// Match, if set, must also accept the request, e.g. to fail only the
+	// AssumeRole calls for one RoleArn. It runs under the proxy's lock, so
+	// it must not call the Proxy's methods.
+	Match func(Request) bool
 }
 
 // matches reports whether r should fail under this rule.
@@ -53,7 +62,8 @@ func (rule *Rule) matches(r Request) bool {
 		return false
 	}
 	return (rule.Service == "" || rule.Service == r.Service) &&
-		(rule.Region == "" || rule.Region == r.Region)
+		(rule.Region == "" || rule.Region == r.Region) &&
+		(rule.Match == nil || rule.Match(r))
 }
 
 // inject answers w with the fault and returns the status sent (0 for none).
@@ -63,6 +73,10 @@ func inject(w http.ResponseWriter, r Request, kind Kind) int {
 		return writeError(w, r, http.StatusBadRequest, throttleCode(r), "Rate exceeded (injected by awsproxy)")
 	case ServerError:
 		return writeError(w, r, http.StatusInternalServerError, "InternalError", "Internal error (injected by awsproxy)")
+	case Denied:
+		status, code := deniedCode(r)
+		msg := fmt.Sprintf("Not authorized to perform %s:%s (injected by awsproxy)", r.Service, r.Action)
+		return writeError(w, r, status, code, msg)
 	default:
 		resetConn(w)
 		return 0
@@ -78,6 +92,19 @@ func throttleCode(r Request) string {
 		return "RequestLimitExceeded"
 	default:
 		return "Throttling"
+	}
+}
+
+// deniedCode is the status and error code each protocol's real service
+// uses when the caller's policy does not allow the action.
+func deniedCode(r Request) (int, string) {
+	switch {
+	case r.isJSON():
+		return http.StatusBadRequest, "AccessDeniedException"
+	case r.Service == "ec2":
+		return http.StatusForbidden, "UnauthorizedOperation"
+	default:
+		return http.StatusForbidden, "AccessDenied"
 	}
 }
 

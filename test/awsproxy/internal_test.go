@@ -2,6 +2,7 @@ package awsproxy
 
 import (
 	"net/http"
+	"net/url"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -34,4 +35,18 @@ func TestRewriteItemsOnlyTopLevel(t *testing.T) {
 	assert.Len(t, items, 2)
 	assert.Contains(t, items[0], "ami-1")
 	assert.Contains(t, items[0], "<item><a/></item>")
+}
+
+func TestLaunchUsersBothForms(t *testing.T) {
+	add, remove := launchUsers(url.Values{
+		"LaunchPermission.Add.1.UserId":    {"111111111111"},
+		"LaunchPermission.Add.2.Group":     {"all"},
+		"LaunchPermission.Remove.1.UserId": {"333333333333"},
+	})
+	assert.Equal(t, []string{"111111111111"}, add)
+	assert.Equal(t, []string{"333333333333"}, remove)
+
+	add, remove = launchUsers(url.Values{"OperationType": {"add"}, "UserIds.1": {"222222222222"}})
+	assert.Equal(t, []string{"222222222222"}, add)
+	assert.Empty(t, remove)
 }

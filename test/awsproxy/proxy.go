@@ -3,6 +3,16 @@
 // it, to assert on what kiln actually sent (parameters moto ignores, such as
 // ClientToken or KmsKeyId) and to inject throttling, 5xx, resets, outages,
 // delays and rewritten responses (e.g. AMIs that stay pending).
+//
+// It also fills a gap in moto's model of accounts. moto acts in the account
+// that an AssumeRole access key belongs to, but its CopyImage looks for the
+// source AMI only in the caller's own account, so an AMI shared with another
+// account can never be copied there. ShareAcrossAccounts makes such a copy
+// work as on AWS: the proxy notes the launch permissions granted through
+// ModifyImageAttribute, and when a grantee copies a shared AMI, it registers
+// a stand-in image in the grantee's account (moto's x-moto-account-id
+// header) and points the CopyImage at it. Requests() still shows what the
+// client sent.
 package awsproxy
 
 import (
@@ -32,6 +42,8 @@ type Proxy struct {
 	rules    []*Rule
 	delays   map[string]time.Duration
 	rewrites map[string][]RewriteFunc
+	accounts map[string]string // access key ID → account, from AssumeRole
+	sharing  *sharing          // nil until ShareAcrossAccounts
 }
 
 // Start runs a proxy in front of target (e.g. a moto_server URL) until the
@@ -47,7 +59,9 @@ func Start(t testing.TB, target string) *Proxy {
 		client:   &http.Client{Transport: &http.Transport{}},
 		delays:   map[string]time.Duration{},
 		rewrites: map[string][]RewriteFunc{},
+		accounts: map[string]string{},
 	}
+	p.Rewrite("AssumeRole", p.learnAccount)
 	srv := httptest.NewServer(p)
 	t.Cleanup(srv.Close)
 	p.URL = srv.URL
@@ -112,6 +126,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req := parseRequest(r, body)
+	req.Account = p.accountFor(r, req)
 	kind, delay := p.plan(req)
 	sleepCtx(r, delay)
 	if kind != None {
@@ -143,10 +158,15 @@ func (p *Proxy) plan(req Request) (Kind, time.Duration) {
 }
 
 // forward sends req to the target with the original Host header and body
-// bytes, so SigV4 signatures still verify, and relays the (possibly
+// bytes, so SigV4 signatures still verify (unless ShareAcrossAccounts must
+// rewrite the body; moto does not check them), and relays the (possibly
 // rewritten) answer. It returns the status sent to the client.
 func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, req Request) int {
-	out, err := http.NewRequestWithContext(r.Context(), r.Method, p.targetURL(r), bytes.NewReader(req.Body))
+	body, err := p.outgoingBody(r.Context(), req)
+	if err != nil {
+		return writeError(w, req, http.StatusBadGateway, "ProxyError", err.Error())
+	}
+	out, err := http.NewRequestWithContext(r.Context(), r.Method, p.targetURL(r), bytes.NewReader(body))
 	if err != nil {
 		return writeError(w, req, http.StatusBadGateway, "ProxyError", err.Error())
 	}

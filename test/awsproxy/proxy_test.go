@@ -37,6 +37,11 @@ func TestProxyAgainstMoto(t *testing.T) {
 		{"DownRegionFailsEveryAction", testDownRegion},
 		{"PendingForHoldsTheWaiter", testPendingFor},
 		{"DelayHoldsTheAction", testDelay},
+		{"DeniedEC2IsNotRetried", testDeniedEC2},
+		{"DeniedSTSOnlyForMatchingRole", testDeniedSTSMatch},
+		{"DeniedKMSIsJSON", testDeniedKMS},
+		{"AccountsFromAssumeRole", testAccountsFromAssumeRole},
+		{"ShareAcrossAccountsCopy", testShareAcrossAccounts},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			moto.Reset(t)

@@ -18,6 +18,10 @@ type Request struct {
 	Region string
 	// AccessKeyID identifies the caller; with moto it also picks the account.
 	AccessKeyID string
+	// Account is the AWS account moto acts in for this caller: the role's
+	// account for keys from an AssumeRole the proxy forwarded, else moto's
+	// default (see Proxy.AccountOf).
+	Account string
 	// Action is the query API Action (EC2, STS) or the operation named by
 	// X-Amz-Target (JSON APIs such as KMS), e.g. "CopyImage" or "Encrypt".
 	Action string

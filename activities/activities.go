@@ -7,6 +7,7 @@ import (
 	"context"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	"github.com/rs/zerolog"
 	"go.temporal.io/api/workflowservice/v1"
@@ -24,8 +25,11 @@ type Activities struct {
 	Runs RunLister
 	// Log receives structured logs; never secrets.
 	Log zerolog.Logger
-	// EC2 makes EC2 clients per region; nil means DefaultEC2.
-	EC2 EC2Factory
+	// AWS makes AWS clients per region and principal; nil means DefaultAWS.
+	AWS AWSClients
+	// CopyPollInterval is how often a distribution checks whether a copy is
+	// available yet; default 15s.
+	CopyPollInterval time.Duration
 	// PackerBinary runs bakes; empty means "packer" from PATH.
 	PackerBinary string
 }

@@ -14,31 +14,6 @@ import (
 	"github.com/kiln-ci/kiln/internal/awsx"
 )
 
-// EC2API is the part of EC2 the AMI stages use; *ec2.Client satisfies it. It
-// includes DescribeInstances, so it is also an ec2.DescribeInstancesAPIClient
-// for the SDK's instance waiters.
-type EC2API interface {
-	DescribeImages(ctx context.Context, in *ec2.DescribeImagesInput, opts ...func(*ec2.Options)) (*ec2.DescribeImagesOutput, error)
-	CreateTags(ctx context.Context, in *ec2.CreateTagsInput, opts ...func(*ec2.Options)) (*ec2.CreateTagsOutput, error)
-	RunInstances(ctx context.Context, in *ec2.RunInstancesInput, opts ...func(*ec2.Options)) (*ec2.RunInstancesOutput, error)
-	DescribeInstances(ctx context.Context, in *ec2.DescribeInstancesInput, opts ...func(*ec2.Options)) (*ec2.DescribeInstancesOutput, error)
-	TerminateInstances(ctx context.Context, in *ec2.TerminateInstancesInput, opts ...func(*ec2.Options)) (*ec2.TerminateInstancesOutput, error)
-}
-
-// EC2Factory returns an EC2 client for a region, with the worker's own
-// credentials.
-type EC2Factory func(ctx context.Context, region string) (EC2API, error)
-
-// DefaultEC2 makes clients from the default AWS configuration chain
-// (environment, shared config, instance role); AWS_ENDPOINT_URL is honoured.
-func DefaultEC2(ctx context.Context, region string) (EC2API, error) {
-	cfg, err := awsx.Config(ctx, region)
-	if err != nil {
-		return nil, err
-	}
-	return ec2.NewFromConfig(cfg), nil
-}
-
 // Tag keys kiln puts on the AMIs it bakes.
 const (
 	TagPipeline = "kiln:pipeline"
@@ -46,6 +21,9 @@ const (
 	TagRef      = "kiln:ref"
 	TagRun      = "kiln:run"
 	TagTest     = "kiln:test"
+	// TagSource names the AMI a distributed copy was made from; a retry finds
+	// the copy by it instead of copying again.
+	TagSource = "kiln:source"
 )
 
 // findPassedAMI looks in the bake region for an AMI of this pipeline and
@@ -108,26 +86,10 @@ func tagImage(ctx context.Context, c EC2API, region, ami string, tags []ec2types
 		return awsx.Classify(err, fmt.Sprintf("describe %s in %s", ami, region))
 	}
 	for _, im := range img.Images {
-		for _, bdm := range im.BlockDeviceMappings {
-			if bdm.Ebs != nil && bdm.Ebs.SnapshotId != nil {
-				ids = append(ids, *bdm.Ebs.SnapshotId)
-			}
-		}
+		ids = append(ids, snapshotIDs(im)...)
 	}
 	if _, err := c.CreateTags(ctx, &ec2.CreateTagsInput{Resources: ids, Tags: tags}); err != nil {
 		return awsx.Classify(err, fmt.Sprintf("tag %s in %s", ami, region))
 	}
 	return nil
-}
-
-func (a *Activities) ec2(ctx context.Context, region string) (EC2API, error) {
-	f := a.EC2
-	if f == nil {
-		f = DefaultEC2
-	}
-	c, err := f(ctx, region)
-	if err != nil {
-		return nil, fmt.Errorf("AWS client for %s: %w", region, err)
-	}
-	return c, nil
 }

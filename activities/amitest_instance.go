@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -12,7 +11,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
-	"github.com/aws/smithy-go"
 	"github.com/rs/zerolog"
 
 	"github.com/kiln-ci/kiln/internal/awsx"
@@ -121,7 +119,7 @@ func waitRunning(ctx context.Context, c EC2API, region, id string, hb *heartbeat
 // describeInstance returns the instance, or nil when EC2 does not know it.
 func describeInstance(ctx context.Context, c EC2API, region, id string) (*ec2types.Instance, error) {
 	out, err := c.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{id}})
-	if isNotFound(err) {
+	if hasErrorCode(err, "InvalidInstanceID.NotFound") {
 		return nil, nil
 	}
 	if err != nil {
@@ -145,11 +143,6 @@ func alive(inst ec2types.Instance) bool {
 	return s == ec2types.InstanceStateNamePending || s == ec2types.InstanceStateNameRunning
 }
 
-func isNotFound(err error) bool {
-	var apiErr smithy.APIError
-	return errors.As(err, &apiErr) && apiErr.ErrorCode() == "InvalidInstanceID.NotFound"
-}
-
 // terminateTestInstance terminates the instance the checkpoint names, on a
 // context that outlives the activity's, so it also happens when the run was
 // cancelled or timed out. A failure is logged and recorded in res: the
@@ -163,7 +156,7 @@ func (a *Activities) terminateTestInstance(ctx context.Context, c EC2API, hb *he
 	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), terminateTimeout)
 	defer cancel()
 	_, err := c.TerminateInstances(tctx, &ec2.TerminateInstancesInput{InstanceIds: []string{id}})
-	if err != nil && !isNotFound(err) {
+	if err != nil && !hasErrorCode(err, "InvalidInstanceID.NotFound") {
 		res.TerminateError = awsx.Classify(err, fmt.Sprintf("terminate %s in %s", id, res.Region)).Error()
 		log.Error().Err(err).Str("instance", id).Msg("could not terminate the test instance: terminate it by hand")
 		fmt.Fprintf(out, "[kiln] could not terminate %s; terminate it by hand: %v\n", id, err)

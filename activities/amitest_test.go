@@ -88,7 +88,7 @@ func resumeTest(t *testing.T, fake *fakeEC2, prev *testCheckpoint, commands ...s
 	head, err := gitx.InitRepo(context.Background(), repo, fstest.MapFS{"README": {Data: []byte("hi\n")}}, "initial")
 	require.NoError(t, err)
 	a := &Activities{DataDir: t.TempDir(), Log: zerolog.Nop(),
-		EC2: func(context.Context, string) (EC2API, error) { return fake, nil }}
+		AWS: fakeAWS{ec2: fake}}
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestActivityEnvironment()
 	env.RegisterActivity(a)
@@ -184,3 +184,12 @@ func TestAMIPermanentAWSErrorStaysPermanent(t *testing.T) {
 	assert.True(t, appErr.NonRetryable())
 	assert.Empty(t, fake.terminated, "nothing was launched")
 }
+
+// fakeAWS hands out fixed clients, whatever the region and principal.
+type fakeAWS struct {
+	ec2 EC2API
+	kms KMSAPI
+}
+
+func (f fakeAWS) EC2(context.Context, string, Principal) (EC2API, error) { return f.ec2, nil }
+func (f fakeAWS) KMS(context.Context, string, Principal) (KMSAPI, error) { return f.kms, nil }

@@ -27,6 +27,8 @@ type Plan struct {
 	Build            *config.BuildStage `json:"build,omitempty"`
 	Bake             *config.BakeStage  `json:"bake,omitempty"`
 	Test             *config.TestStage  `json:"test,omitempty"`
+	// Distribute is only set together with Bake, which makes its source AMI.
+	Distribute *config.DistributeStage `json:"distribute,omitempty"`
 }
 
 // Stages names the configured stages in the order they run.
@@ -40,6 +42,9 @@ func (p Plan) Stages() []string {
 	}
 	if p.Test != nil {
 		out = append(out, "test")
+	}
+	if p.Distribute != nil {
+		out = append(out, "distribute")
 	}
 	return out
 }
@@ -80,6 +85,22 @@ func (p Plan) TestRegion() string {
 	return ""
 }
 
+// MaxCopiesPerRegion caps concurrent copies into one destination region.
+func (p Plan) MaxCopiesPerRegion() int {
+	if p.Distribute != nil && p.Distribute.MaxCopiesPerRegion > 0 {
+		return p.Distribute.MaxCopiesPerRegion
+	}
+	return config.DefaultMaxCopiesPerRegion
+}
+
+// RetryWindow is how long a run with failed targets waits for `kiln retry`.
+func (p Plan) RetryWindow() time.Duration {
+	if p.Distribute != nil && p.Distribute.RetryWindow > 0 {
+		return time.Duration(p.Distribute.RetryWindow)
+	}
+	return config.DefaultRetryWindow
+}
+
 // Plan reads the pipeline from config and resolves the commit to build. It fails
 // permanently for an unknown pipeline, a manual run of a pipeline that forbids
 // them, and a ref the repository does not have.
@@ -114,6 +135,7 @@ func (a *Activities) Plan(ctx context.Context, in PlanInput) (*Plan, error) {
 		Build:            p.Stages.Build,
 		Bake:             p.Stages.Bake,
 		Test:             p.Stages.Test,
+		Distribute:       p.Stages.Distribute,
 	}, nil
 }
 

@@ -54,15 +54,27 @@ func (c *checker) pipelines() {
 			c.p.add(c.tree.at("pipelines", i, "repo"), "repo %q is not listed under repos", pl.Repo)
 		}
 		c.triggers(i, pl.Triggers)
-		c.unbuiltStages(i, pl.Stages)
+		c.distribute(i, pl.Stages.Distribute)
 	}
 }
 
-// unbuiltStages refuses stages the schema describes but this kiln does not run
-// yet, so a config never silently skips one.
-func (c *checker) unbuiltStages(i int, s Stages) {
-	if s.Distribute != nil {
-		c.p.add(c.tree.at("pipelines", i, "stages", "distribute"), "the distribute stage is not implemented in this version of kiln yet")
+// distribute checks that each account and region is a target once: two
+// entries for one destination would copy the AMI there twice.
+func (c *checker) distribute(i int, d *DistributeStage) {
+	if d == nil {
+		return
+	}
+	first := map[string]int{}
+	for j, t := range d.Targets {
+		for k, r := range t.Regions {
+			at := c.tree.at("pipelines", i, "stages", "distribute", "targets", j, "regions", k, "region")
+			key := t.Account + "/" + r.Region
+			if line, dup := first[key]; dup {
+				c.p.add(at, "account %s, region %s is a target twice (first at line %d)", t.Account, r.Region, line)
+				continue
+			}
+			first[key] = at.line
+		}
 	}
 }
 

@@ -8,17 +8,21 @@ func TestSemanticProblems(t *testing.T) {
 		src  string
 		want []problem
 	}{
-		{"stages not built yet", head + `pipelines:
+		{"distribute targets twice", head + `pipelines:
   - name: ami
     repo: acme/widget
     triggers: {branch: [main]}
     stages:
       bake: {template: ami.pkr.hcl, region: us-east-1}
-      test: {commands: [inspec exec test]}
       distribute:
-        targets: [{account: "222222222222", mode: share, regions: [{region: eu-west-1}]}]
+        targets:
+          - {account: "222222222222", mode: share, regions: [{region: eu-west-1}, {region: us-west-2}]}
+          - account: "222222222222"
+            mode: copy
+            regions: [{region: eu-west-1, kms_key: alias/ami}]
+          - {account: "333333333333", mode: share, regions: [{region: eu-west-1}]}
 `, []problem{
-			{12, "pipelines[0].stages.distribute", "not implemented in this version of kiln yet"},
+			{16, "pipelines[0].stages.distribute.targets[1].regions[0].region", "account 222222222222, region eu-west-1 is a target twice (first at line 13)"},
 		}},
 		{"bad globs", head + `pipelines:
   - name: ci

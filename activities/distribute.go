@@ -1,0 +1,310 @@
+package activities
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
+	"go.temporal.io/sdk/activity"
+
+	"github.com/kiln-ci/kiln/internal/awsx"
+)
+
+// Errors of the distribute stage; both are permanent.
+const (
+	// ErrCopyFailed: AWS gave up on a copy (the image went to the failed
+	// state), most often because of the KMS key. The message carries AWS's
+	// reason.
+	ErrCopyFailed = "AMICopyFailed"
+	// ErrInvalidDistribution: the request cannot be carried out as asked,
+	// e.g. the source AMI is not available.
+	ErrInvalidDistribution = "InvalidDistribution"
+)
+
+// DefaultCopyPollInterval is how often a copy's state is read by default. AMI
+// copies take minutes, and DescribeImages is rate-limited per account.
+const DefaultCopyPollInterval = 15 * time.Second
+
+// SourceAMI is the tested AMI a distribution starts from.
+type SourceAMI struct {
+	Region string `json:"region"`
+	AMI    string `json:"ami"`
+}
+
+// CopyInput asks for the source AMI to be copied into one account and region.
+type CopyInput struct {
+	RunID    string    `json:"run_id"`
+	Pipeline string    `json:"pipeline"`
+	Source   SourceAMI `json:"source"`
+	// Account owns the copy; empty means the source AMI's own account (a
+	// regional copy that share-mode targets are then given).
+	Account string `json:"account,omitempty"`
+	// Role is assumed to make the copy; empty means the worker's credentials.
+	Role   string `json:"role,omitempty"`
+	Region string `json:"region"`
+	// KMSKey encrypts the copy; empty makes a plain copy.
+	KMSKey string `json:"kms_key,omitempty"`
+	// Generation counts operator retries of this target. It is part of the
+	// ClientToken, so a retry after a copy AWS failed makes a new copy.
+	Generation int `json:"generation,omitempty"`
+}
+
+// CopyResult is a finished copy.
+type CopyResult struct {
+	Account string `json:"account"`
+	Region  string `json:"region"`
+	AMI     string `json:"ami"`
+	// Resumed says the copy existed already (from a crashed attempt or an
+	// earlier run) and was only waited for.
+	Resumed bool `json:"resumed,omitempty"`
+}
+
+// copyCheckpoint is a copy's heartbeat: the new image as soon as CopyImage
+// returns, so a retry after a crash waits for it instead of copying again.
+type copyCheckpoint struct {
+	AMI  string `json:"ami,omitempty"`
+	Step string `json:"step"`
+}
+
+// CopyAMI copies the source AMI into one account and region and waits until
+// the copy is available. For another account it first gives that account
+// launch permission on the source AMI and create-volume permission on its
+// snapshots, then copies as the target's role, encrypted with the region's
+// KMS key. Every tag of the source AMI is copied to the new AMI and its
+// snapshots. It is idempotent three ways: the heartbeat checkpoint, a lookup
+// of a copy tagged kiln:source, and a ClientToken derived from the run and
+// the target.
+func (a *Activities) CopyAMI(ctx context.Context, in CopyInput) (*CopyResult, error) {
+	src, err := a.describeSource(ctx, in.Source)
+	if err != nil {
+		return nil, err
+	}
+	res := &CopyResult{Account: in.Account, Region: in.Region}
+	if res.Account == "" {
+		res.Account = src.owner
+	}
+	what := fmt.Sprintf("copy %s from %s to %s in account %s", in.Source.AMI, in.Source.Region, in.Region, res.Account)
+	if res.Account != src.owner {
+		if err := a.grant(ctx, in.Source.Region, src, res.Account); err != nil {
+			return nil, err
+		}
+	}
+	as := Principal{Role: in.Role, Session: in.RunID}
+	dst, err := a.ec2As(ctx, in.Region, as)
+	if err != nil {
+		return nil, err
+	}
+	if in.KMSKey != "" {
+		if err := a.checkKey(ctx, in.Region, as, in.KMSKey, what); err != nil {
+			return nil, err
+		}
+	}
+	var prev copyCheckpoint
+	if activity.HasHeartbeatDetails(ctx) {
+		_ = activity.GetHeartbeatDetails(ctx, &prev)
+	}
+	hb := newHeartbeater[copyCheckpoint](ctx, nil, prev, nil)
+	defer hb.stop()
+
+	res.AMI, res.Resumed = prev.AMI, prev.AMI != ""
+	if res.AMI == "" {
+		if res.AMI, err = findCopy(ctx, dst, in.Source.AMI, what); err != nil {
+			return nil, err
+		}
+		res.Resumed = res.AMI != ""
+	}
+	if res.AMI == "" {
+		if res.AMI, err = copyImage(ctx, dst, in, src, what); err != nil {
+			return nil, err
+		}
+	}
+	hb.set(func(cp *copyCheckpoint) { cp.AMI, cp.Step = res.AMI, "waiting for "+res.AMI })
+	if err := a.waitAvailable(ctx, dst, res.AMI, what); err != nil {
+		return nil, err
+	}
+	hb.set(func(cp *copyCheckpoint) { cp.Step = "tagging" })
+	if err := tagImage(ctx, dst, in.Region, res.AMI, copyTags(src.tags, in.Source.AMI)); err != nil {
+		return nil, err
+	}
+	a.Log.Info().Str("run", in.RunID).Str("source", in.Source.AMI).Str("account", res.Account).
+		Str("region", in.Region).Str("ami", res.AMI).Bool("resumed", res.Resumed).Msg("AMI copied")
+	return res, nil
+}
+
+// sourceImage is what a distribution needs to know of the source AMI.
+type sourceImage struct {
+	id        string
+	owner     string
+	name      string
+	snapshots []string
+	tags      []ec2types.Tag
+}
+
+// describeSource reads the source AMI with the worker's credentials. A
+// missing AMI is permanent: nothing can be distributed.
+func (a *Activities) describeSource(ctx context.Context, s SourceAMI) (*sourceImage, error) {
+	c, err := a.ec2(ctx, s.Region)
+	if err != nil {
+		return nil, err
+	}
+	out, err := c.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{s.AMI}})
+	if err != nil {
+		return nil, awsx.Classify(err, fmt.Sprintf("read the source AMI %s in %s", s.AMI, s.Region))
+	}
+	if len(out.Images) == 0 {
+		return nil, permanent(awsx.TypeNotFound, "the source AMI %s is not in %s", s.AMI, s.Region)
+	}
+	im := out.Images[0]
+	if im.State != ec2types.ImageStateAvailable {
+		return nil, permanent(ErrInvalidDistribution, "the source AMI %s in %s is %s, not available", s.AMI, s.Region, im.State)
+	}
+	return &sourceImage{id: s.AMI, owner: aws.ToString(im.OwnerId), name: aws.ToString(im.Name),
+		snapshots: snapshotIDs(im), tags: im.Tags}, nil
+}
+
+// checkKey fails permanently when the KMS key does not exist or is not
+// enabled: AWS would accept the copy and fail it minutes later.
+func (a *Activities) checkKey(ctx context.Context, region string, as Principal, key, what string) error {
+	c, err := a.clients().KMS(ctx, region, as)
+	if err != nil {
+		return fmt.Errorf("KMS client for %s: %w", region, err)
+	}
+	out, err := c.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(key)})
+	if err != nil {
+		return awsx.Classify(err, fmt.Sprintf("%s: check KMS key %s", what, key))
+	}
+	if m := out.KeyMetadata; m != nil && m.KeyState != kmstypes.KeyStateEnabled {
+		return permanent(awsx.TypeKMSKeyUnusable, "%s: the KMS key %s is %s; enable it or configure another key for %s",
+			what, key, m.KeyState, region)
+	}
+	return nil
+}
+
+// findCopy returns the copy of source this account already has in the
+// client's region, or "" when there is none. Failed copies do not count.
+func findCopy(ctx context.Context, c EC2API, source, what string) (string, error) {
+	out, err := c.DescribeImages(ctx, &ec2.DescribeImagesInput{
+		Owners: []string{"self"},
+		Filters: []ec2types.Filter{
+			{Name: aws.String("tag:" + TagSource), Values: []string{source}},
+			{Name: aws.String("state"), Values: []string{"pending", "available"}},
+		},
+	})
+	if err != nil {
+		return "", awsx.Classify(err, what+": look for an earlier copy")
+	}
+	if len(out.Images) == 0 {
+		return "", nil
+	}
+	return aws.ToString(out.Images[0].ImageId), nil
+}
+
+// copyImage starts the copy, tagged kiln:source at once so a retry finds it.
+// The tag is sent in the request and set again right after, as not every EC2
+// implementation applies TagSpecifications on CopyImage.
+func copyImage(ctx context.Context, c EC2API, in CopyInput, src *sourceImage, what string) (string, error) {
+	mark := []ec2types.Tag{{Key: aws.String(TagSource), Value: aws.String(in.Source.AMI)}}
+	req := &ec2.CopyImageInput{
+		Name:          aws.String(src.name),
+		Description:   aws.String(fmt.Sprintf("%s from %s by kiln run %s", in.Source.AMI, in.Source.Region, in.RunID)),
+		SourceImageId: aws.String(in.Source.AMI),
+		SourceRegion:  aws.String(in.Source.Region),
+		ClientToken:   aws.String(CopyToken(in)),
+		TagSpecifications: []ec2types.TagSpecification{
+			{ResourceType: ec2types.ResourceTypeImage, Tags: mark},
+			{ResourceType: ec2types.ResourceTypeSnapshot, Tags: mark},
+		},
+	}
+	if in.KMSKey != "" {
+		req.Encrypted, req.KmsKeyId = aws.Bool(true), aws.String(in.KMSKey)
+	}
+	out, err := c.CopyImage(ctx, req)
+	if err != nil {
+		return "", awsx.Classify(err, what)
+	}
+	id := aws.ToString(out.ImageId)
+	if _, err := c.CreateTags(ctx, &ec2.CreateTagsInput{Resources: []string{id}, Tags: mark}); err != nil {
+		return "", awsx.Classify(err, fmt.Sprintf("%s: tag the new copy %s", what, id))
+	}
+	return id, nil
+}
+
+// CopyToken is the ClientToken of a copy: the same run, target and
+// generation always send the same token (at most 64 ASCII characters).
+func CopyToken(in CopyInput) string {
+	sum := sha256.Sum256([]byte(strings.Join([]string{in.RunID, in.Account, in.Region, in.Source.AMI,
+		fmt.Sprint(in.Generation)}, "\x00")))
+	return "kiln-" + hex.EncodeToString(sum[:])[:40]
+}
+
+// waitAvailable polls the copy until it is available. A copy AWS fails is a
+// permanent error carrying AWS's reason. The caller's heartbeater keeps the
+// activity alive meanwhile and brings cancellation.
+func (a *Activities) waitAvailable(ctx context.Context, c EC2API, ami, what string) error {
+	every := a.CopyPollInterval
+	if every <= 0 {
+		every = DefaultCopyPollInterval
+	}
+	missing := 0
+	for {
+		out, err := c.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{ami}})
+		var state ec2types.ImageState
+		var reason string
+		switch {
+		case hasErrorCode(err, "InvalidAMIID.NotFound") || (err == nil && len(out.Images) == 0):
+			// A new image can take a moment to be visible; one that stays
+			// missing was deregistered, and a fresh attempt copies again.
+			if missing++; missing > 20 {
+				return fmt.Errorf("%s: the copy %s disappeared", what, ami)
+			}
+		case err != nil:
+			return awsx.Classify(err, fmt.Sprintf("%s: read the copy %s", what, ami))
+		default:
+			state = out.Images[0].State
+			if r := out.Images[0].StateReason; r != nil {
+				reason = aws.ToString(r.Message)
+			}
+		}
+		switch state {
+		case ec2types.ImageStateAvailable:
+			return nil
+		case ec2types.ImageStateFailed, ec2types.ImageStateError, ec2types.ImageStateInvalid, ec2types.ImageStateDeregistered:
+			return permanent(ErrCopyFailed, "%s: AWS failed the copy %s (%s): %s", what, ami, state, reason)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(every):
+		}
+	}
+}
+
+// copyTags are the source AMI's tags for its copies, plus kiln:source. AWS
+// reserves the aws: prefix, so those tags cannot be copied.
+func copyTags(src []ec2types.Tag, source string) []ec2types.Tag {
+	out := []ec2types.Tag{{Key: aws.String(TagSource), Value: aws.String(source)}}
+	for _, t := range src {
+		if k := aws.ToString(t.Key); !strings.HasPrefix(k, "aws:") && k != TagSource {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+func snapshotIDs(im ec2types.Image) []string {
+	var ids []string
+	for _, bdm := range im.BlockDeviceMappings {
+		if bdm.Ebs != nil && bdm.Ebs.SnapshotId != nil {
+			ids = append(ids, *bdm.Ebs.SnapshotId)
+		}
+	}
+	return ids
+}

@@ -24,13 +24,22 @@ const (
 	// SignalSuperseded tells a run that a newer run for its ref replaces it; the
 	// payload is the newer run's workflow ID. A cancellation request follows.
 	SignalSuperseded = "superseded"
+	// UpdateRetry retries the failed targets of a distribution that waits for
+	// it; it returns a RetryResult. `kiln retry RUN_ID` sends it.
+	UpdateRetry = "retry"
+	// QueryAMIs returns the AMIMap distributed so far: account → region → AMI.
+	QueryAMIs = "amis"
 )
 
 // Stage names, in the order a pipeline runs them.
 const (
-	StageBuild = "build"
-	StageBake  = "bake"
-	StageTest  = "test"
+	StageBuild      = "build"
+	StageBake       = "bake"
+	StageTest       = "test"
+	StageDistribute = "distribute"
+	// StageDistributeWaiting is KilnStage while failed targets wait for
+	// `kiln retry`.
+	StageDistributeWaiting = "distribute: waiting for retry"
 )
 
 // Search attribute keys kiln sets on every run, so runs can be found in the Web

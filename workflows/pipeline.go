@@ -34,6 +34,8 @@ type PipelineResult struct {
 	Build    *activities.BuildResult `json:"build,omitempty"`
 	Bake     *activities.BakeResult  `json:"bake,omitempty"`
 	Test     *activities.TestResult  `json:"test,omitempty"`
+	// Distribution is the distribute stage's AMI map.
+	Distribution *DistributionResult `json:"distribution,omitempty"`
 }
 
 // Pipeline runs one pipeline for one event: plan, supersede older runs of the
@@ -54,12 +56,18 @@ type pipelineRun struct {
 	progress     Progress
 	supersededBy workflow.ReceiveChannel
 	log          log.Logger
+	// dist is the distribute stage once it started; the retry update and
+	// the amis query read it.
+	dist *distribution
 }
 
 func (r *pipelineRun) setup(ctx workflow.Context) error {
 	r.log = log.With(workflow.GetLogger(ctx), "pipeline", r.in.Pipeline, "repo", r.in.Event.Repo, "ref", r.in.Event.Ref)
 	r.progress = newProgress(r.in, nil)
 	r.supersededBy = workflow.GetSignalChannel(ctx, SignalSuperseded)
+	if err := r.setRetryHandlers(ctx); err != nil {
+		return err
+	}
 	return workflow.SetQueryHandler(ctx, QueryProgress, func() (Progress, error) { return r.progress, nil })
 }
 
@@ -89,6 +97,12 @@ func (r *pipelineRun) run(ctx workflow.Context) (*PipelineResult, error) {
 	if err == nil && plan.Test != nil && res.Bake != nil {
 		err = r.stage(ctx, StageTest, func(ctx workflow.Context) (err error) {
 			res.Test, err = r.testAMI(ctx, plan, res.Bake)
+			return err
+		})
+	}
+	if err == nil && plan.Distribute != nil && res.Bake != nil {
+		err = r.stage(ctx, StageDistribute, func(ctx workflow.Context) (err error) {
+			res.Distribution, err = r.distribute(ctx, plan, res.Bake)
 			return err
 		})
 	}

@@ -28,6 +28,8 @@ type Progress struct {
 	Stages []StageProgress `json:"stages"`
 	// SupersededBy is the workflow ID of the newer run that cancelled this one.
 	SupersededBy string `json:"superseded_by,omitempty"`
+	// Distribution is each distribution target's state, once the stage starts.
+	Distribution *DistributionProgress `json:"distribution,omitempty"`
 }
 
 // StageProgress is one stage's state.

@@ -1,0 +1,300 @@
+package workflows
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/kiln-ci/kiln/activities"
+	"github.com/kiln-ci/kiln/internal/config"
+)
+
+// ErrDistributionFailed ends a run whose failed targets were not fixed within
+// the retry window; its message reports each failed target.
+const ErrDistributionFailed = "DistributionFailed"
+
+// DistributionResult is the distribute stage's output, handed to later stages.
+type DistributionResult struct {
+	Source activities.SourceAMI `json:"source"`
+	// AMIs maps account → region → AMI ID: the copy the account owns, or the
+	// AMI shared with it.
+	AMIs AMIMap `json:"amis"`
+}
+
+// AMIMap maps account → region → AMI ID.
+type AMIMap map[string]map[string]string
+
+func (m AMIMap) set(account, region, ami string) {
+	if m[account] == nil {
+		m[account] = map[string]string{}
+	}
+	m[account][region] = ami
+}
+
+// distribution is the distribute stage of one run: a unit of work per
+// (account, region) target, plus a same-account copy for every region other
+// than the source's where an AMI is shared.
+type distribution struct {
+	r        *pipelineRun
+	plan     *activities.Plan
+	source   activities.SourceAMI
+	units    []*unit
+	slots    map[string]workflow.Channel // per destination region
+	progress *DistributionProgress
+	// retryRequested is set by the retry update while the stage waits.
+	retryRequested bool
+}
+
+// unit is one activity of the distribution and its outcome.
+type unit struct {
+	TargetProgress
+	role, kms string
+	// regional is the same-account copy a share in another region needs.
+	regional *unit
+	done     workflow.Future
+	finish   workflow.Settable
+}
+
+func (r *pipelineRun) distribute(ctx workflow.Context, plan *activities.Plan, bake *activities.BakeResult) (*DistributionResult, error) {
+	src := activities.SourceAMI{Region: plan.Bake.Region, AMI: bake.AMIs[plan.Bake.Region]}
+	if src.AMI == "" {
+		return nil, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("the bake made no AMI in its region %s, so there is nothing to distribute", src.Region),
+			activities.ErrInvalidDistribution, nil)
+	}
+	d := newDistribution(ctx, r, plan, src)
+	r.dist = d
+	r.progress.Distribution = d.progress
+	return d.run(ctx)
+}
+
+// newDistribution lists the units in a fixed order: regional copies by region,
+// then the targets as configured.
+func newDistribution(ctx workflow.Context, r *pipelineRun, plan *activities.Plan, src activities.SourceAMI) *distribution {
+	d := &distribution{r: r, plan: plan, source: src, slots: map[string]workflow.Channel{},
+		progress: &DistributionProgress{}}
+	regional := map[string]*unit{}
+	for _, t := range plan.Distribute.Targets {
+		for _, tr := range t.Regions {
+			if t.Mode == config.ModeShare && tr.Region != src.Region && regional[tr.Region] == nil {
+				regional[tr.Region] = &unit{TargetProgress: TargetProgress{Region: tr.Region, Mode: ModeRegionalCopy}}
+			}
+		}
+	}
+	for _, region := range slices.Sorted(maps.Keys(regional)) {
+		d.units = append(d.units, regional[region])
+	}
+	for _, t := range plan.Distribute.Targets {
+		for _, tr := range t.Regions {
+			u := &unit{TargetProgress: TargetProgress{Account: t.Account, Region: tr.Region, Mode: t.Mode},
+				role: t.Role, kms: tr.KMSKey}
+			if t.Mode == config.ModeShare {
+				u.regional = regional[tr.Region]
+			}
+			d.units = append(d.units, u)
+		}
+	}
+	for _, u := range d.units {
+		if u.copies() && d.slots[u.Region] == nil {
+			d.slots[u.Region] = workflow.NewBufferedChannel(ctx, plan.MaxCopiesPerRegion())
+		}
+	}
+	d.report()
+	return d
+}
+
+// run distributes until every unit succeeded, waiting for `kiln retry` after
+// each round that left units failed.
+func (d *distribution) run(ctx workflow.Context) (*DistributionResult, error) {
+	for {
+		d.round(ctx, d.pending())
+		if ctx.Err() != nil {
+			return nil, temporal.NewCanceledError("cancelled")
+		}
+		failed := d.failed()
+		if len(failed) == 0 {
+			return d.result(), nil
+		}
+		if err := d.awaitRetry(ctx, failed); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// round runs the units in parallel, each in its own coroutine; shares wait
+// for the regional copy they need.
+func (d *distribution) round(ctx workflow.Context, units []*unit) {
+	for _, u := range units {
+		u.done, u.finish = workflow.NewFuture(ctx)
+		u.State, u.Error = StatePending, ""
+	}
+	d.report()
+	wg := workflow.NewWaitGroup(ctx)
+	for _, u := range units {
+		wg.Add(1)
+		workflow.Go(ctx, func(ctx workflow.Context) {
+			defer wg.Done()
+			defer u.finish.Set(nil, nil)
+			d.runUnit(ctx, u)
+			d.report()
+		})
+	}
+	wg.Wait(ctx)
+}
+
+// runUnit runs one unit's activity, holding a copy slot of its destination
+// region while it copies.
+func (d *distribution) runUnit(ctx workflow.Context, u *unit) {
+	if reg := u.regional; reg != nil {
+		if reg.done != nil {
+			_ = reg.done.Get(ctx, nil)
+		}
+		if reg.State != StateSucceeded {
+			u.State, u.Error = StateFailed, fmt.Sprintf("needs the copy in %s to share, which failed", u.Region)
+			return
+		}
+	}
+	if u.copies() {
+		slots := d.slots[u.Region]
+		slots.Send(ctx, struct{}{})
+		defer slots.Receive(ctx, nil)
+	}
+	u.State = StateRunning
+	d.report()
+	var err error
+	u.AMI, err = d.execute(ctx, u)
+	switch {
+	case err == nil:
+		u.State = StateSucceeded
+	case temporal.IsCanceledError(err):
+		u.State = StateCancelled
+	default:
+		u.State, u.Error = StateFailed, rootMessage(err)
+	}
+}
+
+// execute runs the unit's activity and returns the AMI the target ends with.
+func (d *distribution) execute(ctx workflow.Context, u *unit) (string, error) {
+	runID := workflow.GetInfo(ctx).WorkflowExecution.ID
+	if !u.copies() {
+		ami := d.source.AMI
+		if u.regional != nil {
+			ami = u.regional.AMI
+		}
+		ctx = workflow.WithActivityOptions(ctx, distributeOptions(5*time.Minute))
+		var out activities.ShareResult
+		err := workflow.ExecuteActivity(ctx, a.ShareAMI, activities.ShareInput{
+			RunID: runID, Region: u.Region, AMI: ami, Account: u.Account,
+		}).Get(ctx, &out)
+		return out.AMI, err
+	}
+	ctx = workflow.WithActivityOptions(ctx, distributeOptions(copyTimeout))
+	var out activities.CopyResult
+	err := workflow.ExecuteActivity(ctx, a.CopyAMI, activities.CopyInput{
+		RunID: runID, Pipeline: d.r.in.Pipeline, Source: d.source,
+		Account: u.Account, Role: u.role, Region: u.Region, KMSKey: u.kms, Generation: u.Generation,
+	}).Get(ctx, &out)
+	return out.AMI, err
+}
+
+// copyTimeout bounds one copy attempt; large AMIs take an hour or more to copy
+// across regions.
+const copyTimeout = 4 * time.Hour
+
+// distributeOptions retry transient AWS failures with backoff for about a
+// quarter of an hour before the target counts as failed and waits for an
+// operator. A crashed worker's copy is noticed within the heartbeat timeout.
+func distributeOptions(startToClose time.Duration) workflow.ActivityOptions {
+	return workflow.ActivityOptions{
+		StartToCloseTimeout: startToClose,
+		HeartbeatTimeout:    30 * time.Second,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:        5 * time.Second,
+			BackoffCoefficient:     2,
+			MaximumInterval:        5 * time.Minute,
+			MaximumAttempts:        8,
+			NonRetryableErrorTypes: activities.PermanentErrorTypes,
+		},
+	}
+}
+
+// awaitRetry waits, visibly, for the retry update. It returns nil when an
+// operator asked to retry, and the per-target report when the window passed.
+func (d *distribution) awaitRetry(ctx workflow.Context, failed []*unit) error {
+	window := d.plan.RetryWindow()
+	d.progress.WaitingForRetry = true
+	d.progress.RetryDeadline = workflow.Now(ctx).Add(window)
+	d.r.setStageAttr(ctx, StageDistributeWaiting)
+	d.r.log.Warn("distribution waits for kiln retry", "failed", len(failed), "window", window)
+	ok, err := workflow.AwaitWithTimeout(ctx, window, func() bool { return d.retryRequested })
+	d.progress.WaitingForRetry, d.progress.RetryDeadline = false, time.Time{}
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return temporal.NewNonRetryableApplicationError(report(failed, window), ErrDistributionFailed, nil)
+	}
+	d.retryRequested = false
+	d.progress.Retries++
+	for _, u := range failed {
+		u.Generation++
+	}
+	d.r.setStageAttr(ctx, StageDistribute)
+	return nil
+}
+
+// report is the message of a distribution that failed for good.
+func report(failed []*unit, window time.Duration) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d distribution target(s) failed and were not retried within %s:", len(failed), window)
+	for _, u := range failed {
+		fmt.Fprintf(&b, "\n  %s: %s", u.label(), u.Error)
+	}
+	return b.String()
+}
+
+func (d *distribution) pending() []*unit {
+	var out []*unit
+	for _, u := range d.units {
+		if u.State != StateSucceeded {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+func (d *distribution) failed() []*unit {
+	var out []*unit
+	for _, u := range d.units {
+		if u.State == StateFailed {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+func (d *distribution) result() *DistributionResult {
+	res := &DistributionResult{Source: d.source, AMIs: AMIMap{}}
+	for _, u := range d.units {
+		if u.Mode != ModeRegionalCopy {
+			res.AMIs.set(u.Account, u.Region, u.AMI)
+		}
+	}
+	return res
+}
+
+// copies says whether the unit makes a copy, and so needs a region slot.
+func (u *unit) copies() bool { return u.Mode != config.ModeShare }
+
+// label names the unit for people: "222222222222/eu-west-1 (copy)".
+func (u *unit) label() string {
+	if u.Mode == ModeRegionalCopy {
+		return u.Region + " (" + ModeRegionalCopy + ")"
+	}
+	return u.Account + "/" + u.Region + " (" + u.Mode + ")"
+}

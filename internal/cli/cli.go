@@ -30,12 +30,13 @@ type Env struct {
 }
 
 var commands = map[string]command{
-	"dev":      {"run everything in one process: embedded Temporal, Web UI, worker and webhook server", runDev},
-	"worker":   {"run a worker against a Temporal cluster", runWorker},
-	"serve":    {"run the webhook receiver and schedule reconciler against a Temporal cluster", runServe},
-	"run":      {"start an on-demand pipeline run", runRun},
-	"runs":     {"list recent runs", runRuns},
-	"validate": {"check a kiln.yaml", runValidate},
+	"dev":        {"run everything in one process: embedded Temporal, Web UI, worker and webhook server", runDev},
+	"worker":     {"run a worker against a Temporal cluster", runWorker},
+	"serve":      {"run the webhook receiver and schedule reconciler against a Temporal cluster", runServe},
+	"run":        {"start an on-demand pipeline run", runRun},
+	"runs":       {"list recent runs", runRuns},
+	"validate":   {"check a kiln.yaml", runValidate},
+	"iam-policy": {"print the least-privilege IAM policies a pipeline needs, as JSON", runIAMPolicy},
 }
 
 // exitError carries a specific exit code, e.g. `kiln run --wait` of a failed run.
@@ -85,7 +86,7 @@ func usage(w io.Writer) {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(w, "  %-9s %s\n", n, commands[n].summary)
+		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
 	}
 	fmt.Fprintln(w, "\nRun 'kiln <command> -h' for a command's flags.")
 }

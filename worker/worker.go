@@ -26,7 +26,38 @@ type Options struct {
 	// PackerBinary is the packer the bake stage runs; empty means "packer"
 	// from PATH.
 	PackerBinary string
-	Log          zerolog.Logger
+	// MaxConcurrentCopies caps distribution activities (AMI copies and
+	// shares) run at once; default 100. They mostly wait on AWS, so they get
+	// their own task queue and limit, apart from builds.
+	MaxConcurrentCopies int
+	// CopyPollInterval is how often a copy's state is read; default
+	// activities.DefaultCopyPollInterval.
+	CopyPollInterval time.Duration
+	Log              zerolog.Logger
+}
+
+// Worker polls kiln's two task queues: pipelines and their heavy stages on
+// workflows.TaskQueue, distribution activities on workflows.DistributeTaskQueue.
+type Worker struct {
+	main, distribute worker.Worker
+}
+
+// Start starts polling both queues.
+func (w *Worker) Start() error {
+	if err := w.main.Start(); err != nil {
+		return err
+	}
+	if err := w.distribute.Start(); err != nil {
+		w.main.Stop()
+		return err
+	}
+	return nil
+}
+
+// Stop stops polling and waits for running activities to return.
+func (w *Worker) Stop() {
+	w.distribute.Stop()
+	w.main.Stop()
 }
 
 // heartbeatThrottle is the longest the SDK may hold back a build's heartbeat.
@@ -36,9 +67,12 @@ const heartbeatThrottle = time.Second
 
 // New returns a worker with kiln's workflows and activities registered. The
 // caller starts and stops it.
-func New(c client.Client, o Options) worker.Worker {
+func New(c client.Client, o Options) *Worker {
 	if o.MaxConcurrentBuilds == 0 {
 		o.MaxConcurrentBuilds = 4
+	}
+	if o.MaxConcurrentCopies == 0 {
+		o.MaxConcurrentCopies = 100
 	}
 	w := worker.New(c, workflows.TaskQueue, worker.Options{
 		MaxConcurrentActivityExecutionSize: o.MaxConcurrentBuilds,
@@ -48,10 +82,17 @@ func New(c client.Client, o Options) worker.Worker {
 		// on for up to 24 s; this lets the build's 5 s heartbeats through.
 		MaxHeartbeatThrottleInterval: heartbeatThrottle,
 	})
-	Register(w, &activities.Activities{
+	acts := &activities.Activities{
 		Config: o.Config, DataDir: o.DataDir, Runs: c, Log: o.Log, PackerBinary: o.PackerBinary,
+		CopyPollInterval: o.CopyPollInterval,
+	}
+	Register(w, acts)
+	d := worker.New(c, workflows.DistributeTaskQueue, worker.Options{
+		MaxConcurrentActivityExecutionSize: o.MaxConcurrentCopies,
+		MaxHeartbeatThrottleInterval:       heartbeatThrottle,
 	})
-	return w
+	d.RegisterActivity(acts)
+	return &Worker{main: w, distribute: d}
 }
 
 // Register adds kiln's workflows and the given activities to any registry: a

@@ -211,6 +211,7 @@ const copyTimeout = 4 * time.Hour
 // operator. A crashed worker's copy is noticed within the heartbeat timeout.
 func distributeOptions(startToClose time.Duration) workflow.ActivityOptions {
 	return workflow.ActivityOptions{
+		TaskQueue:           DistributeTaskQueue,
 		StartToCloseTimeout: startToClose,
 		HeartbeatTimeout:    30 * time.Second,
 		RetryPolicy: &temporal.RetryPolicy{

@@ -13,6 +13,11 @@ import (
 // TaskQueue is the queue kiln's workers poll and kiln's starters start on.
 const TaskQueue = "kiln"
 
+// DistributeTaskQueue carries the distribute stage's activities. Copies
+// mostly wait on AWS, so workers run many of them at once, apart from the
+// build slots of TaskQueue.
+const DistributeTaskQueue = "kiln-distribute"
+
 // PipelineWorkflowName is the registered name of the Pipeline workflow; it is
 // what the UI shows as the workflow type.
 const PipelineWorkflowName = "Pipeline"

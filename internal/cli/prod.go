@@ -3,7 +3,9 @@ package cli
 import (
 	"context"
 	"fmt"
+	"time"
 
+	"github.com/kiln-ci/kiln/activities"
 	"github.com/kiln-ci/kiln/internal/config"
 	"github.com/kiln-ci/kiln/starter"
 	"github.com/kiln-ci/kiln/starter/github"
@@ -14,11 +16,14 @@ import (
 func runWorker(ctx context.Context, env *Env, args []string) error {
 	var t temporalFlags
 	var cfgPath, dataDir string
-	var builds int
+	var builds, copies int
+	var poll time.Duration
 	fs := newFlags(env, "worker", "--config FILE [flags]")
 	fs.StringVar(&cfgPath, "config", envOr("KILN_CONFIG", "kiln.yaml"), "kiln.yaml (env KILN_CONFIG)")
 	fs.StringVar(&dataDir, "data-dir", envOr("KILN_DATA_DIR", ".kiln"), "logs, artifacts and workspaces (env KILN_DATA_DIR)")
 	fs.IntVar(&builds, "max-concurrent-builds", 4, "builds this worker runs at once")
+	fs.IntVar(&copies, "max-concurrent-copies", 100, "AMI copies and shares this worker runs at once")
+	fs.DurationVar(&poll, "copy-poll-interval", activities.DefaultCopyPollInterval, "how often a pending AMI copy's state is read")
 	t.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -32,7 +37,8 @@ func runWorker(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer c.Close()
-	w := worker.New(c, worker.Options{Config: cfg, DataDir: dataDir, MaxConcurrentBuilds: builds, Log: env.Log})
+	w := worker.New(c, worker.Options{Config: cfg, DataDir: dataDir, MaxConcurrentBuilds: builds,
+		MaxConcurrentCopies: copies, CopyPollInterval: poll, Log: env.Log})
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("worker: %w", err)
 	}

@@ -35,6 +35,7 @@ var commands = map[string]command{
 	"serve":      {"run the webhook receiver and schedule reconciler against a Temporal cluster", runServe},
 	"run":        {"start an on-demand pipeline run", runRun},
 	"runs":       {"list recent runs", runRuns},
+	"retry":      {"retry the failed distribution targets of a run that waits for it", runRetry},
 	"validate":   {"check a kiln.yaml", runValidate},
 	"iam-policy": {"print the least-privilege IAM policies a pipeline needs, as JSON", runIAMPolicy},
 }

@@ -1,0 +1,43 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/kiln-ci/kiln/starter"
+)
+
+// runRetry retries the failed distribution targets of a run that waits for
+// it, and with --wait follows the run to its end.
+func runRetry(ctx context.Context, env *Env, args []string) error {
+	var t temporalFlags
+	var wait bool
+	fs := newFlags(env, "retry", "RUN_ID [--wait]")
+	fs.BoolVar(&wait, "wait", false, "follow the run's stages and exit non-zero if it fails")
+	t.register(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return &exitError{code: 2, err: errors.New("name exactly one run ID (see kiln runs)")}
+	}
+	id := fs.Arg(0)
+	c, err := t.dial(env.Log)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	res, err := (&starter.Runs{Client: c}).Retry(ctx, id)
+	if err != nil {
+		return err
+	}
+	for _, target := range res.Targets {
+		fmt.Fprintf(env.Stdout, "retrying %s\n", target)
+	}
+	if !wait {
+		return nil
+	}
+	return follow(ctx, c, id, env.Stderr)
+}

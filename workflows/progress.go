@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"errors"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -91,19 +92,21 @@ func (p *Progress) end(name string, now time.Time, err error) {
 	}
 }
 
-// rootMessage is the innermost error's message: for an activity failure, what
-// the activity said rather than Temporal's wrapping of it. An ApplicationError's
-// Error() appends its type and retryability, so its Message() is used instead.
+// rootMessage is what a person should read of a stage's error: the message
+// of the outermost ApplicationError (kiln's own words, e.g. from
+// awsx.Classify) rather than Temporal's wrapping of it or the AWS error it
+// wraps, or else the innermost error's text. An ApplicationError's Error()
+// appends its type and retryability, so its Message() is used.
 func rootMessage(err error) string {
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		return appErr.Message()
+	}
 	for {
 		u, ok := err.(interface{ Unwrap() error })
 		if !ok || u.Unwrap() == nil {
-			break
+			return err.Error()
 		}
 		err = u.Unwrap()
 	}
-	if appErr, ok := err.(*temporal.ApplicationError); ok {
-		return appErr.Message()
-	}
-	return err.Error()
 }

@@ -157,3 +157,14 @@ func TestSessionName(t *testing.T) {
 	assert.NotEqual(t, name, awsx.SessionName(long+"x"), "long names must stay distinct")
 	assert.Equal(t, name, awsx.SessionName(name), "idempotent")
 }
+
+// TestClassifyHintNamesInnermostCall: a role's first call fails because
+// AssumeRole was refused; the hint names sts:AssumeRole, not the outer call.
+func TestClassifyHintNamesInnermostCall(t *testing.T) {
+	inner := apiError("STS", "AssumeRole", "AccessDenied")
+	outer := &smithy.OperationError{ServiceID: "KMS", OperationName: "DescribeKey",
+		Err: fmt.Errorf("get credentials: %w", inner)}
+	var appErr *temporal.ApplicationError
+	require.True(t, errors.As(awsx.Classify(outer, "check key"), &appErr))
+	assert.True(t, strings.HasSuffix(appErr.Message(), "check the role's sts:AssumeRole permission"), appErr.Message())
+}

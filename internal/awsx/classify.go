@@ -132,11 +132,16 @@ func hint(errType, perm string) string {
 }
 
 // permission derives the IAM action from the SDK's operation error, e.g.
-// service "EC2" and operation "CopyImage" give "ec2:CopyImage".
+// service "EC2" and operation "CopyImage" give "ec2:CopyImage". When one call
+// failed inside another, such as the AssumeRole behind a role's first call,
+// the innermost operation is the one that was refused.
 func permission(err error) string {
-	var opErr *smithy.OperationError
-	if !errors.As(err, &opErr) {
+	var op, last *smithy.OperationError
+	for e := err; errors.As(e, &op); e = op.Err {
+		last = op
+	}
+	if last == nil {
 		return ""
 	}
-	return strings.ToLower(opErr.Service()) + ":" + opErr.Operation()
+	return strings.ToLower(last.Service()) + ":" + last.Operation()
 }

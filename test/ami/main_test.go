@@ -149,6 +149,44 @@ pipelines:
     stages:
       bake: {template: ami.pkr.hcl, region: us-east-1, timeout: 5m, vars: {endpoint: {{.Endpoint}}}}
       test: {timeout: 2m, commands: [echo testing the AMI, exit 4]}
+      distribute:
+        targets:
+          - {account: "222222222222", role: ` + distributeRole + `, mode: copy, regions: [{region: eu-west-1, kms_key: ` + kmsAlias + `}]}
+          - {account: "333333333333", mode: share, regions: [{region: us-east-1}]}
+  - name: distribute
+    repo: kiln-ami/app
+    triggers: {manual: true}
+    stages:
+      bake: {template: ami.pkr.hcl, region: us-east-1, timeout: 5m, vars: {endpoint: {{.Endpoint}}}}
+      test:
+        timeout: 2m
+        commands:
+          - test "$KILN_REGION" = us-east-1 && test -n "$KILN_AMI_ID" && test -n "$KILN_INSTANCE_ID"
+      distribute:
+        targets:
+          - account: "222222222222"
+            role: ` + distributeRole + `
+            mode: copy
+            regions:
+              - {region: eu-west-1, kms_key: ` + kmsAlias + `}
+              - {region: us-west-2, kms_key: ` + kmsAlias + `}
+              - {region: ap-southeast-2, kms_key: ` + kmsAlias + `}
+          - account: "333333333333"
+            mode: share
+            regions: [{region: us-east-1}, {region: eu-west-1}, {region: us-west-2}]
+  - name: denied
+    repo: kiln-ami/app
+    triggers: {manual: true}
+    stages:
+      bake: {template: ami.pkr.hcl, region: us-east-1, timeout: 5m, vars: {endpoint: {{.Endpoint}}}}
+      distribute:
+        retry_window: 10m
+        targets:
+          - {account: "222222222222", role: ` + distributeRole + `, mode: copy, regions: [{region: eu-west-1, kms_key: ` + kmsAlias + `}]}
+          - account: "444444444444"
+            role: ` + deniedRole + `
+            mode: copy
+            regions: [{region: eu-west-1, kms_key: ` + kmsAlias + `}, {region: us-west-2, kms_key: ` + kmsAlias + `}]
   - name: testcancel
     repo: kiln-ami/app
     triggers: {manual: true}
@@ -210,6 +248,10 @@ func runSuite(m *testing.M) (code int, err error) {
 	if s.subnet, s.group, err = makeNetwork(ctx, s.moto.URL); err != nil {
 		return 0, fmt.Errorf("moto network: %w", err)
 	}
+	if err := makeKeys(ctx, s.moto.URL); err != nil {
+		return 0, fmt.Errorf("moto KMS keys: %w", err)
+	}
+	s.proxy.ShareAcrossAccounts()
 	cfg, err := writeFixture(ctx, root, s)
 	if err != nil {
 		return 0, err
@@ -227,6 +269,7 @@ func runSuite(m *testing.M) (code int, err error) {
 	c, log := tmp.Client, tmp.Log
 	w := worker.New(c, worker.Options{
 		Config: cfg, DataDir: s.dataDir, MaxConcurrentBuilds: 8, PackerBinary: packerBin,
+		CopyPollInterval: 200 * time.Millisecond,
 		Log: log.Level(zerolog.WarnLevel),
 	})
 	if err := w.Start(); err != nil {

@@ -87,6 +87,10 @@ func TestTestStageFails(t *testing.T) {
 	ami := launchedAMI(t, id)
 	assert.Equal(t, activities.TestFailed, tagMap(image(t, "us-east-1", ami).Tags)[activities.TagTest])
 	assert.FileExists(t, testLog(id, 1))
+	assert.Zero(t, it.proxy.Count("CopyImage", func(r awsproxy.Request) bool { return isKilnCopy(r) && r.Params.Get("SourceImageId") == ami }),
+		"a failed AMI is not copied")
+	assert.Zero(t, it.proxy.Count("ModifyImageAttribute", func(r awsproxy.Request) bool { return r.Params.Get("ImageId") == ami }),
+		"a failed AMI is not shared")
 }
 
 // TestTestStageCancelled: cancelling the run while the test command sleeps

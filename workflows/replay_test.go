@@ -42,6 +42,9 @@ var corpus = map[string]enumspb.EventType{
 	// Build, bake with Packer and test the AMI.
 	"bake-test-passed": enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
 	"test-failed":      enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED,
+	// Distribute with a denied target: retried by an operator, or not.
+	"distribute-retried": enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
+	"distribute-expired": enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED,
 }
 
 // TestReplayCorpus replays every recorded history with the current code.

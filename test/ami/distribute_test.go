@@ -41,8 +41,18 @@ var keyRegions = map[string][]string{
 // with its key; account 333 gets launch permission on the source AMI in the
 // bake region and on same-account copies elsewhere, with create-volume
 // permission on their snapshots. Every copy carries the source's tags.
+//
+// Transient faults on the way are retried and leave no trace in the result:
+// throttled and reset copies, 500s while waiting, and ap-southeast-2 down for
+// its first calls. Only this test's account 222 and region ap-southeast-2
+// are hit, so the tests running in parallel are not.
 func TestDistribute(t *testing.T) {
 	t.Parallel()
+	as222 := func(r awsproxy.Request) bool { return r.Account == "222222222222" }
+	it.proxy.Fail(awsproxy.Rule{Action: "CopyImage", Region: "eu-west-1", Kind: awsproxy.Throttle, Times: 2, Match: as222})
+	it.proxy.Fail(awsproxy.Rule{Action: "CopyImage", Region: "us-west-2", Kind: awsproxy.Reset, Times: 1, Match: as222})
+	it.proxy.Fail(awsproxy.Rule{Action: "DescribeImages", Region: "us-west-2", Kind: awsproxy.ServerError, Times: 2, Match: as222})
+	it.proxy.Fail(awsproxy.Rule{Region: "ap-southeast-2", Kind: awsproxy.Down, Times: 3})
 	id, res := mustRun(t, starter.ManualRun{Pipeline: "distribute"})
 	require.NotNil(t, res.Test)
 	require.True(t, res.Test.Passed)
@@ -64,7 +74,7 @@ func TestDistribute(t *testing.T) {
 		assert.Equal(t, 1, countCopies(t, "222222222222", region, src), "one copy in %s", region)
 
 		copies := copyRequests(src, "222222222222", region)
-		require.Len(t, copies, 1, "CopyImage calls for 222222222222/%s", region)
+		require.Len(t, copies, 1, "CopyImage calls that reached moto for 222222222222/%s", region)
 		p := copies[0].Params
 		assert.Equal(t, "true", p.Get("Encrypted"), "moto ignores it, so the request is checked")
 		assert.Equal(t, kmsAlias, p.Get("KmsKeyId"))
@@ -91,6 +101,14 @@ func TestDistribute(t *testing.T) {
 		}
 	}
 	assert.Contains(t, launchUsers(t, "us-east-1", src), "222222222222", "copying across accounts needs the source shared")
+	faults := map[awsproxy.Kind]int{}
+	for _, r := range it.proxy.Requests() {
+		if r.Fault != awsproxy.None && (r.Region == "ap-southeast-2" || r.Account == "222222222222") {
+			faults[r.Fault]++
+		}
+	}
+	assert.Equal(t, map[awsproxy.Kind]int{awsproxy.Throttle: 2, awsproxy.Reset: 1, awsproxy.ServerError: 2, awsproxy.Down: 3}, faults,
+		"every injected fault was met and got past")
 }
 
 // TestDistributeDeniedWaitsForRetry: the role of account 444 may not be
@@ -161,12 +179,12 @@ func sourceOf(t *testing.T, p workflows.Progress) string {
 }
 
 // copyRequests are kiln's CopyImage calls of source that account sent for
-// region ("" for any), as the proxy recorded them. Packer's own copies to its
+// region ("" for any) and the proxy forwarded to moto. Packer's own copies to its
 // ami_regions are not kiln's: they carry no kiln ClientToken.
 func copyRequests(source, account, region string) []awsproxy.Request {
 	var out []awsproxy.Request
 	for _, r := range it.proxy.Requests() {
-		if isKilnCopy(r) && r.Params.Get("SourceImageId") == source && r.Account == account &&
+		if isKilnCopy(r) && r.Fault == awsproxy.None && r.Params.Get("SourceImageId") == source && r.Account == account &&
 			(region == "" || r.Region == region) {
 			out = append(out, r)
 		}

@@ -92,6 +92,10 @@ func (a *Activities) CopyAMI(ctx context.Context, in CopyInput) (*CopyResult, er
 		res.Account = src.owner
 	}
 	what := fmt.Sprintf("copy %s from %s to %s in account %s", in.Source.AMI, in.Source.Region, in.Region, res.Account)
+	if res.Account != src.owner && in.Role == "" {
+		return nil, permanent(ErrInvalidDistribution, "%s: a copy owned by account %s must be made as a role in that account, "+
+			"but the target names no role and the worker's credentials act in account %s; set the target's role", what, res.Account, src.owner)
+	}
 	if res.Account != src.owner {
 		if err := a.grant(ctx, in.Source.Region, src, res.Account); err != nil {
 			return nil, err

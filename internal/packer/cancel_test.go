@@ -100,6 +100,11 @@ func TestBuildKillAfterGrace(t *testing.T) {
 	if _, err := fmt.Sscan(strings.TrimSpace(string(data)), &pid); err != nil {
 		t.Fatalf("child.pid = %q: the fake never started its child", data)
 	}
+	// SIGKILL is delivered asynchronously; on a loaded machine the child may
+	// take a moment to die after Build returns.
+	for deadline := time.Now().Add(5 * time.Second); alive(pid) && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
 	if alive(pid) {
 		t.Errorf("packer's child %d survived the group kill", pid)
 	}

@@ -32,6 +32,11 @@ type Activities struct {
 	CopyPollInterval time.Duration
 	// PackerBinary runs bakes; empty means "packer" from PATH.
 	PackerBinary string
+
+	// sources and grants remember, per worker, the source AMIs read and the
+	// accounts they were shared with, so a run's many targets do not repeat
+	// those calls.
+	sources, grants memo
 }
 
 // RunLister is the one visibility call the activities make; client.Client

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -51,12 +52,20 @@ type AWSClients interface {
 
 // DefaultAWS makes clients from the default AWS configuration chain
 // (environment, shared config, instance role), assuming roles with it;
-// AWS_ENDPOINT_URL is honoured.
-type DefaultAWS struct{}
+// AWS_ENDPOINT_URL is honoured. It keeps one credentials cache per principal,
+// so the many targets of a run that share a role assume it once. Use one
+// DefaultAWS per worker; the zero value is ready.
+type DefaultAWS struct {
+	mu    sync.Mutex
+	roles map[Principal]aws.CredentialsProvider
+}
+
+// defaultAWS serves Activities that name no AWSClients.
+var defaultAWS = &DefaultAWS{}
 
 // EC2 returns an EC2 client for region acting as as.
-func (DefaultAWS) EC2(ctx context.Context, region string, as Principal) (EC2API, error) {
-	cfg, err := awsConfig(ctx, region, as)
+func (d *DefaultAWS) EC2(ctx context.Context, region string, as Principal) (EC2API, error) {
+	cfg, err := d.config(ctx, region, as)
 	if err != nil {
 		return nil, err
 	}
@@ -64,25 +73,39 @@ func (DefaultAWS) EC2(ctx context.Context, region string, as Principal) (EC2API,
 }
 
 // KMS returns a KMS client for region acting as as.
-func (DefaultAWS) KMS(ctx context.Context, region string, as Principal) (KMSAPI, error) {
-	cfg, err := awsConfig(ctx, region, as)
+func (d *DefaultAWS) KMS(ctx context.Context, region string, as Principal) (KMSAPI, error) {
+	cfg, err := d.config(ctx, region, as)
 	if err != nil {
 		return nil, err
 	}
 	return kms.NewFromConfig(cfg), nil
 }
 
-func awsConfig(ctx context.Context, region string, as Principal) (aws.Config, error) {
+// config is the worker's config for region, with the principal's cached
+// credentials when it names a role. Role credentials do not depend on the
+// region that assumed them.
+func (d *DefaultAWS) config(ctx context.Context, region string, as Principal) (aws.Config, error) {
 	cfg, err := awsx.Config(ctx, region)
 	if err != nil || as.Role == "" {
 		return cfg, err
 	}
-	return awsx.AssumeRole(cfg, as.Role, as.Session), nil
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	creds, ok := d.roles[as]
+	if !ok {
+		if d.roles == nil || len(d.roles) >= memoLimit {
+			d.roles = map[Principal]aws.CredentialsProvider{}
+		}
+		creds = awsx.AssumeRole(cfg, as.Role, as.Session).Credentials
+		d.roles[as] = creds
+	}
+	cfg.Credentials = creds
+	return cfg, nil
 }
 
 func (a *Activities) clients() AWSClients {
 	if a.AWS == nil {
-		return DefaultAWS{}
+		return defaultAWS
 	}
 	return a.AWS
 }

@@ -152,9 +152,18 @@ type sourceImage struct {
 	tags      []ec2types.Tag
 }
 
-// describeSource reads the source AMI with the worker's credentials. A
-// missing AMI is permanent: nothing can be distributed.
+// describeSource reads the source AMI with the worker's credentials, once per
+// worker for all the targets of a run. A missing AMI is permanent: nothing
+// can be distributed.
 func (a *Activities) describeSource(ctx context.Context, s SourceAMI) (*sourceImage, error) {
+	v, err := a.sources.do(s.Region+"/"+s.AMI, func() (any, error) { return a.readSource(ctx, s) })
+	if err != nil {
+		return nil, err
+	}
+	return v.(*sourceImage), nil
+}
+
+func (a *Activities) readSource(ctx context.Context, s SourceAMI) (*sourceImage, error) {
 	c, err := a.ec2(ctx, s.Region)
 	if err != nil {
 		return nil, err

@@ -47,10 +47,17 @@ func (a *Activities) ShareAMI(ctx context.Context, in ShareInput) (*ShareResult,
 }
 
 // grant gives account launch permission on the image and create-volume
-// permission on its snapshots, with the worker's credentials. Snapshot
-// permissions use OperationType and UserIds, a form every EC2 implementation
-// accepts.
+// permission on its snapshots, with the worker's credentials, once per worker
+// for all of the account's targets. Snapshot permissions use OperationType
+// and UserIds, a form every EC2 implementation accepts.
 func (a *Activities) grant(ctx context.Context, region string, im *sourceImage, account string) error {
+	_, err := a.grants.do(region+"/"+im.id+"/"+account, func() (any, error) {
+		return nil, a.modifyPermissions(ctx, region, im, account)
+	})
+	return err
+}
+
+func (a *Activities) modifyPermissions(ctx context.Context, region string, im *sourceImage, account string) error {
 	c, err := a.ec2(ctx, region)
 	if err != nil {
 		return err

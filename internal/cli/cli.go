@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"sort"
 	"syscall"
+	"time"
 
 	"github.com/rs/zerolog"
 )
@@ -97,6 +98,9 @@ func newLogger(w io.Writer) zerolog.Logger {
 	if l, err := zerolog.ParseLevel(os.Getenv("KILN_LOG_LEVEL")); err == nil && l != zerolog.NoLevel {
 		level = l
 	}
+	// Milliseconds, so the order of a busy worker's lines shows; zerolog's
+	// default field format has whole seconds only.
+	zerolog.TimeFieldFormat = time.RFC3339Nano
 	out := io.Writer(w)
 	if os.Getenv("KILN_LOG_FORMAT") != "json" {
 		out = zerolog.ConsoleWriter{Out: w, TimeFormat: "15:04:05.000", NoColor: !isTerminal(w)}

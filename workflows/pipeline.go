@@ -64,6 +64,7 @@ type pipelineRun struct {
 func (r *pipelineRun) setup(ctx workflow.Context) error {
 	r.log = log.With(workflow.GetLogger(ctx), "pipeline", r.in.Pipeline, "repo", r.in.Event.Repo, "ref", r.in.Event.Ref)
 	r.progress = newProgress(r.in, nil)
+	r.progress.RunID = workflow.GetInfo(ctx).WorkflowExecution.ID
 	r.supersededBy = workflow.GetSignalChannel(ctx, SignalSuperseded)
 	if err := r.setRetryHandlers(ctx); err != nil {
 		return err

@@ -19,6 +19,8 @@ const (
 // Progress is what the progress query returns: the run's identity and each
 // stage with its state, start and end.
 type Progress struct {
+	// RunID is the run's workflow ID.
+	RunID    string `json:"run_id,omitempty"`
 	Pipeline string `json:"pipeline"`
 	Repo     string `json:"repo"`
 	Ref      string `json:"ref"`

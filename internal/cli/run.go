@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/client"
@@ -137,4 +138,36 @@ func printProgress(out io.Writer, seen map[string]string, p workflows.Progress) 
 		}
 		fmt.Fprintln(out, line)
 	}
+	printTargets(out, seen, p)
+}
+
+// printTargets prints the distribution targets whose state changed, and says
+// how to retry when the run waits for it.
+func printTargets(out io.Writer, seen map[string]string, p workflows.Progress) {
+	d := p.Distribution
+	if d == nil {
+		return
+	}
+	for _, t := range d.Targets {
+		key := "\x00target " + t.Account + "/" + t.Region + " " + t.Mode
+		state := fmt.Sprintf("%s %d", t.State, t.Generation)
+		if seen[key] == state {
+			continue
+		}
+		seen[key] = state
+		line := fmt.Sprintf("  %s %s", strings.TrimPrefix(key, "\x00target "), t.State)
+		switch {
+		case t.Error != "":
+			line += ": " + t.Error
+		case t.AMI != "":
+			line += " " + t.AMI
+		}
+		fmt.Fprintln(out, line)
+	}
+	waiting := fmt.Sprint(d.WaitingForRetry, d.Retries)
+	if d.WaitingForRetry && seen["\x00waiting"] != waiting {
+		fmt.Fprintf(out, "%-10s waiting for retry until %s: fix the failed targets, then run kiln retry %s\n",
+			workflows.StageDistribute, d.RetryDeadline.Local().Format(time.DateTime), p.RunID)
+	}
+	seen["\x00waiting"] = waiting
 }

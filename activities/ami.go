@@ -80,14 +80,21 @@ func (a *Activities) tagAMIs(ctx context.Context, in BakeInput, amis map[string]
 // tagImage tags an AMI and its EBS snapshots. CreateTags is idempotent, so a
 // retry repeats it safely.
 func tagImage(ctx context.Context, c EC2API, region, ami string, tags []ec2types.Tag) error {
-	ids := []string{ami}
-	img, err := c.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: ids})
+	img, err := c.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{ami}})
 	if err != nil {
 		return awsx.Classify(err, fmt.Sprintf("describe %s in %s", ami, region))
 	}
-	for _, im := range img.Images {
-		ids = append(ids, snapshotIDs(im)...)
+	if len(img.Images) == 0 {
+		return tagImageAndSnapshots(ctx, c, region, ec2types.Image{ImageId: aws.String(ami)}, tags)
 	}
+	return tagImageAndSnapshots(ctx, c, region, img.Images[0], tags)
+}
+
+// tagImageAndSnapshots tags an image already described, and the EBS
+// snapshots its block device mappings name.
+func tagImageAndSnapshots(ctx context.Context, c EC2API, region string, img ec2types.Image, tags []ec2types.Tag) error {
+	ami := aws.ToString(img.ImageId)
+	ids := append([]string{ami}, snapshotIDs(img)...)
 	if _, err := c.CreateTags(ctx, &ec2.CreateTagsInput{Resources: ids, Tags: tags}); err != nil {
 		return awsx.Classify(err, fmt.Sprintf("tag %s in %s", ami, region))
 	}

@@ -131,11 +131,12 @@ func (a *Activities) CopyAMI(ctx context.Context, in CopyInput) (*CopyResult, er
 		}
 	}
 	hb.set(func(cp *copyCheckpoint) { cp.AMI, cp.Step = res.AMI, "waiting for "+res.AMI })
-	if err := a.waitAvailable(ctx, dst, res.AMI, what); err != nil {
+	img, err := a.waitAvailable(ctx, dst, res.AMI, what)
+	if err != nil {
 		return nil, err
 	}
 	hb.set(func(cp *copyCheckpoint) { cp.Step = "tagging" })
-	if err := tagImage(ctx, dst, in.Region, res.AMI, copyTags(src.tags, in.Source.AMI)); err != nil {
+	if err := tagImageAndSnapshots(ctx, dst, in.Region, img, copyTags(src.tags, in.Source.AMI)); err != nil {
 		return nil, err
 	}
 	a.Log.Info().Str("run", in.RunID).Str("source", in.Source.AMI).Str("account", res.Account).
@@ -258,10 +259,11 @@ func CopyToken(in CopyInput) string {
 	return "kiln-" + hex.EncodeToString(sum[:])[:40]
 }
 
-// waitAvailable polls the copy until it is available. A copy AWS fails is a
+// waitAvailable polls the copy until it is available, and returns it as last
+// described (its snapshots are known only then). A copy AWS fails is a
 // permanent error carrying AWS's reason. The caller's heartbeater keeps the
 // activity alive meanwhile and brings cancellation.
-func (a *Activities) waitAvailable(ctx context.Context, c EC2API, ami, what string) error {
+func (a *Activities) waitAvailable(ctx context.Context, c EC2API, ami, what string) (ec2types.Image, error) {
 	every := a.CopyPollInterval
 	if every <= 0 {
 		every = DefaultCopyPollInterval
@@ -269,32 +271,32 @@ func (a *Activities) waitAvailable(ctx context.Context, c EC2API, ami, what stri
 	missing := 0
 	for {
 		out, err := c.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{ami}})
-		var state ec2types.ImageState
+		var img ec2types.Image
 		var reason string
 		switch {
 		case hasErrorCode(err, "InvalidAMIID.NotFound") || (err == nil && len(out.Images) == 0):
 			// A new image can take a moment to be visible; one that stays
 			// missing was deregistered, and a fresh attempt copies again.
 			if missing++; missing > 20 {
-				return fmt.Errorf("%s: the copy %s disappeared", what, ami)
+				return ec2types.Image{}, fmt.Errorf("%s: the copy %s disappeared", what, ami)
 			}
 		case err != nil:
-			return awsx.Classify(err, fmt.Sprintf("%s: read the copy %s", what, ami))
+			return ec2types.Image{}, awsx.Classify(err, fmt.Sprintf("%s: read the copy %s", what, ami))
 		default:
-			state = out.Images[0].State
-			if r := out.Images[0].StateReason; r != nil {
+			img = out.Images[0]
+			if r := img.StateReason; r != nil {
 				reason = aws.ToString(r.Message)
 			}
 		}
-		switch state {
+		switch img.State {
 		case ec2types.ImageStateAvailable:
-			return nil
+			return img, nil
 		case ec2types.ImageStateFailed, ec2types.ImageStateError, ec2types.ImageStateInvalid, ec2types.ImageStateDeregistered:
-			return permanent(ErrCopyFailed, "%s: AWS failed the copy %s (%s): %s", what, ami, state, reason)
+			return img, permanent(ErrCopyFailed, "%s: AWS failed the copy %s (%s): %s", what, ami, img.State, reason)
 		}
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return ec2types.Image{}, ctx.Err()
 		case <-time.After(every):
 		}
 	}

@@ -191,7 +191,7 @@ func (failingImages) DescribeImages(context.Context, *ec2.DescribeImagesInput, .
 // TestWaitForFailedCopy: a copy AWS fails is permanent, with AWS's reason.
 func TestWaitForFailedCopy(t *testing.T) {
 	a := &Activities{CopyPollInterval: time.Millisecond}
-	err := a.waitAvailable(context.Background(), failingImages{}, "ami-new", "copy ami-1 to eu-west-1")
+	_, err := a.waitAvailable(context.Background(), failingImages{}, "ami-new", "copy ami-1 to eu-west-1")
 	appErr := requireAppError(t, err, ErrCopyFailed)
 	assert.Equal(t, "copy ami-1 to eu-west-1: AWS failed the copy ami-new (failed): Client.InvalidKMSKey.InvalidState", appErr.Message())
 }

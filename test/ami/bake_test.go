@@ -90,7 +90,8 @@ func TestBakeReusesTestedAMI(t *testing.T) {
 func TestBakeResumesFromCheckpoint(t *testing.T) {
 	t.Parallel()
 	const region, faults = "eu-west-1", 6
-	it.proxy.Fail(awsproxy.Rule{Action: "CreateTags", Region: region, Times: faults, Kind: awsproxy.ServerError})
+	it.proxy.Fail(awsproxy.Rule{Action: "CreateTags", Region: region, Times: faults, Kind: awsproxy.ServerError,
+		Match: func(r awsproxy.Request) bool { return tagsWith(r, activities.TagPipeline, "resume") }})
 
 	id, res := mustRun(t, starter.ManualRun{Pipeline: "resume"})
 

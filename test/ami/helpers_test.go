@@ -2,6 +2,7 @@ package ami
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -19,6 +20,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/kiln-ci/kiln/starter"
+	"github.com/kiln-ci/kiln/test/awsproxy"
 	"github.com/kiln-ci/kiln/workflows"
 )
 
@@ -195,4 +197,15 @@ func eachValue(fd protoreflect.FieldDescriptor, v protoreflect.Value, fn func(st
 	case protoreflect.MessageKind, protoreflect.GroupKind:
 		eachText(v.Message(), fn)
 	}
+}
+
+// tagsWith reports whether a CreateTags request sets the tag key to value,
+// so a fault can target one test's tagging among the parallel tests'.
+func tagsWith(r awsproxy.Request, key, value string) bool {
+	for i := 1; r.Params.Has(fmt.Sprintf("Tag.%d.Key", i)); i++ {
+		if r.Params.Get(fmt.Sprintf("Tag.%d.Key", i)) == key && r.Params.Get(fmt.Sprintf("Tag.%d.Value", i)) == value {
+			return true
+		}
+	}
+	return false
 }

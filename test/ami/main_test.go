@@ -270,7 +270,7 @@ func runSuite(m *testing.M) (code int, err error) {
 	w := worker.New(c, worker.Options{
 		Config: cfg, DataDir: s.dataDir, MaxConcurrentBuilds: 8, PackerBinary: packerBin,
 		CopyPollInterval: 200 * time.Millisecond,
-		Log: log.Level(zerolog.WarnLevel),
+		Log:              log.Level(zerolog.WarnLevel),
 	})
 	if err := w.Start(); err != nil {
 		return 0, err

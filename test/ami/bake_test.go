@@ -104,7 +104,7 @@ func TestBakeResumesFromCheckpoint(t *testing.T) {
 		return inRegion(r) && !strings.HasPrefix(r.Params.Get("ResourceId.1"), "ami-")
 	}
 	assert.Zero(t, it.proxy.Count("CreateTags", notAMI), "CreateTags calls on anything but an AMI")
-	assert.Equal(t, []int32{2}, bakeAttempts(t, history(t, id)), "the bake closed on its second attempt")
+	assert.Equal(t, []int32{2}, bakeAttempts(history(t, id)), "the bake closed on its second attempt")
 	assert.Equal(t, 1, packerRuns(t, id), "the retry must not run packer again")
 	assert.Equal(t, 1, it.proxy.Count("RunInstances", inRegion), "one build instance was launched")
 	assert.FileExists(t, bakeLog(id, 1))
@@ -158,7 +158,7 @@ func TestBakeFailurePermanent(t *testing.T) {
 	assert.Equal(t, activities.ErrBakeFailed, appErr.Type())
 	assert.Contains(t, appErr.Message(), "packer build failed")
 	assert.Contains(t, appErr.Message(), "exit status: 7", "packer's own error says what failed")
-	assert.Equal(t, []int32{1}, bakeAttempts(t, history(t, id)), "a permanent failure is not retried")
+	assert.Equal(t, []int32{1}, bakeAttempts(history(t, id)), "a permanent failure is not retried")
 	assert.Equal(t, 1, packerRuns(t, id))
 }
 

@@ -15,12 +15,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/stretchr/testify/require"
-	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/kiln-ci/kiln/starter"
 	"github.com/kiln-ci/kiln/test/awsproxy"
+	"github.com/kiln-ci/kiln/test/testkit"
 	"github.com/kiln-ci/kiln/workflows"
 )
 
@@ -123,39 +123,15 @@ func history(t *testing.T, id string) []*historypb.HistoryEvent {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	iter := it.temporal.GetWorkflowHistory(ctx, id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-	var events []*historypb.HistoryEvent
-	for iter.HasNext() {
-		ev, err := iter.Next()
-		require.NoError(t, err)
-		events = append(events, ev)
-	}
+	events, err := testkit.History(ctx, it.temporal, id)
+	require.NoError(t, err)
 	return events
 }
 
 // bakeAttempts returns the attempt of each ActivityTaskStarted event of the
 // Bake activity.
-func bakeAttempts(t *testing.T, events []*historypb.HistoryEvent) []int32 {
-	t.Helper()
-	return activityAttempts(t, events, "Bake")
-}
-
-// activityAttempts returns the attempt of each ActivityTaskStarted event of
-// the named activity. Temporal writes that event once, when the activity
-// closes, carrying the attempt that closed it.
-func activityAttempts(t *testing.T, events []*historypb.HistoryEvent, name string) []int32 {
-	t.Helper()
-	scheduled := map[int64]bool{}
-	var attempts []int32
-	for _, ev := range events {
-		if a := ev.GetActivityTaskScheduledEventAttributes(); a != nil && a.GetActivityType().GetName() == name {
-			scheduled[ev.GetEventId()] = true
-		}
-		if a := ev.GetActivityTaskStartedEventAttributes(); a != nil && scheduled[a.GetScheduledEventId()] {
-			attempts = append(attempts, a.GetAttempt())
-		}
-	}
-	return attempts
+func bakeAttempts(events []*historypb.HistoryEvent) []int32 {
+	return testkit.ActivityAttempts(events, "Bake")
 }
 
 // bakeLog is where the worker writes a bake attempt's log: the workflow ID

@@ -21,6 +21,7 @@ import (
 	"github.com/kiln-ci/kiln/activities"
 	"github.com/kiln-ci/kiln/starter"
 	"github.com/kiln-ci/kiln/test/awsproxy"
+	"github.com/kiln-ci/kiln/test/testkit"
 )
 
 // TestTestStagePasses: the test stage launches a t3.small from the baked AMI
@@ -80,7 +81,7 @@ func TestTestStageFails(t *testing.T) {
 	assert.Equal(t, activities.ErrAMITestFailed, appErr.Type())
 	assert.Contains(t, appErr.Message(), `"exit 4"`)
 	assert.Contains(t, appErr.Message(), "testing the AMI", "the message carries the log's tail")
-	assert.Equal(t, []int32{1}, activityAttempts(t, history(t, id), "TestAMI"), "a failed test is not retried")
+	assert.Equal(t, []int32{1}, testkit.ActivityAttempts(history(t, id), "TestAMI"), "a failed test is not retried")
 
 	inst := testInstance(t, id)
 	assertTerminated(t, inst)

@@ -13,6 +13,7 @@ import (
 	"github.com/kiln-ci/kiln/activities"
 	"github.com/kiln-ci/kiln/starter"
 	"github.com/kiln-ci/kiln/test/awsproxy"
+	"github.com/kiln-ci/kiln/test/testkit"
 	"github.com/kiln-ci/kiln/workflows"
 )
 
@@ -93,7 +94,7 @@ func TestWorkerKilledMidDistribution(t *testing.T) {
 		}), "CopyImage calls after the restart")
 	})
 	t.Run("the killed copies were retried and resumed", func(t *testing.T) {
-		attempts := activityAttempts(events, "CopyAMI")
+		attempts := testkit.ActivityAttempts(events, "CopyAMI")
 		assert.Len(t, attempts, len(targets()), "CopyAMI activities")
 		for _, a := range attempts {
 			assert.EqualValues(t, 2, a, "every copy was in flight when the worker died: attempts %v", attempts)

@@ -17,6 +17,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/kiln-ci/kiln/test/testkit"
 )
 
 // kilnBin is the kiln binary under test, built by TestMain.
@@ -35,11 +37,8 @@ func buildAndRun(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	kilnBin = filepath.Join(dir, "kiln")
-	build := exec.Command("go", "build", "-o", kilnBin, "github.com/kiln-ci/kiln/cmd/kiln")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building kiln:", err)
+	if kilnBin, err = testkit.BuildKiln(dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	if _, err := exec.LookPath("moto_server"); err != nil {

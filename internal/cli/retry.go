@@ -19,11 +19,18 @@ func runRetry(ctx context.Context, env *Env, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
+	// Flags may also follow the run ID, as in `kiln retry RUN_ID --wait`.
+	var id string
+	if fs.NArg() > 0 {
+		id = fs.Arg(0)
+		if err := fs.Parse(fs.Args()[1:]); err != nil {
+			return err
+		}
+	}
+	if id == "" || fs.NArg() != 0 {
 		fs.Usage()
 		return &exitError{code: 2, err: errors.New("name exactly one run ID (see kiln runs)")}
 	}
-	id := fs.Arg(0)
 	c, err := t.dial(env.Log)
 	if err != nil {
 		return err

@@ -64,4 +64,12 @@ pipelines:
 	assert.Regexp(t, `^broken/main/manual-`, id)
 	assert.Regexp(t, regexp.MustCompile(`(?m)^build\s+failed .*exited with status 7`), stderr)
 	assert.Contains(t, stderr, "run "+id+" failed")
+
+	// kiln retry refuses a run that is not waiting for one, saying why.
+	_, stderr, code = runKiln(t, 30*time.Second, cleanEnv(), "retry", id, "--temporal-address", ports.address())
+	assert.Equal(t, 1, code, stderr)
+	assert.Contains(t, stderr, "kiln retry: retry "+id+": workflow execution already completed")
+	_, stderr, code = runKiln(t, 30*time.Second, cleanEnv(), "retry")
+	assert.Equal(t, 2, code, stderr)
+	assert.Contains(t, stderr, "name exactly one run ID")
 }

@@ -25,6 +25,7 @@ func checkConfig(cfg *Config, t *tree, p *problems) {
 	c := &checker{cfg: cfg, tree: t, p: p}
 	c.repos()
 	c.pipelines()
+	c.imageTriggers()
 }
 
 // repos checks repository names are unique; like Config.Repo, it ignores case.
@@ -55,6 +56,7 @@ func (c *checker) pipelines() {
 		}
 		c.triggers(i, pl.Triggers)
 		c.distribute(i, pl.Stages.Distribute)
+		c.publish(i, pl.Stages)
 	}
 }
 

@@ -27,7 +27,7 @@ pipelines:
     stagse: {build: {buildspec: buildspec.yml}}
 `, []problem{
 			{6, "pipelines[0]", "missing required field stages"},
-			{9, "pipelines[0].stagse", `unknown field "stagse"; known fields: cancel_superseded, name, repo, stages, triggers`},
+			{9, "pipelines[0].stagse", `unknown field "stagse"; known fields: cancel_superseded, name, notify, repo, stages, triggers`},
 		}},
 		{"unknown stage", head + `pipelines:
   - name: ci
@@ -36,13 +36,13 @@ pipelines:
     stages:
       build: {buildspec: buildspec.yml}
       deploy: {}
-`, []problem{{11, "pipelines[0].stages.deploy", `unknown stage "deploy"; known stages: bake, build, distribute, test`}}},
+`, []problem{{11, "pipelines[0].stages.deploy", `unknown stage "deploy"; known stages: bake, build, distribute, publish, test`}}},
 		{"no stage", head + `pipelines:
   - name: ci
     repo: acme/widget
     triggers: {branch: [main]}
     stages: {}
-`, []problem{{9, "pipelines[0].stages", "needs at least one stage: bake, build, distribute or test"}}},
+`, []problem{{9, "pipelines[0].stages", "needs at least one stage: bake, build, distribute, publish or test"}}},
 		{"test without bake", head + `pipelines:
   - name: ci
     repo: acme/widget
@@ -80,7 +80,7 @@ pipelines:
     triggers: {push: [main]}
     stages: {build: {buildspec: buildspec.yml}}
 `, []problem{
-			{8, "pipelines[0].triggers.push", `unknown trigger "push"; known triggers: branch, manual, review, schedule, tag`},
+			{8, "pipelines[0].triggers.push", `unknown trigger "push"; known triggers: branch, image, manual, review, schedule, tag`},
 		}},
 		{"no trigger", head + `pipelines:
   - name: ci

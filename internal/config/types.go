@@ -32,6 +32,22 @@ type Repo struct {
 	// WebhookSecret is the shared HMAC secret of the repository's webhook. kiln
 	// refuses to start without one: an empty secret would accept unsigned payloads.
 	WebhookSecret SecretRef `yaml:"webhook_secret" json:"webhook_secret"`
+	// Report sets how runs of this repository are reported on its host.
+	Report *Report `yaml:"report,omitempty" json:"report,omitempty"`
+}
+
+// Report reports runs on a GitHub-compatible host (GitHub, Gitea): a commit
+// status per stage and one pull-request comment per review run.
+type Report struct {
+	// APIURL is the host's API base; default https://api.github.com/. For
+	// Gitea: https://gitea.example.com/api/v1/.
+	APIURL string `yaml:"api_url,omitempty" json:"api_url,omitempty"`
+	// Token authenticates kiln; read on the worker, never logged.
+	Token SecretRef `yaml:"token" json:"token"`
+	// Statuses sets a commit status per stage; default true.
+	Statuses *bool `yaml:"statuses,omitempty" json:"statuses,omitempty"`
+	// Comment keeps one pull-request comment per review run; default true.
+	Comment *bool `yaml:"comment,omitempty" json:"comment,omitempty"`
 }
 
 // SecretRef says where a secret is read from. The secret itself never appears
@@ -55,9 +71,51 @@ type Pipeline struct {
 	// CancelSuperseded, when true, makes a new run for a ref cancel the older
 	// running run for the same ref. Unset means: on for review runs, off otherwise.
 	CancelSuperseded *bool `yaml:"cancel_superseded,omitempty" json:"cancel_superseded,omitempty"`
-	// Stages are run in order: build, then (in later releases) bake, test,
-	// distribute and publish.
+	// Stages are run in order: build, bake, test, distribute, publish.
 	Stages Stages `yaml:"stages" json:"stages"`
+	// Notify tells people the outcome of each run.
+	Notify *Notify `yaml:"notify,omitempty" json:"notify,omitempty"`
+}
+
+// Notify sends a run's outcome by email and to an SNS topic. A failure to
+// notify never fails the run; it shows in the run's result and the logs.
+type Notify struct {
+	Email *EmailNotify `yaml:"email,omitempty" json:"email,omitempty"`
+	SNS   *SNSNotify   `yaml:"sns,omitempty" json:"sns,omitempty"`
+	// On lists the outcomes that notify: succeeded, failed, cancelled;
+	// default all three.
+	On []string `yaml:"on,omitempty" json:"on,omitempty"`
+}
+
+// EmailNotify mails the outcome through SES or an SMTP server.
+type EmailNotify struct {
+	From string `yaml:"from" json:"from"`
+	// To lists fixed recipients; the pusher or committer is added unless
+	// Committer is false.
+	To        []string `yaml:"to,omitempty" json:"to,omitempty"`
+	Committer *bool    `yaml:"committer,omitempty" json:"committer,omitempty"`
+	// Via is ses (default) or smtp.
+	Via string `yaml:"via,omitempty" json:"via,omitempty"`
+	// Region is SES's region; default the worker's.
+	Region string      `yaml:"region,omitempty" json:"region,omitempty"`
+	SMTP   *SMTPServer `yaml:"smtp,omitempty" json:"smtp,omitempty"`
+}
+
+// SMTPServer is where mail goes with via: smtp.
+type SMTPServer struct {
+	// Addr is host:port.
+	Addr     string    `yaml:"addr" json:"addr"`
+	Username string    `yaml:"username,omitempty" json:"username,omitempty"`
+	Password SecretRef `yaml:"password,omitempty" json:"password,omitempty"`
+	// TLS is starttls (default), tls or none.
+	TLS string `yaml:"tls,omitempty" json:"tls,omitempty"`
+}
+
+// SNSNotify publishes the outcome to a topic.
+type SNSNotify struct {
+	TopicARN string `yaml:"topic_arn" json:"topic_arn"`
+	// Region is the topic's; default the one in its ARN.
+	Region string `yaml:"region,omitempty" json:"region,omitempty"`
 }
 
 // Triggers lists the events that start a pipeline. An absent trigger never fires,
@@ -73,6 +131,19 @@ type Triggers struct {
 	Schedule []ScheduleTrigger `yaml:"schedule,omitempty" json:"schedule,omitempty"`
 	// Manual allows on-demand runs (`kiln run`); default true.
 	Manual *bool `yaml:"manual,omitempty" json:"manual,omitempty"`
+	// Image lists images published by other pipelines of this config; a new
+	// push of one starts this pipeline, with the image and its digest in
+	// KILN_TRIGGER_IMAGE and KILN_TRIGGER_IMAGE_DIGEST.
+	Image []ImageTrigger `yaml:"image,omitempty" json:"image,omitempty"`
+}
+
+// ImageTrigger starts a pipeline when another pipeline publishes an image.
+type ImageTrigger struct {
+	// Name is the image repository, as the publishing pipeline names it.
+	Name string `yaml:"name" json:"name"`
+	// Ref is the branch or tag built; default HEAD, the repository's default
+	// branch.
+	Ref string `yaml:"ref,omitempty" json:"ref,omitempty"`
 }
 
 // ReviewTrigger fires on pull requests.
@@ -106,6 +177,8 @@ type Stages struct {
 	Test *TestStage `yaml:"test,omitempty" json:"test,omitempty"`
 	// Distribute copies or shares the tested AMI to accounts and regions.
 	Distribute *DistributeStage `yaml:"distribute,omitempty" json:"distribute,omitempty"`
+	// Publish pushes container images and uploads CloudFormation templates.
+	Publish *PublishStage `yaml:"publish,omitempty" json:"publish,omitempty"`
 }
 
 // BuildStage runs the repository's CodeBuild-style buildspec.

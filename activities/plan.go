@@ -29,6 +29,10 @@ type Plan struct {
 	Test             *config.TestStage  `json:"test,omitempty"`
 	// Distribute is only set together with Bake, which makes its source AMI.
 	Distribute *config.DistributeStage `json:"distribute,omitempty"`
+	Publish    *config.PublishStage    `json:"publish,omitempty"`
+	// Report and Notify say how the run is reported and who hears of it.
+	Report *config.Report `json:"report,omitempty"`
+	Notify *config.Notify `json:"notify,omitempty"`
 }
 
 // Stages names the configured stages in the order they run.
@@ -45,6 +49,9 @@ func (p Plan) Stages() []string {
 	}
 	if p.Distribute != nil {
 		out = append(out, "distribute")
+	}
+	if p.Publish != nil {
+		out = append(out, "publish")
 	}
 	return out
 }
@@ -136,6 +143,9 @@ func (a *Activities) Plan(ctx context.Context, in PlanInput) (*Plan, error) {
 		Bake:             p.Stages.Bake,
 		Test:             p.Stages.Test,
 		Distribute:       p.Stages.Distribute,
+		Publish:          p.Stages.Publish,
+		Report:           repo.Report,
+		Notify:           p.Notify,
 	}, nil
 }
 

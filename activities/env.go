@@ -59,6 +59,18 @@ func EventEnv(in BuildInput) []string {
 		if ev.Branch != "" {
 			env = append(env, "FLOW_BRANCH="+ev.Branch)
 		}
+	case event.KindImage:
+		if ev.Branch != "" {
+			env = append(env, "FLOW_BRANCH="+ev.Branch)
+		}
+		if img := ev.Image; img != nil {
+			env = append(env,
+				"KILN_TRIGGER_IMAGE="+img.Name,
+				"KILN_TRIGGER_IMAGE_DIGEST="+img.Digest,
+				"KILN_TRIGGER_PIPELINE="+img.Pipeline,
+				"KILN_TRIGGER_RUN_ID="+img.RunID,
+			)
+		}
 	case event.KindManual:
 		if ev.Branch != "" {
 			env = append(env, "FLOW_BRANCH="+ev.Branch)

@@ -20,9 +20,12 @@ type PlanInput struct {
 // Plan is a run's definition, snapshotted from config when the run starts.
 // Only configured stages are set.
 type Plan struct {
-	Repo             string             `json:"repo"`
-	CloneURL         string             `json:"clone_url"`
-	Commit           string             `json:"commit"`
+	Repo     string `json:"repo"`
+	CloneURL string `json:"clone_url"`
+	Commit   string `json:"commit"`
+	// Branch is the default branch's name when the event named HEAD (an
+	// image trigger without a ref).
+	Branch           string             `json:"branch,omitempty"`
 	CancelSuperseded bool               `json:"cancel_superseded"`
 	Build            *config.BuildStage `json:"build,omitempty"`
 	Bake             *config.BakeStage  `json:"bake,omitempty"`
@@ -130,7 +133,16 @@ func (a *Activities) Plan(ctx context.Context, in PlanInput) (*Plan, error) {
 	if repo == nil {
 		return nil, permanent(ErrInvalidRunRequest, "pipeline %q names repo %q, which is not in %s", p.Name, p.Repo, a.Config.File)
 	}
-	commit, err := a.resolveCommit(ctx, repo.CloneURL, in.Event)
+	ev, branch := in.Event, ""
+	if ev.Ref == "HEAD" && ev.Commit == "" {
+		b, err := gitx.DefaultBranch(ctx, repo.CloneURL)
+		if err != nil {
+			return nil, err
+		}
+		branch = b
+		ev.FromRef(b)
+	}
+	commit, err := a.resolveCommit(ctx, repo.CloneURL, ev)
 	if err != nil {
 		return nil, err
 	}
@@ -138,6 +150,7 @@ func (a *Activities) Plan(ctx context.Context, in PlanInput) (*Plan, error) {
 		Repo:             repo.Name,
 		CloneURL:         repo.CloneURL,
 		Commit:           commit,
+		Branch:           branch,
 		CancelSuperseded: p.CancelsSuperseded(in.Event.Kind),
 		Build:            p.Stages.Build,
 		Bake:             p.Stages.Bake,

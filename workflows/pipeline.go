@@ -127,9 +127,16 @@ func (r *pipelineRun) plan(ctx workflow.Context) (*activities.Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Manual and scheduled runs learn their repo and commit only now.
+	// Manual and scheduled runs learn their repo and commit only now, and a
+	// run of HEAD its branch.
 	r.in.Event.Repo, r.progress.Repo, r.progress.Commit = plan.Repo, plan.Repo, plan.Commit
-	err = workflow.UpsertTypedSearchAttributes(ctx, AttrCommit.ValueSet(plan.Commit), AttrRepo.ValueSet(plan.Repo))
+	attrs := []temporal.SearchAttributeUpdate{AttrCommit.ValueSet(plan.Commit), AttrRepo.ValueSet(plan.Repo)}
+	if plan.Branch != "" {
+		r.in.Event.FromRef(plan.Branch)
+		r.progress.Ref = r.in.Event.RefLabel()
+		attrs = append(attrs, AttrRef.ValueSet(r.progress.Ref))
+	}
+	err = workflow.UpsertTypedSearchAttributes(ctx, attrs...)
 	if err != nil {
 		return nil, err
 	}

@@ -26,6 +26,9 @@ const (
 	KindSchedule Kind = "schedule"
 	// KindManual is an on-demand run started with `kiln run`.
 	KindManual Kind = "manual"
+	// KindImage is a run started because another pipeline published an
+	// image this pipeline's triggers name.
+	KindImage Kind = "image"
 )
 
 // Event is one occurrence that may start pipelines. Every string in it may come
@@ -58,6 +61,18 @@ type Event struct {
 	DeliveryID string `json:"delivery_id,omitempty"`
 	// Schedule names the schedule that started the run, for schedule events.
 	Schedule string `json:"schedule,omitempty"`
+	// Image is the published image that started the run, for image events.
+	Image *ImagePush `json:"image,omitempty"`
+}
+
+// ImagePush is an image a pipeline run published.
+type ImagePush struct {
+	// Name is the image repository, Digest the pushed manifest's digest.
+	Name   string `json:"name"`
+	Digest string `json:"digest"`
+	// Pipeline and RunID name the run that published it.
+	Pipeline string `json:"pipeline"`
+	RunID    string `json:"run_id"`
 }
 
 // PullRequest carries what a review build needs to know about the change.
@@ -101,9 +116,12 @@ func ShortRef(ref string) string {
 }
 
 // FromRef fills Ref, Branch and Tag from a ref the way a person types it:
-// "main", "refs/heads/main", "refs/tags/v1" or "v1" given as a tag.
+// "main", "refs/heads/main", "refs/tags/v1" or "v1" given as a tag. "HEAD" is
+// the repository's default branch, whose name the plan learns.
 func (e *Event) FromRef(ref string) {
 	switch {
+	case ref == "HEAD":
+		e.Ref = ref
 	case strings.HasPrefix(ref, "refs/tags/"):
 		e.Ref, e.Tag = ref, strings.TrimPrefix(ref, "refs/tags/")
 	case strings.HasPrefix(ref, "refs/heads/"):

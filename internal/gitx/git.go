@@ -109,3 +109,20 @@ func runIO(ctx context.Context, dir string, env []string, log io.Writer, args ..
 	}
 	return stdout.String(), nil
 }
+
+// DefaultBranch returns the name of the branch the remote's HEAD points at,
+// e.g. "main".
+func DefaultBranch(ctx context.Context, url string) (string, error) {
+	out, err := run(ctx, "", nil, "ls-remote", "--symref", "--", url, "HEAD")
+	if err != nil {
+		return "", fmt.Errorf("default branch of %s: %w", url, err)
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if target, ok := strings.CutPrefix(line, "ref: "); ok {
+			if ref, _, ok := strings.Cut(target, "\tHEAD"); ok {
+				return strings.TrimPrefix(ref, "refs/heads/"), nil
+			}
+		}
+	}
+	return "", fmt.Errorf("default branch of %s: %w", url, ErrNotFound)
+}

@@ -54,6 +54,9 @@ type Event struct {
 	PullRequest *PullRequest `json:"pull_request,omitempty"`
 	// Sender is the login of whoever caused the event.
 	Sender string `json:"sender,omitempty"`
+	// Email is the pusher's address, or the head commit author's, when the
+	// host sent one; notifications go to it.
+	Email string `json:"email,omitempty"`
 	// Message is the head commit message, or the pull request title.
 	Message string `json:"message,omitempty"`
 	// DeliveryID identifies a webhook delivery (X-GitHub-Delivery); redeliveries

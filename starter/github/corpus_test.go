@@ -45,7 +45,13 @@ type examplePayload struct {
 	} `json:"sender"`
 	HeadCommit *struct {
 		Message string `json:"message"`
+		Author  struct {
+			Email string `json:"email"`
+		} `json:"author"`
 	} `json:"head_commit"`
+	Pusher struct {
+		Email string `json:"email"`
+	} `json:"pusher"`
 	PullRequest struct {
 		Number int           `json:"number"`
 		Title  string        `json:"title"`
@@ -141,8 +147,12 @@ func expect(t *testing.T, eventType, deliveryID string, body []byte) expected {
 		if p.Before != strings.Repeat("0", 40) {
 			ev.Before = p.Before
 		}
+		ev.Email = p.Pusher.Email
 		if p.HeadCommit != nil {
 			ev.Message = p.HeadCommit.Message
+			if ev.Email == "" {
+				ev.Email = p.HeadCommit.Author.Email
+			}
 		}
 		return started(repo+"/"+kind, ev)
 	case "pull_request":

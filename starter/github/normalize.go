@@ -102,6 +102,10 @@ func normalizePush(ev event.Event, e *gh.PushEvent) (event.Event, string, error)
 	ev.Forced = e.GetForced()
 	ev.Sender = e.GetSender().GetLogin()
 	ev.Message = e.GetHeadCommit().GetMessage()
+	ev.Email = e.GetPusher().GetEmail()
+	if ev.Email == "" {
+		ev.Email = e.GetHeadCommit().GetAuthor().GetEmail()
+	}
 	return ev, "", nil
 }
 

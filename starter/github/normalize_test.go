@@ -24,14 +24,14 @@ func TestNormalizeTestdata(t *testing.T) {
 		want: event.Event{
 			Kind: event.KindBranch, Repo: "acme/widget", Ref: "refs/heads/feature/login", Branch: "feature/login",
 			Commit: "0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c", Before: "9049f1265b7d61be4a8904a9a27120d2064dab3b",
-			Sender: "dev1", Message: "Add login form", DeliveryID: "d-1",
+			Sender: "dev1", Email: "dev1@example.com", Message: "Add login form", DeliveryID: "d-1",
 		},
 	}, {
 		file: "push_forced.json", eventType: "push",
 		want: event.Event{
 			Kind: event.KindBranch, Repo: "acme/widget", Ref: "refs/heads/main", Branch: "main",
 			Commit: "b7f3e0c1d9a2e84f5c6b7a8d9e0f1a2b3c4d5e6f", Before: "6113728f27ae82c7b1a177c8d03f9e96e0adf246",
-			Forced: true, Sender: "dev1", Message: "Rewrite history\n\nSquash the login work.", DeliveryID: "d-1",
+			Forced: true, Sender: "dev1", Email: "dev1@example.com", Message: "Rewrite history\n\nSquash the login work.", DeliveryID: "d-1",
 		},
 	}, {
 		file: "pull_request_fork.json", eventType: "pull_request",
@@ -53,7 +53,7 @@ func TestNormalizeTestdata(t *testing.T) {
 		file: "gitea_push_created.json", eventType: "push",
 		want: event.Event{
 			Kind: event.KindBranch, Repo: "acme/gadget", Ref: "refs/heads/release/2.0", Branch: "release/2.0",
-			Commit: "5f8a3b2c1d0e9f8a7b6c5d4e3f2a1b0c9d8e7f6a", Sender: "dev2", Message: "Start release 2.0\n",
+			Commit: "5f8a3b2c1d0e9f8a7b6c5d4e3f2a1b0c9d8e7f6a", Sender: "dev2", Email: "dev2@noreply.gitea.example.com", Message: "Start release 2.0\n",
 			DeliveryID: "d-1",
 		},
 	}, {

@@ -32,6 +32,9 @@ type Activities struct {
 	CopyPollInterval time.Duration
 	// PackerBinary runs bakes; empty means "packer" from PATH.
 	PackerBinary string
+	// UIURL is the Temporal Web UI's base URL, for links to runs in reports
+	// and notifications; empty leaves links out.
+	UIURL string
 
 	// sources and grants remember, per worker, the source AMIs read and the
 	// accounts they were shared with, so a run's many targets do not repeat

@@ -40,6 +40,7 @@ var PermanentErrorTypes = append([]string{
 	ErrBuildFailed, ErrBuildTimedOut, ErrInvalidRunRequest,
 	ErrBakeFailed, ErrBakeTimedOut, ErrInvalidBakeRequest,
 	ErrAMITestFailed, ErrAMITestTimedOut, ErrInvalidTestRequest,
+	ErrCopyFailed, ErrInvalidDistribution, ErrReportRefused,
 }, awsx.PermanentErrorTypes...)
 
 // permanent makes a non-retryable application error of the given type.

@@ -33,7 +33,9 @@ type Options struct {
 	// CopyPollInterval is how often a copy's state is read; default
 	// activities.DefaultCopyPollInterval.
 	CopyPollInterval time.Duration
-	Log              zerolog.Logger
+	// UIURL is the Temporal Web UI's base URL, for links in reports.
+	UIURL string
+	Log   zerolog.Logger
 }
 
 // Worker polls kiln's two task queues: pipelines and their heavy stages on
@@ -84,7 +86,7 @@ func New(c client.Client, o Options) *Worker {
 	})
 	acts := &activities.Activities{
 		Config: o.Config, DataDir: o.DataDir, Runs: c, Log: o.Log, PackerBinary: o.PackerBinary,
-		CopyPollInterval: o.CopyPollInterval,
+		CopyPollInterval: o.CopyPollInterval, UIURL: o.UIURL,
 	}
 	Register(w, acts)
 	d := worker.New(c, workflows.DistributeTaskQueue, worker.Options{

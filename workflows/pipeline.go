@@ -59,6 +59,10 @@ type pipelineRun struct {
 	// dist is the distribute stage once it started; the retry update and
 	// the amis query read it.
 	dist *distribution
+	// def is the run's plan once the plan step made it.
+	def *activities.Plan
+	// reporter reports the run on its git host, when the repo says so.
+	reporter *reporter
 }
 
 func (r *pipelineRun) setup(ctx workflow.Context) error {
@@ -79,7 +83,9 @@ func (r *pipelineRun) run(ctx workflow.Context) (*PipelineResult, error) {
 		return nil, r.finish(ctx, err)
 	}
 	res.Commit = plan.Commit
+	r.def = plan
 	r.progress.setStages(plan.Stages())
+	r.startReporter(ctx)
 	if plan.CancelSuperseded {
 		r.supersedeOlder(ctx)
 	}
@@ -179,8 +185,10 @@ func (r *pipelineRun) build(ctx workflow.Context, plan *activities.Plan) (*activ
 func (r *pipelineRun) stage(ctx workflow.Context, name string, fn func(workflow.Context) error) error {
 	r.progress.start(name, workflow.Now(ctx))
 	r.setStageAttr(ctx, name)
+	r.report([]string{name}, "")
 	err := fn(ctx)
 	r.progress.end(name, workflow.Now(ctx), err)
+	r.report([]string{name}, "")
 	return err
 }
 
@@ -193,21 +201,31 @@ func (r *pipelineRun) finish(ctx workflow.Context, err error) error {
 	for r.supersededBy.ReceiveAsync(&by) {
 		r.progress.SupersededBy = by
 	}
+	outcome, ret := OutcomeSucceeded, error(nil)
 	switch {
 	case err == nil:
 		r.setStageAttr(dctx, "done")
-		return nil
 	case temporal.IsCanceledError(err) || errors.Is(ctx.Err(), workflow.ErrCanceled):
 		r.setStageAttr(dctx, "cancelled")
+		outcome, ret = OutcomeCancelled, temporal.NewCanceledError("cancelled")
 		if r.progress.SupersededBy != "" {
-			return temporal.NewCanceledError("superseded by " + r.progress.SupersededBy)
+			ret = temporal.NewCanceledError("superseded by " + r.progress.SupersededBy)
 		}
-		return temporal.NewCanceledError("cancelled")
 	default:
 		r.log.Error("pipeline failed", "stage", r.progress.Stage, "error", err)
-		return err
+		outcome, ret = OutcomeFailed, err
 	}
+	r.stopReporter(dctx, outcome)
+	r.notify(dctx, outcome)
+	return ret
 }
+
+// Outcomes of a run, as reports and notifications name them.
+const (
+	OutcomeSucceeded = "succeeded"
+	OutcomeFailed    = "failed"
+	OutcomeCancelled = "cancelled"
+)
 
 func (r *pipelineRun) setStageAttr(ctx workflow.Context, stage string) {
 	if err := workflow.UpsertTypedSearchAttributes(ctx, AttrStage.ValueSet(stage)); err != nil {

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/temporal"
+
+	"github.com/kiln-ci/kiln/activities"
 )
 
 // Stage states reported by the progress query.
@@ -33,6 +35,10 @@ type Progress struct {
 	SupersededBy string `json:"superseded_by,omitempty"`
 	// Distribution is each distribution target's state, once the stage starts.
 	Distribution *DistributionProgress `json:"distribution,omitempty"`
+	// ReportError is the last failure to report the run on its git host.
+	ReportError string `json:"report_error,omitempty"`
+	// Notified says, per channel, how telling people of the outcome went.
+	Notified *activities.NotifyResult `json:"notified,omitempty"`
 }
 
 // StageProgress is one stage's state.

@@ -1,0 +1,111 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+
+	"github.com/kiln-ci/kiln/internal/config"
+	"github.com/kiln-ci/kiln/internal/event"
+	"github.com/kiln-ci/kiln/internal/report"
+)
+
+// ErrReportRefused: the git host refused kiln's report (bad token, unknown
+// repository or pull request, invalid request); retrying cannot help.
+const ErrReportRefused = "ReportRefused"
+
+// ReportInput is a run's state to report on its git host.
+type ReportInput struct {
+	RunID    string         `json:"run_id"`
+	Pipeline string         `json:"pipeline"`
+	Event    event.Event    `json:"event"`
+	Repo     string         `json:"repo"`
+	Commit   string         `json:"commit"`
+	Report   *config.Report `json:"report"`
+	Stages   []ReportStage  `json:"stages"`
+	// Changed names the stages whose commit status to set now.
+	Changed []string `json:"changed,omitempty"`
+	// Outcome is empty while the run goes on; then succeeded, failed or
+	// cancelled.
+	Outcome string `json:"outcome,omitempty"`
+}
+
+// ReportStage is one stage's state as reported.
+type ReportStage struct {
+	Name     string        `json:"name"`
+	State    string        `json:"state"`
+	Duration time.Duration `json:"duration,omitempty"`
+	Error    string        `json:"error,omitempty"`
+}
+
+// ReportRun sets the commit status of each changed stage, context
+// kiln/<pipeline>/<stage>, and for a review run keeps the run's one
+// pull-request comment up to date. Statuses and edits are idempotent, so a
+// retry repeats them safely; the comment is found by its marker.
+func (a *Activities) ReportRun(ctx context.Context, in ReportInput) error {
+	rep := in.Report
+	if rep == nil {
+		return nil
+	}
+	token, err := report.LoadToken(rep.Token.Env, rep.Token.File)
+	if err != nil {
+		return permanent(ErrReportRefused, "report on %s: %v", in.Repo, err)
+	}
+	r, err := report.NewGitHub(report.GitHubOptions{APIURL: rep.APIURL, Token: token})
+	if err != nil {
+		return permanent(ErrReportRefused, "report on %s: %v", in.Repo, err)
+	}
+	run := a.reportRun(ctx, in)
+	if rep.Statuses == nil || *rep.Statuses {
+		for _, s := range run.Stages {
+			if slices.Contains(in.Changed, s.Name) {
+				if err := r.SetStatus(ctx, run, s); err != nil {
+					return classifyReport(err)
+				}
+			}
+		}
+	}
+	if run.PR != 0 && (rep.Comment == nil || *rep.Comment) {
+		if _, err := r.UpsertComment(ctx, run); err != nil {
+			return classifyReport(err)
+		}
+	}
+	return nil
+}
+
+func (a *Activities) reportRun(ctx context.Context, in ReportInput) report.Run {
+	run := report.Run{Repo: in.Repo, Commit: in.Commit, Pipeline: in.Pipeline, RunID: in.RunID,
+		URL: a.runURL(activity.GetInfo(ctx).WorkflowNamespace, in.RunID), Outcome: in.Outcome}
+	if pr := in.Event.PullRequest; in.Event.Kind == event.KindReview && pr != nil {
+		run.PR = pr.Number
+	}
+	for _, s := range in.Stages {
+		run.Stages = append(run.Stages, report.Stage{Name: s.Name, State: s.State, Duration: s.Duration, Error: s.Error})
+		if s.State == "failed" {
+			run.LogTail = s.Error
+		}
+	}
+	return run
+}
+
+// runURL links to the run in the Temporal Web UI; empty without a UI URL.
+func (a *Activities) runURL(namespace, runID string) string {
+	if a.UIURL == "" {
+		return ""
+	}
+	return fmt.Sprintf("%s/namespaces/%s/workflows/%s", a.UIURL, url.PathEscape(namespace), url.PathEscape(runID))
+}
+
+// classifyReport makes the host's refusals permanent; rate limits and
+// server errors stay retryable.
+func classifyReport(err error) error {
+	if errors.Is(err, report.ErrUnauthorized) || errors.Is(err, report.ErrNotFound) || errors.Is(err, report.ErrInvalid) {
+		return permanent(ErrReportRefused, "%v", err)
+	}
+	return err
+}

@@ -1,0 +1,105 @@
+package workflows_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/kiln-ci/kiln/activities"
+	"github.com/kiln-ci/kiln/internal/config"
+	"github.com/kiln-ci/kiln/workflows"
+)
+
+// reportedPlan builds, bakes, reports on GitHub and notifies on failure.
+func reportedPlan() activities.Plan {
+	p := bakePlan()
+	p.Report = &config.Report{Token: config.SecretRef{Env: "GH_TOKEN"}}
+	p.Notify = &config.Notify{On: []string{workflows.OutcomeFailed}, Email: &config.EmailNotify{From: "kiln@example.com"}}
+	return p
+}
+
+// reportLog records the ReportRun calls in order.
+type reportLog struct {
+	mu    sync.Mutex
+	calls []string
+}
+
+func (l *reportLog) record(_ context.Context, in activities.ReportInput) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	entry := "outcome " + in.Outcome
+	if in.Outcome == "" {
+		for _, s := range in.Stages {
+			if s.Name == in.Changed[0] {
+				entry = s.Name + " " + s.State
+			}
+		}
+	}
+	l.calls = append(l.calls, entry)
+	return nil
+}
+
+// TestReportsEachStageThenOutcome: every stage is reported when it starts
+// and when it ends, in order, then the outcome; a succeeded run notifies
+// nobody when notify.on lists only failures.
+func (s *pipelineSuite) TestReportsEachStageThenOutcome() {
+	s.onPlan(reportedPlan(), nil)
+	s.env.OnActivity(acts.Build, mock.Anything, mock.Anything).Return(&activities.BuildResult{}, nil).Once()
+	s.onBake()
+	log := &reportLog{}
+	s.env.OnActivity(acts.ReportRun, mock.Anything, mock.Anything).Return(log.record)
+
+	s.run(pushEvent)
+
+	s.Require().NoError(s.env.GetWorkflowError())
+	s.Equal([]string{"build running", "build succeeded", "bake running", "bake succeeded", "outcome succeeded"}, log.calls)
+	s.env.AssertActivityNotCalled(s.T(), "Notify", mock.Anything, mock.Anything)
+}
+
+// TestFailedRunReportsAndNotifies: a failed build is reported as failed,
+// people are told which stage failed and why, and a git host that refuses
+// the report does not change the run's outcome.
+func (s *pipelineSuite) TestFailedRunReportsAndNotifies() {
+	s.onPlan(reportedPlan(), nil)
+	s.env.OnActivity(acts.Build, mock.Anything, mock.Anything).Return(nil,
+		temporal.NewNonRetryableApplicationError("exit 3", activities.ErrBuildFailed, nil))
+	s.env.OnActivity(acts.ReportRun, mock.Anything, mock.Anything).Return(
+		temporal.NewNonRetryableApplicationError("unauthorized", activities.ErrReportRefused, nil))
+	var told activities.NotifyInput
+	s.env.OnActivity(acts.Notify, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.NotifyInput) (*activities.NotifyResult, error) {
+			told = in
+			return &activities.NotifyResult{Sent: []string{"email"}}, nil
+		}).Once()
+
+	s.run(pushEvent)
+
+	var appErr *temporal.ApplicationError
+	s.Require().True(errors.As(s.env.GetWorkflowError(), &appErr))
+	s.Equal(activities.ErrBuildFailed, appErr.Type(), "the build's failure, not the report's")
+	s.Equal(workflows.OutcomeFailed, told.Outcome)
+	s.Equal("build", told.FailedStage)
+	s.Equal("exit 3", told.Error)
+	s.Equal(pushEvent.Email, told.Event.Email)
+	p := s.progressAny()
+	s.Equal("unauthorized", p.ReportError)
+	s.Require().NotNil(p.Notified)
+	s.Equal([]string{"email"}, p.Notified.Sent)
+	s.env.AssertActivityNumberOfCalls(s.T(), "ReportRun", 3) // build running, build failed, outcome
+}
+
+// TestNoReportWithoutConfig: a repo without report settings reports nothing.
+func (s *pipelineSuite) TestNoReportWithoutConfig() {
+	s.onPlan(bakePlan(), nil)
+	s.env.OnActivity(acts.Build, mock.Anything, mock.Anything).Return(&activities.BuildResult{}, nil).Once()
+	s.onBake()
+
+	s.run(pushEvent)
+
+	s.Require().NoError(s.env.GetWorkflowError())
+	s.env.AssertActivityNotCalled(s.T(), "ReportRun", mock.Anything, mock.Anything)
+	s.env.AssertActivityNotCalled(s.T(), "Notify", mock.Anything, mock.Anything)
+}

@@ -92,7 +92,7 @@ func (o *devOptions) run(ctx context.Context, env *Env) error {
 		return err
 	}
 	defer c.Close()
-	w := worker.New(c, worker.Options{Config: cfg, DataDir: dataDir, Log: log})
+	w := worker.New(c, worker.Options{Config: cfg, DataDir: dataDir, UIURL: ts.UIAddress(), Log: log})
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("worker: %w", err)
 	}

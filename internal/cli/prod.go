@@ -18,11 +18,13 @@ func runWorker(ctx context.Context, env *Env, args []string) error {
 	var cfgPath, dataDir string
 	var builds, copies int
 	var poll time.Duration
+	var uiURL string
 	fs := newFlags(env, "worker", "--config FILE [flags]")
 	fs.StringVar(&cfgPath, "config", envOr("KILN_CONFIG", "kiln.yaml"), "kiln.yaml (env KILN_CONFIG)")
 	fs.StringVar(&dataDir, "data-dir", envOr("KILN_DATA_DIR", ".kiln"), "logs, artifacts and workspaces (env KILN_DATA_DIR)")
 	fs.IntVar(&builds, "max-concurrent-builds", 4, "builds this worker runs at once")
 	fs.IntVar(&copies, "max-concurrent-copies", 100, "AMI copies and shares this worker runs at once")
+	fs.StringVar(&uiURL, "ui-url", envOr("KILN_UI_URL", ""), "the Temporal Web UI's base URL, for links to runs in reports (env KILN_UI_URL)")
 	fs.DurationVar(&poll, "copy-poll-interval", activities.DefaultCopyPollInterval, "how often a pending AMI copy's state is read")
 	t.register(fs)
 	if err := fs.Parse(args); err != nil {
@@ -38,7 +40,7 @@ func runWorker(ctx context.Context, env *Env, args []string) error {
 	}
 	defer c.Close()
 	w := worker.New(c, worker.Options{Config: cfg, DataDir: dataDir, MaxConcurrentBuilds: builds,
-		MaxConcurrentCopies: copies, CopyPollInterval: poll, Log: env.Log})
+		MaxConcurrentCopies: copies, CopyPollInterval: poll, UIURL: uiURL, Log: env.Log})
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("worker: %w", err)
 	}

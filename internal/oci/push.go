@@ -1,0 +1,219 @@
+package oci
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+)
+
+// Auth is one registry's credentials: a username and password, or a bearer
+// token. For ECR the caller gets them with ECRAuth. Its String hides the
+// secrets, so printing an Auth by mistake does not leak them.
+type Auth struct {
+	Username, Password string
+	// Token is sent as "Authorization: Bearer <token>", with no exchange.
+	Token string
+}
+
+// String describes a without its secrets.
+func (a Auth) String() string {
+	switch {
+	case a.Token != "":
+		return "oci.Auth{Token: [redacted]}"
+	case a.Username != "" || a.Password != "":
+		return fmt.Sprintf("oci.Auth{Username: %q, Password: [redacted]}", a.Username)
+	}
+	return "oci.Auth{}"
+}
+
+// GoString keeps %#v from printing the secrets too.
+func (a Auth) GoString() string { return a.String() }
+
+func (a Auth) authenticator() authn.Authenticator {
+	switch {
+	case a.Token != "":
+		return authn.FromConfig(authn.AuthConfig{RegistryToken: a.Token})
+	case a.Username != "" || a.Password != "":
+		return authn.FromConfig(authn.AuthConfig{Username: a.Username, Password: a.Password})
+	}
+	return authn.Anonymous
+}
+
+// Pusher pulls base images and pushes built ones. The zero value is
+// anonymous and uses HTTPS, except to loopback registries.
+type Pusher struct {
+	// Auth holds credentials by registry host as image references name
+	// it: "registry.example.com", "localhost:5000", "docker.io".
+	Auth map[string]Auth
+	// Keychain is asked for hosts not in Auth; nil means anonymous.
+	// authn.DefaultKeychain reads the worker's Docker config, so it is
+	// never used unless asked for.
+	Keychain authn.Keychain
+	// Insecure allows plain HTTP to any registry, for a local one without
+	// TLS. Without it only loopback registries may be plain HTTP.
+	Insecure bool
+	// Transport carries the requests; nil means remote.DefaultTransport.
+	Transport http.RoundTripper
+}
+
+// PushResult is what Push did.
+type PushResult struct {
+	// Digest is the image's manifest digest, "sha256:…".
+	Digest string
+	// Tags are the tags Push pointed at Digest.
+	Tags []string
+	// Skipped are the tags that already pointed at Digest: nothing was
+	// written for them.
+	Skipped []string
+}
+
+// Push writes image to repo under tags. It is idempotent, so a retried
+// activity is safe: tags already at the image's digest are skipped, and
+// blobs the registry has (from the base, or an earlier attempt) are not
+// uploaded again. The image is written once, under the first tag that needs
+// it; the other tags are manifest PUTs only. On an error the result still
+// says which tags were pushed or skipped before it.
+func (p *Pusher) Push(ctx context.Context, repo string, image v1.Image, tags []string) (PushResult, error) {
+	r, err := name.NewRepository(repo, p.nameOptions()...)
+	if err != nil {
+		return PushResult{}, fmt.Errorf("push to %q: %w", repo, err)
+	}
+	if len(tags) == 0 {
+		return PushResult{}, fmt.Errorf("push to %s: no tags", r.Name())
+	}
+	digest, err := image.Digest()
+	if err != nil {
+		return PushResult{}, fmt.Errorf("push to %s: digest the image: %w", r.Name(), err)
+	}
+	res := PushResult{Digest: digest.String()}
+	missing, skipped, err := p.missingTags(ctx, r, digest, tags)
+	res.Skipped = skipped
+	if err != nil {
+		return res, err
+	}
+	if len(missing) == 0 {
+		return res, nil
+	}
+	pusher, err := remote.NewPusher(p.remoteOptions(ctx)...)
+	if err != nil {
+		return res, fmt.Errorf("push to %s: %w", r.Name(), err)
+	}
+	for i, tag := range missing {
+		if i == 0 {
+			err = pusher.Push(ctx, tag, image)
+		} else {
+			err = pusher.Put(ctx, tag, image)
+		}
+		if err != nil {
+			return res, classify(err, "push", tag.Name(), p.secrets())
+		}
+		res.Tags = append(res.Tags, tag.TagStr())
+	}
+	return res, nil
+}
+
+// missingTags splits tags into those that need a push and those already at
+// digest, with one manifest HEAD each.
+func (p *Pusher) missingTags(ctx context.Context, r name.Repository, digest v1.Hash, tags []string) ([]name.Tag, []string, error) {
+	puller, err := remote.NewPuller(p.remoteOptions(ctx)...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("push to %s: %w", r.Name(), err)
+	}
+	var missing []name.Tag
+	var skipped []string
+	for _, t := range dedupe(append([]string(nil), tags...)) {
+		tag, err := name.NewTag(r.Name()+":"+t, p.nameOptions()...)
+		if err != nil {
+			return nil, skipped, fmt.Errorf("push to %s: tag %q: %w", r.Name(), t, err)
+		}
+		desc, err := puller.Head(ctx, tag)
+		switch {
+		case err == nil && desc.Digest == digest:
+			skipped = append(skipped, t)
+		case err == nil || isNotFound(err):
+			missing = append(missing, tag)
+		default:
+			return nil, skipped, classify(err, "check tag", tag.Name(), p.secrets())
+		}
+	}
+	return missing, skipped, nil
+}
+
+func (p *Pusher) nameOptions() []name.Option {
+	if p.Insecure {
+		return []name.Option{name.Insecure}
+	}
+	return nil
+}
+
+func (p *Pusher) remoteOptions(ctx context.Context) []remote.Option {
+	opts := []remote.Option{
+		remote.WithContext(ctx),
+		remote.WithAuthFromKeychain(keychain{auth: p.auth(), fallback: p.Keychain}),
+		remote.WithUserAgent("kiln"),
+	}
+	t := p.Transport
+	if t == nil {
+		t = remote.DefaultTransport
+	}
+	if !p.Insecure {
+		t = httpsOnly{t}
+	}
+	return append(opts, remote.WithTransport(t))
+}
+
+// httpsOnly refuses plain HTTP except to loopback. ggcr also falls back to
+// HTTP for private (RFC 1918) addresses and *.local names, which would send
+// a registry's credentials in the clear; only Insecure allows that.
+type httpsOnly struct{ next http.RoundTripper }
+
+func (h httpsOnly) RoundTrip(r *http.Request) (*http.Response, error) {
+	host := r.URL.Hostname()
+	if ip := net.ParseIP(host); r.URL.Scheme == "http" && host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return nil, fmt.Errorf("refusing plain HTTP to %s: set Insecure to allow it", r.URL.Host)
+	}
+	return h.next.RoundTrip(r)
+}
+
+// auth keys p.Auth by ggcr's registry name, so "docker.io" finds the
+// credentials for "index.docker.io".
+func (p *Pusher) auth() map[string]Auth {
+	m := make(map[string]Auth, len(p.Auth))
+	for host, a := range p.Auth {
+		if reg, err := name.NewRegistry(host, p.nameOptions()...); err == nil {
+			host = reg.RegistryStr()
+		}
+		m[host] = a
+	}
+	return m
+}
+
+// secrets are the strings no error may carry.
+func (p *Pusher) secrets() []string {
+	var s []string
+	for _, a := range p.Auth {
+		s = append(s, a.Password, a.Token)
+	}
+	return s
+}
+
+type keychain struct {
+	auth     map[string]Auth
+	fallback authn.Keychain
+}
+
+func (k keychain) Resolve(r authn.Resource) (authn.Authenticator, error) {
+	if a, ok := k.auth[r.RegistryStr()]; ok {
+		return a.authenticator(), nil
+	}
+	if k.fallback != nil {
+		return k.fallback.Resolve(r)
+	}
+	return authn.Anonymous, nil
+}

@@ -40,7 +40,8 @@ var PermanentErrorTypes = append([]string{
 	ErrBuildFailed, ErrBuildTimedOut, ErrInvalidRunRequest,
 	ErrBakeFailed, ErrBakeTimedOut, ErrInvalidBakeRequest,
 	ErrAMITestFailed, ErrAMITestTimedOut, ErrInvalidTestRequest,
-	ErrCopyFailed, ErrInvalidDistribution, ErrReportRefused,
+	ErrCopyFailed, ErrInvalidDistribution, ErrReportRefused, ErrInvalidTemplate,
+	ErrRegistryRefused, ErrInvalidImage,
 }, awsx.PermanentErrorTypes...)
 
 // permanent makes a non-retryable application error of the given type.

@@ -33,6 +33,9 @@ type Plan struct {
 	// Distribute is only set together with Bake, which makes its source AMI.
 	Distribute *config.DistributeStage `json:"distribute,omitempty"`
 	Publish    *config.PublishStage    `json:"publish,omitempty"`
+	// Dependents are the pipelines that a new push of one of this
+	// pipeline's images starts.
+	Dependents []Dependent `json:"dependents,omitempty"`
 	// Report and Notify say how the run is reported and who hears of it.
 	Report *config.Report `json:"report,omitempty"`
 	Notify *config.Notify `json:"notify,omitempty"`
@@ -159,6 +162,7 @@ func (a *Activities) Plan(ctx context.Context, in PlanInput) (*Plan, error) {
 		Publish:          p.Stages.Publish,
 		Report:           repo.Report,
 		Notify:           p.Notify,
+		Dependents:       a.dependents(p),
 	}, nil
 }
 
@@ -177,4 +181,31 @@ func (a *Activities) resolveCommit(ctx context.Context, url string, ev event.Eve
 		return "", permanent(ErrRefNotFound, "%v", err)
 	}
 	return sha, err
+}
+
+// Dependent is a pipeline whose image trigger names an image another
+// pipeline publishes.
+type Dependent struct {
+	Image    string `json:"image"`
+	Pipeline string `json:"pipeline"`
+	// Ref is the trigger's ref; empty means HEAD.
+	Ref string `json:"ref,omitempty"`
+}
+
+// dependents lists, in config order, the image triggers on p's images.
+func (a *Activities) dependents(p *config.Pipeline) []Dependent {
+	if p.Stages.Publish == nil {
+		return nil
+	}
+	var out []Dependent
+	for _, img := range p.Stages.Publish.Images {
+		for _, q := range a.Config.Pipelines {
+			for _, t := range q.Triggers.Image {
+				if t.Name == img.Name {
+					out = append(out, Dependent{Image: img.Name, Pipeline: q.Name, Ref: t.Ref})
+				}
+			}
+		}
+	}
+	return out
 }

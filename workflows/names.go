@@ -42,6 +42,7 @@ const (
 	StageBake       = "bake"
 	StageTest       = "test"
 	StageDistribute = "distribute"
+	StagePublish    = "publish"
 	// StageDistributeWaiting is KilnStage while failed targets wait for
 	// `kiln retry`.
 	StageDistributeWaiting = "distribute: waiting for retry"

@@ -36,6 +36,8 @@ type PipelineResult struct {
 	Test     *activities.TestResult  `json:"test,omitempty"`
 	// Distribution is the distribute stage's AMI map.
 	Distribution *DistributionResult `json:"distribution,omitempty"`
+	// Publish is what the publish stage published.
+	Publish *PublishResult `json:"publish,omitempty"`
 }
 
 // Pipeline runs one pipeline for one event: plan, supersede older runs of the
@@ -110,6 +112,12 @@ func (r *pipelineRun) run(ctx workflow.Context) (*PipelineResult, error) {
 	if err == nil && plan.Distribute != nil && res.Bake != nil {
 		err = r.stage(ctx, StageDistribute, func(ctx workflow.Context) (err error) {
 			res.Distribution, err = r.distribute(ctx, plan, res.Bake)
+			return err
+		})
+	}
+	if err == nil && plan.Publish != nil {
+		err = r.stage(ctx, StagePublish, func(ctx workflow.Context) (err error) {
+			res.Publish, err = r.publish(ctx, plan, res)
 			return err
 		})
 	}

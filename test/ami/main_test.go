@@ -212,17 +212,9 @@ func TestMain(m *testing.M) {
 // runSuite starts moto, the proxy, the Temporal server and the worker, runs
 // the tests, and tears everything down in reverse.
 func runSuite(m *testing.M) (code int, err error) {
-	tb := &mainTB{}
-	defer tb.cleanup()
-	defer func() {
-		switch r := recover().(type) {
-		case nil:
-		case setupFailure:
-			err = r
-		default:
-			panic(r)
-		}
-	}()
+	tb := &testkit.MainTB{}
+	defer tb.Close()
+	defer testkit.Recover(&err)
 	root, err := os.MkdirTemp("", "kiln-ami-")
 	if err != nil {
 		return 0, err
@@ -346,32 +338,4 @@ func randomSecret() (string, error) {
 		return "", err
 	}
 	return "tok-" + hex.EncodeToString(b), nil
-}
-
-// mainTB lets TestMain use the helpers that take a testing.TB (motoserver,
-// awsproxy) outside any test: cleanups run when the suite ends, and a fatal
-// set-up error ends the suite through setupFailure. Other TB methods are not
-// implemented and panic if called.
-type mainTB struct {
-	testing.TB
-	cleanups []func()
-}
-
-// setupFailure is the panic value of mainTB's Fatal, recovered by runSuite.
-type setupFailure string
-
-func (f setupFailure) Error() string { return string(f) }
-
-func (tb *mainTB) Helper()                   {}
-func (tb *mainTB) Name() string              { return "TestMain" }
-func (tb *mainTB) Cleanup(f func())          { tb.cleanups = append(tb.cleanups, f) }
-func (tb *mainTB) Fatal(args ...any)         { panic(setupFailure(fmt.Sprint(args...))) }
-func (tb *mainTB) Fatalf(f string, a ...any) { panic(setupFailure(fmt.Sprintf(f, a...))) }
-func (tb *mainTB) Logf(f string, a ...any)   { fmt.Fprintf(os.Stderr, f+"\n", a...) }
-
-// cleanup runs the registered cleanups, last first, as testing does.
-func (tb *mainTB) cleanup() {
-	for i := len(tb.cleanups) - 1; i >= 0; i-- {
-		tb.cleanups[i]()
-	}
 }

@@ -1,0 +1,102 @@
+package workflows_test
+
+import (
+	"context"
+
+	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/kiln-ci/kiln/activities"
+	"github.com/kiln-ci/kiln/internal/config"
+	"github.com/kiln-ci/kiln/internal/event"
+	"github.com/kiln-ci/kiln/workflows"
+)
+
+// publishPlan builds and publishes two images; the app pipeline's trigger
+// names the first.
+func publishPlan() activities.Plan {
+	p := testPlan()
+	p.Publish = &config.PublishStage{Images: []config.ImagePublish{
+		{Name: "r.local/acme/base", Files: []config.ImageFile{{From: "**", To: "/"}}},
+		{Name: "r.local/acme/tools", Files: []config.ImageFile{{From: "**", To: "/"}}},
+	}}
+	p.Dependents = []activities.Dependent{{Image: "r.local/acme/base", Pipeline: "app"}}
+	return p
+}
+
+// TestPublishTriggersOnlyNewImages: each image is pushed; the dependent
+// pipeline starts once, on HEAD, with the image and its digest, as a child
+// run whose ID carries the digest; an image whose tags all pointed at its
+// digest already triggers nothing.
+func (s *pipelineSuite) TestPublishTriggersOnlyNewImages() {
+	// The child run is the real workflow; its plan ends it at once, and
+	// tells what it was started with.
+	plan := publishPlan()
+	var child activities.PlanInput
+	s.env.OnActivity(acts.Plan, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.PlanInput) (*activities.Plan, error) {
+			if in.Pipeline == "app" {
+				child = in
+				return nil, temporal.NewNonRetryableApplicationError("stop here", activities.ErrUnknownPipeline, nil)
+			}
+			return &plan, nil
+		})
+	s.env.OnActivity(acts.Build, mock.Anything, mock.Anything).Return(&activities.BuildResult{}, nil).Once()
+	s.env.OnActivity(acts.PublishImage, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.ImageInput) (*activities.ImageResult, error) {
+			name := in.Plan.Publish.Images[in.Index].Name
+			return &activities.ImageResult{Name: name, Digest: "sha256:0123456789abcdef0123", Tags: []string{"main"}}, nil
+		}).Times(2)
+
+	s.run(pushEvent)
+
+	s.Require().NoError(s.env.GetWorkflowError())
+	var res workflows.PipelineResult
+	s.Require().NoError(s.env.GetWorkflowResult(&res))
+	s.Require().NotNil(res.Publish)
+	s.Len(res.Publish.Images, 2)
+	s.Equal([]string{"app/HEAD/image-0123456789ab"}, res.Publish.Triggered)
+	s.Require().Equal("app", child.Pipeline, "the child run started")
+	s.Equal(event.KindImage, child.Event.Kind)
+	s.Equal("HEAD", child.Event.Ref)
+	s.Equal(&event.ImagePush{Name: "r.local/acme/base", Digest: "sha256:0123456789abcdef0123",
+		Pipeline: testPipeline, RunID: testRunID}, child.Event.Image)
+}
+
+// TestUnchangedImageTriggersNothing: all tags already at the digest.
+func (s *pipelineSuite) TestUnchangedImageTriggersNothing() {
+	s.onPlan(publishPlan(), nil)
+	s.env.OnActivity(acts.Build, mock.Anything, mock.Anything).Return(&activities.BuildResult{}, nil).Once()
+	s.env.OnActivity(acts.PublishImage, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.ImageInput) (*activities.ImageResult, error) {
+			name := in.Plan.Publish.Images[in.Index].Name
+			return &activities.ImageResult{Name: name, Digest: "sha256:ab", Tags: []string{"main"}, Skipped: []string{"main"}}, nil
+		})
+
+	s.run(pushEvent)
+
+	s.Require().NoError(s.env.GetWorkflowError())
+	var res workflows.PipelineResult
+	s.Require().NoError(s.env.GetWorkflowResult(&res))
+	s.Empty(res.Publish.Triggered)
+}
+
+// TestPublishFailureFailsStage: a registry refusal is not retried and
+// fails the publish stage.
+func (s *pipelineSuite) TestPublishFailureFailsStage() {
+	plan := publishPlan()
+	plan.Publish.Images = plan.Publish.Images[:1]
+	s.onPlan(plan, nil)
+	s.env.OnActivity(acts.Build, mock.Anything, mock.Anything).Return(&activities.BuildResult{}, nil).Once()
+	s.env.OnActivity(acts.PublishImage, mock.Anything, mock.Anything).Return(nil,
+		temporal.NewNonRetryableApplicationError("push r.local/acme/base: unauthorized", activities.ErrRegistryRefused, nil))
+
+	s.run(pushEvent)
+
+	s.Error(s.env.GetWorkflowError())
+	s.env.AssertActivityNumberOfCalls(s.T(), "PublishImage", 1)
+	p := s.progressAny()
+	s.Equal(workflows.StagePublish, p.Stages[len(p.Stages)-1].Name)
+	s.Equal(workflows.StateFailed, p.Stages[len(p.Stages)-1].State)
+	s.Equal("push r.local/acme/base: unauthorized", p.Stages[len(p.Stages)-1].Error)
+}

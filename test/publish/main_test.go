@@ -135,6 +135,7 @@ type rig struct {
 	registry string
 	regLog   *requestLog
 	github   *requestLog
+	host     *fakeGitHub
 	head     string
 	ami      string
 }
@@ -162,7 +163,8 @@ func run(m *testing.M) (code int, err error) {
 	reg := httptest.NewServer(r.regLog.wrap(basicAuth(registry.New(registry.Logger(log.New(io.Discard, "", 0))))))
 	defer reg.Close()
 	r.registry = strings.TrimPrefix(reg.URL, "http://")
-	gh := httptest.NewServer(r.github.wrap(http.HandlerFunc(fakeGitHub)))
+	r.host = &fakeGitHub{}
+	gh := httptest.NewServer(r.github.wrap(r.host))
 	defer gh.Close()
 	for k, v := range map[string]string{
 		"AWS_ENDPOINT_URL": r.moto.URL, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
@@ -248,18 +250,46 @@ func basicAuth(next http.Handler) http.Handler {
 	})
 }
 
-// fakeGitHub accepts commit statuses, as GitHub's API answers them.
-func fakeGitHub(w http.ResponseWriter, r *http.Request) {
+// fakeGitHub answers commit statuses and a pull request's comments as
+// GitHub's API does, keeping the comments it was given.
+type fakeGitHub struct {
+	mu       sync.Mutex
+	comments []map[string]any
+}
+
+func (g *fakeGitHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Header.Get("Authorization") != "Bearer "+ghToken {
 		http.Error(w, `{"message":"Bad credentials"}`, http.StatusUnauthorized)
 		return
 	}
-	if r.Method == http.MethodPost && strings.Contains(r.URL.Path, "/statuses/") {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var body map[string]any
+	_ = json.NewDecoder(r.Body).Decode(&body)
+	switch {
+	case r.Method == http.MethodPost && strings.Contains(r.URL.Path, "/statuses/"):
 		w.WriteHeader(http.StatusCreated)
 		_, _ = io.WriteString(w, `{"id":1}`)
-		return
+	case r.Method == http.MethodGet && r.URL.Path == "/repos/acme/app/issues/7/comments":
+		_ = json.NewEncoder(w).Encode(g.comments)
+	case r.Method == http.MethodPost && r.URL.Path == "/repos/acme/app/issues/7/comments":
+		c := map[string]any{"id": 100 + len(g.comments), "body": body["body"]}
+		g.comments = append(g.comments, c)
+		w.WriteHeader(http.StatusCreated)
+		_ = json.NewEncoder(w).Encode(c)
+	case r.Method == http.MethodPatch && strings.HasPrefix(r.URL.Path, "/repos/acme/app/issues/comments/"):
+		id, _ := strconv.Atoi(strings.TrimPrefix(r.URL.Path, "/repos/acme/app/issues/comments/"))
+		for _, c := range g.comments {
+			if int(c["id"].(int)) == id {
+				c["body"] = body["body"]
+				_ = json.NewEncoder(w).Encode(c)
+				return
+			}
+		}
+		http.NotFound(w, r)
+	default:
+		http.NotFound(w, r)
 	}
-	http.NotFound(w, r)
 }
 
 // requestLog records the requests a handler saw, with their bodies.

@@ -22,6 +22,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"gopkg.in/yaml.v3"
 
+	"github.com/kiln-ci/kiln/internal/config"
+	"github.com/kiln-ci/kiln/internal/event"
 	"github.com/kiln-ci/kiln/starter"
 	"github.com/kiln-ci/kiln/workflows"
 )
@@ -198,4 +200,37 @@ func mailsTo(t *testing.T, subject string) []string {
 	}
 	t.Fatalf("no mail with subject %q", subject)
 	return nil
+}
+
+// TestReviewRunKeepsOneComment: a pull-request run of base is reported in
+// one comment, created once and then edited in place as the stages move, and
+// its image gets the review tags.
+func TestReviewRunKeepsOneComment(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
+	defer cancel()
+	ev := event.Event{Kind: event.KindReview, Repo: "acme/app", Ref: "refs/pull/7/head", Branch: "feature",
+		Commit: it.head, DeliveryID: "review-7", PullRequest: &event.PullRequest{Number: 7, Title: "$(touch /tmp/pwned)",
+			SourceBranch: "feature", TargetBranch: "main", SourceCommit: it.head}}
+	id, _, err := it.runs.StartRun(ctx, &config.Pipeline{Name: "base"}, ev)
+	require.NoError(t, err)
+	var res workflows.PipelineResult
+	require.NoError(t, it.temporal.Client.GetWorkflow(ctx, id, "").Get(ctx, &res))
+	require.NotNil(t, res.Publish)
+	assert.Equal(t, []string{"pr-7", it.head[:7]}, res.Publish.Images[0].Tags)
+
+	posts := it.github.count(func(r recorded) bool {
+		return r.Method == http.MethodPost && r.Path == "/repos/acme/app/issues/7/comments"
+	})
+	patches := it.github.count(func(r recorded) bool {
+		return r.Method == http.MethodPatch && strings.HasPrefix(r.Path, "/repos/acme/app/issues/comments/")
+	})
+	assert.Equal(t, 1, posts, "one comment per run")
+	assert.GreaterOrEqual(t, patches, 4, "edited as build and publish start and end, and at the outcome")
+	it.host.mu.Lock()
+	defer it.host.mu.Unlock()
+	require.Len(t, it.host.comments, 1)
+	body := it.host.comments[0]["body"].(string)
+	assert.Contains(t, body, "<!-- kiln:run:"+id+" -->")
+	assert.Contains(t, body, "succeeded")
+	assert.Contains(t, body, "http://ui.test/namespaces/default/workflows/")
 }

@@ -72,6 +72,7 @@ var recGroups = []struct {
 	{"build", []string{"success", "build-failed", "cancelled", "superseded", "superseding"}, recordBuildScenarios},
 	{"ami", []string{"bake-test-passed", "test-failed"}, recordAMIScenarios},
 	{"distribute", []string{"distribute-retried", "distribute-expired"}, recordDistributeScenarios},
+	{"publish", []string{"publish-triggered", "image-triggered"}, recordPublishScenarios},
 }
 
 // recorder is an embedded server with a real kiln worker, building a real git

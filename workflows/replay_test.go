@@ -45,6 +45,10 @@ var corpus = map[string]enumspb.EventType{
 	// Distribute with a denied target: retried by an operator, or not.
 	"distribute-retried": enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
 	"distribute-expired": enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED,
+	// Build and publish an image, report, notify, and start the run the
+	// image triggers; and that run.
+	"publish-triggered": enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
+	"image-triggered":   enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
 }
 
 // TestReplayCorpus replays every recorded history with the current code.

@@ -44,7 +44,9 @@ func TestProxyAgainstMoto(t *testing.T) {
 		{"ShareAcrossAccountsCopy", testShareAcrossAccounts},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			moto.Reset(t)
+			if err := moto.Reset(); err != nil {
+				t.Fatal(err)
+			}
 			tc.test(t, awsproxy.Start(t, moto.URL))
 		})
 	}

@@ -164,7 +164,9 @@ func (r *distRig) bench(b *testing.B, d time.Duration) {
 // source AMI, which it returns.
 func (r *distRig) seed(b *testing.B) string {
 	b.Helper()
-	r.moto.Reset(b)
+	if err := r.moto.Reset(); err != nil {
+		b.Fatal(err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	m := motoAt{url: r.moto.URL}

@@ -18,7 +18,9 @@ func TestStartResetEnv(t *testing.T) {
 	resp.Body.Close()
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
 
-	s.Reset(t)
+	if err := s.Reset(); err != nil {
+		t.Fatal(err)
+	}
 	env := strings.Join(s.Env(), "\n")
 	assert.Contains(t, env, "AWS_ENDPOINT_URL="+s.URL)
 	assert.Contains(t, env, "AWS_REGION=us-east-1")

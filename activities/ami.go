@@ -24,6 +24,10 @@ const (
 	// TagSource names the AMI a distributed copy was made from; a retry finds
 	// the copy by it instead of copying again.
 	TagSource = "kiln:source"
+	// TagCopyKey names the KMS key a copy was encrypted with ("none" for a
+	// plain copy), so an encrypted copy is never mistaken for a plain one of
+	// the same source in the same account and region.
+	TagCopyKey = "kiln:copy-key"
 )
 
 // findPassedAMI looks in the bake region for an AMI of this pipeline and

@@ -120,7 +120,7 @@ func (a *Activities) CopyAMI(ctx context.Context, in CopyInput) (*CopyResult, er
 
 	res.AMI, res.Resumed = prev.AMI, prev.AMI != ""
 	if res.AMI == "" {
-		if res.AMI, err = findCopy(ctx, dst, in.Source.AMI, what); err != nil {
+		if res.AMI, err = findCopy(ctx, dst, in, what); err != nil {
 			return nil, err
 		}
 		res.Resumed = res.AMI != ""
@@ -136,7 +136,7 @@ func (a *Activities) CopyAMI(ctx context.Context, in CopyInput) (*CopyResult, er
 		return nil, err
 	}
 	hb.set(func(cp *copyCheckpoint) { cp.Step = "tagging" })
-	if err := tagImageAndSnapshots(ctx, dst, in.Region, img, copyTags(src.tags, in.Source.AMI)); err != nil {
+	if err := tagImageAndSnapshots(ctx, dst, in.Region, img, copyTags(src.tags, in)); err != nil {
 		return nil, err
 	}
 	a.Log.Info().Str("run", in.RunID).Str("source", in.Source.AMI).Str("account", res.Account).
@@ -202,13 +202,15 @@ func (a *Activities) checkKey(ctx context.Context, region string, as Principal, 
 	return nil
 }
 
-// findCopy returns the copy of source this account already has in the
-// client's region, or "" when there is none. Failed copies do not count.
-func findCopy(ctx context.Context, c EC2API, source, what string) (string, error) {
+// findCopy returns the copy of the source, with the same encryption, that
+// this account already has in the client's region, or "" when there is none.
+// Failed copies do not count.
+func findCopy(ctx context.Context, c EC2API, in CopyInput, what string) (string, error) {
 	out, err := c.DescribeImages(ctx, &ec2.DescribeImagesInput{
 		Owners: []string{"self"},
 		Filters: []ec2types.Filter{
-			{Name: aws.String("tag:" + TagSource), Values: []string{source}},
+			{Name: aws.String("tag:" + TagSource), Values: []string{in.Source.AMI}},
+			{Name: aws.String("tag:" + TagCopyKey), Values: []string{copyKey(in)}},
 			{Name: aws.String("state"), Values: []string{"pending", "available"}},
 		},
 	})
@@ -225,7 +227,7 @@ func findCopy(ctx context.Context, c EC2API, source, what string) (string, error
 // The tag is sent in the request and set again right after, as not every EC2
 // implementation applies TagSpecifications on CopyImage.
 func copyImage(ctx context.Context, c EC2API, in CopyInput, src *sourceImage, what string) (string, error) {
-	mark := []ec2types.Tag{{Key: aws.String(TagSource), Value: aws.String(in.Source.AMI)}}
+	mark := copyMarks(in)
 	req := &ec2.CopyImageInput{
 		Name:          aws.String(src.name),
 		Description:   aws.String(fmt.Sprintf("%s from %s by kiln run %s", in.Source.AMI, in.Source.Region, in.RunID)),
@@ -302,12 +304,27 @@ func (a *Activities) waitAvailable(ctx context.Context, c EC2API, ami, what stri
 	}
 }
 
-// copyTags are the source AMI's tags for its copies, plus kiln:source. AWS
-// reserves the aws: prefix, so those tags cannot be copied.
-func copyTags(src []ec2types.Tag, source string) []ec2types.Tag {
-	out := []ec2types.Tag{{Key: aws.String(TagSource), Value: aws.String(source)}}
+// copyMarks are the tags a retry finds a copy by: its source and its key.
+func copyMarks(in CopyInput) []ec2types.Tag {
+	return []ec2types.Tag{
+		{Key: aws.String(TagSource), Value: aws.String(in.Source.AMI)},
+		{Key: aws.String(TagCopyKey), Value: aws.String(copyKey(in))},
+	}
+}
+
+func copyKey(in CopyInput) string {
+	if in.KMSKey == "" {
+		return "none"
+	}
+	return in.KMSKey
+}
+
+// copyTags are the source AMI's tags for its copies, plus the copy's marks.
+// AWS reserves the aws: prefix, so those tags cannot be copied.
+func copyTags(src []ec2types.Tag, in CopyInput) []ec2types.Tag {
+	out := copyMarks(in)
 	for _, t := range src {
-		if k := aws.ToString(t.Key); !strings.HasPrefix(k, "aws:") && k != TagSource {
+		if k := aws.ToString(t.Key); !strings.HasPrefix(k, "aws:") && k != TagSource && k != TagCopyKey {
 			out = append(out, t)
 		}
 	}

@@ -45,6 +45,7 @@ func TestCopyAMIAgainstMoto(t *testing.T) {
 	rig.setUp(t)
 
 	t.Run("CopiesOnceThenFindsTheCopy", rig.testCopiesOnce)
+	t.Run("PlainCopyIsNotTheEncryptedOne", rig.testPlainBesideEncrypted)
 	t.Run("ResumesFromCheckpoint", rig.testResumes)
 	t.Run("DisabledKeyIsPermanent", rig.testDisabledKey)
 	t.Run("MissingSourceIsPermanent", rig.testMissingSource)
@@ -129,7 +130,20 @@ func (rig *copyRig) testCopiesOnce(t *testing.T) {
 	for _, tag := range out.Images[0].Tags {
 		tags[aws.ToString(tag.Key)] = aws.ToString(tag.Value)
 	}
-	assert.Equal(t, map[string]string{"team": "platform", TagSource: rig.source}, tags)
+	assert.Equal(t, map[string]string{"team": "platform", TagSource: rig.source, TagCopyKey: rig.enabled}, tags)
+}
+
+// testPlainBesideEncrypted: a plain copy into a region that holds an
+// encrypted copy of the same source (a share target's regional copy beside a
+// same-account copy target) is a copy of its own, not the encrypted one.
+func (rig *copyRig) testPlainBesideEncrypted(t *testing.T) {
+	encrypted, err := rig.copy(t, rig.input("p/main/1", "eu-west-1", rig.enabled), nil)
+	require.NoError(t, err)
+	plain, err := rig.copy(t, rig.input("p/main/1", "eu-west-1", ""), nil)
+	require.NoError(t, err)
+	assert.False(t, plain.Resumed)
+	assert.NotEqual(t, encrypted.AMI, plain.AMI)
+	assert.Equal(t, 2, rig.copies("eu-west-1"))
 }
 
 // testResumes: an attempt whose checkpoint names a copy only waits for it.

@@ -4,11 +4,23 @@ package examples
 
 import "embed"
 
-// Files holds kiln.yaml (with {{REPO}} and {{SECRET}} placeholders) and repo/,
-// the example repository's files.
+// Files holds kiln.yaml (a text/template, see Params) and repo/, the example
+// repository's files.
 //
 //go:embed kiln.yaml all:repo
 var Files embed.FS
 
-// Pipeline is the example pipeline's name.
-const Pipeline = "hello"
+// The example pipelines: hello builds; ami runs all five stages, and is in
+// the rendered config only when a local AWS is at hand.
+const (
+	Pipeline    = "hello"
+	AMIPipeline = "ami"
+)
+
+// Params fill kiln.yaml's template. Repo and Secret are YAML-quoted paths;
+// AWS (a YAML-quoted EC2 endpoint) and Registry (host:port) are empty
+// without a local AWS and registry.
+type Params struct {
+	Repo, Secret  string
+	AWS, Registry string
+}

@@ -55,8 +55,13 @@ func (o *devOptions) run(ctx context.Context, env *Env) error {
 		return err
 	}
 	cfgPath, fresh := o.configPath, false
+	var local *localAWS
 	if cfgPath == "" {
-		if cfgPath, fresh, err = prepareExample(ctx, filepath.Join(dataDir, "example")); err != nil {
+		if local, err = startLocalAWS(ctx, log); err != nil {
+			return err
+		}
+		defer local.stop()
+		if cfgPath, fresh, err = prepareExample(ctx, filepath.Join(dataDir, "example"), local); err != nil {
 			return fmt.Errorf("example pipeline: %w", err)
 		}
 	}
@@ -109,7 +114,12 @@ func (o *devOptions) run(ctx context.Context, env *Env) error {
 	log.Info().Str("temporal", ts.Address()).Str("ui", ts.UIAddress()).
 		Str("webhooks", "http://"+srv.Addr+"/hooks/github").Str("config", cfgPath).Str("data_dir", dataDir).Msg("kiln dev is ready")
 	if fresh {
-		startExampleRun(ctx, runs, ts.UIAddress(), log)
+		startExampleRun(ctx, runs, examples.Pipeline, ts.UIAddress(), log)
+	}
+	if local != nil {
+		// moto keeps nothing between starts, so the AMI example runs at each.
+		log.Info().Str("aws", local.Endpoint).Str("registry", local.Registry).Msg("the AMI example runs against a local moto and registry")
+		startExampleRun(ctx, runs, examples.AMIPipeline, ts.UIAddress(), log)
 	}
 	<-ctx.Done()
 	log.Info().Msg("shutting down")
@@ -128,10 +138,10 @@ func startStarter(ctx context.Context, c client.Client, cfg *config.Config, log 
 	return nil
 }
 
-func startExampleRun(ctx context.Context, runs *starter.Runs, ui string, log zerolog.Logger) {
-	id, err := runs.StartManual(ctx, examples.Pipeline, "main", "")
+func startExampleRun(ctx context.Context, runs *starter.Runs, pipeline, ui string, log zerolog.Logger) {
+	id, err := runs.StartManual(ctx, pipeline, "main", "")
 	if err != nil {
-		log.Error().Err(err).Msg("could not start the example run")
+		log.Error().Err(err).Str("pipeline", pipeline).Msg("could not start the example run")
 		return
 	}
 	log.Info().Str("workflow_id", id).Str("url", runURL(ui, "default", id)).Msg("started the example run")

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -9,43 +10,53 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync/atomic"
+	"text/template"
 
 	"github.com/kiln-ci/kiln/examples"
 	"github.com/kiln-ci/kiln/internal/gitx"
 )
 
-// prepareExample makes, on first use of dir, the example repository, a webhook
-// secret and a rendered kiln.yaml pointing at both. It returns the config's
-// path, and fresh=true when it made them just now.
-func prepareExample(ctx context.Context, dir string) (string, bool, error) {
+// prepareExample makes, on first use of dir, the example repository and a
+// webhook secret, and renders kiln.yaml for them (and for the local AWS and
+// registry, when local is not nil) at every start, since their addresses
+// change. It returns the config's path, and fresh=true when it made the
+// repository just now.
+func prepareExample(ctx context.Context, dir string, local *localAWS) (string, bool, error) {
 	cfgPath := filepath.Join(dir, "kiln.yaml")
-	if _, err := os.Stat(cfgPath); err == nil {
-		return cfgPath, false, nil
-	}
 	repo, secret := filepath.Join(dir, "repo"), filepath.Join(dir, "webhook-secret")
-	_ = os.RemoveAll(repo) // a half-made example from an interrupted start
-	files, err := fs.Sub(examples.Files, "repo")
+	_, err := os.Stat(cfgPath)
+	fresh := err != nil
+	if fresh {
+		_ = os.RemoveAll(repo) // a half-made example from an interrupted start
+		files, err := fs.Sub(examples.Files, "repo")
+		if err != nil {
+			return "", false, err
+		}
+		if _, err := gitx.InitRepo(ctx, repo, files, "Example repository for kiln dev"); err != nil {
+			return "", false, err
+		}
+		if err := writeSecret(secret); err != nil {
+			return "", false, err
+		}
+	}
+	src, err := examples.Files.ReadFile("kiln.yaml")
 	if err != nil {
 		return "", false, err
 	}
-	if _, err := gitx.InitRepo(ctx, repo, files, "Example repository for kiln dev"); err != nil {
+	// strconv.Quote yields a YAML double-quoted scalar, whatever the value holds.
+	p := examples.Params{Repo: strconv.Quote(repo), Secret: strconv.Quote(secret)}
+	if local != nil {
+		p.AWS, p.Registry = strconv.Quote(local.Endpoint), local.Registry
+	}
+	var out bytes.Buffer
+	if err := template.Must(template.New("kiln.yaml").Parse(string(src))).Execute(&out, p); err != nil {
 		return "", false, err
 	}
-	if err := writeSecret(secret); err != nil {
+	if err := os.WriteFile(cfgPath, out.Bytes(), 0o644); err != nil {
 		return "", false, err
 	}
-	tmpl, err := examples.Files.ReadFile("kiln.yaml")
-	if err != nil {
-		return "", false, err
-	}
-	// strconv.Quote yields a YAML double-quoted scalar, whatever the path holds.
-	rendered := strings.NewReplacer(`"{{REPO}}"`, strconv.Quote(repo), `"{{SECRET}}"`, strconv.Quote(secret)).Replace(string(tmpl))
-	if err := os.WriteFile(cfgPath, []byte(rendered), 0o644); err != nil {
-		return "", false, err
-	}
-	return cfgPath, true, nil
+	return cfgPath, fresh, nil
 }
 
 func writeSecret(path string) error {

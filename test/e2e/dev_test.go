@@ -1,9 +1,12 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -15,6 +18,8 @@ import (
 
 // TestDevRunsExampleOutOfTheBox is the README's first command: `kiln dev` with
 // no config. It must become healthy, build the bundled example to the end,
+// run the AMI example through all five stages against the moto and registry
+// it starts (moto_server and packer are installed wherever the tests run),
 // serve the Temporal Web UI, and stop cleanly on Ctrl-C.
 func TestDevRunsExampleOutOfTheBox(t *testing.T) {
 	t.Parallel()
@@ -32,6 +37,19 @@ func TestDevRunsExampleOutOfTheBox(t *testing.T) {
 	assert.Equal(t, "manual", run.Event)
 	assert.True(t, strings.HasPrefix(run.WorkflowID, "hello/main/manual-"), "workflow ID %q", run.WorkflowID)
 	assert.FileExists(t, filepath.Join(dataDir, "example", "kiln.yaml"), "the rendered example config is left for the user")
+
+	ami := waitRun(t, ports, 120*time.Second, func(r runSummary) bool { return r.Pipeline == "ami" })
+	t.Logf("AMI example run %s finished after %s", ami.WorkflowID, time.Since(started).Round(100*time.Millisecond))
+	assert.Equal(t, "completed", ami.Status, "stderr:\n%s", lastLines(dev.stderr.String(), 30))
+	assert.Equal(t, "done", ami.Stage, "build, bake, test, distribute and publish all ran")
+	reg := regexp.MustCompile(`registry=(127\.0\.0\.1:\d+)`).FindStringSubmatch(dev.stderr.String())
+	require.NotNil(t, reg, "kiln dev logs its registry's address")
+	resp, err := http.Get("http://" + reg[1] + "/v2/kiln-examples/hello/tags/list")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var tags struct{ Tags []string }
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&tags))
+	assert.Subset(t, tags.Tags, []string{"main", "latest"}, "the example image was published")
 
 	assert.Equal(t, 200, httpStatus(fmt.Sprintf("http://127.0.0.1:%d/", ports.ui)), "the Web UI answers")
 

@@ -34,6 +34,20 @@ type Repo struct {
 	WebhookSecret SecretRef `yaml:"webhook_secret" json:"webhook_secret"`
 	// Report sets how runs of this repository are reported on its host.
 	Report *Report `yaml:"report,omitempty" json:"report,omitempty"`
+	// CodeCommit marks an AWS CodeCommit repository: its events arrive from
+	// EventBridge at /hooks/codecommit, and review runs are reported with
+	// pull-request comments.
+	CodeCommit *CodeCommitRepo `yaml:"codecommit,omitempty" json:"codecommit,omitempty"`
+}
+
+// CodeCommitRepo is an AWS CodeCommit repository's settings. Its name in
+// repos is the CodeCommit repository name.
+type CodeCommitRepo struct {
+	// Region is the repository's region.
+	Region string `yaml:"region" json:"region"`
+	// Comments keeps one pull-request comment per review run, through
+	// codecommit:PostCommentForPullRequest; default true.
+	Comments *bool `yaml:"comments,omitempty" json:"comments,omitempty"`
 }
 
 // Report reports runs on a GitHub-compatible host (GitHub, Gitea): a commit

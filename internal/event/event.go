@@ -31,10 +31,16 @@ const (
 	KindImage Kind = "image"
 )
 
+// HostCodeCommit marks events from AWS CodeCommit.
+const HostCodeCommit = "codecommit"
+
 // Event is one occurrence that may start pipelines. Every string in it may come
 // from an untrusted payload: it is data, never code.
 type Event struct {
 	Kind Kind `json:"kind"`
+	// Host is where the event came from: "" for GitHub-compatible hosts,
+	// HostCodeCommit for AWS CodeCommit through EventBridge.
+	Host string `json:"host,omitempty"`
 	// Repo is the repository's full name as the host spells it, e.g. "acme/widget".
 	Repo string `json:"repo"`
 	// Ref is the full git ref: refs/heads/main, refs/tags/v1.2.0, refs/pull/7/head.

@@ -92,6 +92,12 @@ func Marker(runID string) string {
 // a table of stages, the outcome with a link to the run, and for a failure
 // the log tail in a fenced code block.
 func CommentBody(run Run) string {
+	return commentBody(run, maxLogTail)
+}
+
+// commentBody is CommentBody with the log tail cut to maxTail bytes, for
+// hosts with smaller comments.
+func commentBody(run Run, maxTail int) string {
 	var b strings.Builder
 	b.WriteString(Marker(run.RunID) + "\n")
 	fmt.Fprintf(&b, "### kiln · %s\n\n", cell(run.Pipeline))
@@ -116,7 +122,7 @@ func CommentBody(run Run) string {
 	}
 	if run.Outcome == "failed" && strings.TrimSpace(run.LogTail) != "" {
 		b.WriteString("\n<details open><summary>Log tail</summary>\n\n")
-		b.WriteString(codeBlock(lastBytes(run.LogTail, maxLogTail)))
+		b.WriteString(codeBlock(lastBytes(run.LogTail, maxTail)))
 		b.WriteString("\n</details>\n")
 	}
 	return b.String()

@@ -39,6 +39,18 @@ type Plan struct {
 	// Report and Notify say how the run is reported and who hears of it.
 	Report *config.Report `json:"report,omitempty"`
 	Notify *config.Notify `json:"notify,omitempty"`
+	// CodeCommit is set for an AWS CodeCommit repository.
+	CodeCommit *config.CodeCommitRepo `json:"codecommit,omitempty"`
+}
+
+// Reports says whether the run is reported on its host: commit statuses and
+// comments on a GitHub-compatible host, or comments on a CodeCommit review.
+func (p Plan) Reports(ev event.Event) bool {
+	if p.Report != nil {
+		return true
+	}
+	cc := p.CodeCommit
+	return cc != nil && (cc.Comments == nil || *cc.Comments) && ev.Host == event.HostCodeCommit && ev.Kind == event.KindReview
 }
 
 // Stages names the configured stages in the order they run.
@@ -161,6 +173,7 @@ func (a *Activities) Plan(ctx context.Context, in PlanInput) (*Plan, error) {
 		Distribute:       p.Stages.Distribute,
 		Publish:          p.Stages.Publish,
 		Report:           repo.Report,
+		CodeCommit:       repo.CodeCommit,
 		Notify:           p.Notify,
 		Dependents:       a.dependents(p),
 	}, nil

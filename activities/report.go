@@ -8,8 +8,10 @@ import (
 	"slices"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/codecommit"
 	"go.temporal.io/sdk/activity"
 
+	"github.com/kiln-ci/kiln/internal/awsx"
 	"github.com/kiln-ci/kiln/internal/config"
 	"github.com/kiln-ci/kiln/internal/event"
 	"github.com/kiln-ci/kiln/internal/report"
@@ -26,8 +28,11 @@ type ReportInput struct {
 	Event    event.Event    `json:"event"`
 	Repo     string         `json:"repo"`
 	Commit   string         `json:"commit"`
-	Report   *config.Report `json:"report"`
-	Stages   []ReportStage  `json:"stages"`
+	Report   *config.Report `json:"report,omitempty"`
+	// CodeCommit is set for a CodeCommit repository, whose review runs are
+	// reported in pull-request comments.
+	CodeCommit *config.CodeCommitRepo `json:"codecommit,omitempty"`
+	Stages     []ReportStage          `json:"stages"`
 	// Changed names the stages whose commit status to set now.
 	Changed []string `json:"changed,omitempty"`
 	// Outcome is empty while the run goes on; then succeeded, failed or
@@ -48,6 +53,9 @@ type ReportStage struct {
 // pull-request comment up to date. Statuses and edits are idempotent, so a
 // retry repeats them safely; the comment is found by its marker.
 func (a *Activities) ReportRun(ctx context.Context, in ReportInput) error {
+	if cc := in.CodeCommit; cc != nil && in.Event.Host == event.HostCodeCommit {
+		return a.reportCodeCommit(ctx, in, cc)
+	}
 	rep := in.Report
 	if rep == nil {
 		return nil
@@ -76,6 +84,22 @@ func (a *Activities) ReportRun(ctx context.Context, in ReportInput) error {
 		}
 	}
 	return nil
+}
+
+// reportCodeCommit keeps a CodeCommit review run's pull-request comment.
+func (a *Activities) reportCodeCommit(ctx context.Context, in ReportInput, cc *config.CodeCommitRepo) error {
+	run := a.reportRun(ctx, in)
+	pr := in.Event.PullRequest
+	if run.PR == 0 || pr == nil || (cc.Comments != nil && !*cc.Comments) {
+		return nil
+	}
+	cfg, err := awsx.Config(ctx, cc.Region)
+	if err != nil {
+		return err
+	}
+	c := &report.CodeCommit{Client: codecommit.NewFromConfig(cfg)}
+	_, err = c.UpsertComment(ctx, run, report.CodeCommitPR{Repository: in.Repo, BeforeCommit: pr.TargetCommit, AfterCommit: pr.SourceCommit})
+	return classifyReport(err)
 }
 
 func (a *Activities) reportRun(ctx context.Context, in ReportInput) report.Run {

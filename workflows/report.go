@@ -24,7 +24,7 @@ type reporter struct {
 const reportQueue = 32
 
 func (r *pipelineRun) startReporter(ctx workflow.Context) {
-	if r.def == nil || r.def.Report == nil {
+	if r.def == nil || !r.def.Reports(r.in.Event) {
 		return
 	}
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
@@ -59,7 +59,7 @@ func (r *pipelineRun) report(changed []string, outcome string) {
 	}
 	in := activities.ReportInput{
 		RunID: r.progress.RunID, Pipeline: r.in.Pipeline, Event: r.in.Event,
-		Repo: r.def.Repo, Commit: r.def.Commit, Report: r.def.Report,
+		Repo: r.def.Repo, Commit: r.def.Commit, Report: r.def.Report, CodeCommit: r.def.CodeCommit,
 		Changed: changed, Outcome: outcome,
 	}
 	for _, s := range r.progress.Stages {

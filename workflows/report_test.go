@@ -10,6 +10,7 @@ import (
 
 	"github.com/kiln-ci/kiln/activities"
 	"github.com/kiln-ci/kiln/internal/config"
+	"github.com/kiln-ci/kiln/internal/event"
 	"github.com/kiln-ci/kiln/workflows"
 )
 
@@ -102,4 +103,30 @@ func (s *pipelineSuite) TestNoReportWithoutConfig() {
 	s.Require().NoError(s.env.GetWorkflowError())
 	s.env.AssertActivityNotCalled(s.T(), "ReportRun", mock.Anything, mock.Anything)
 	s.env.AssertActivityNotCalled(s.T(), "Notify", mock.Anything, mock.Anything)
+}
+
+// TestCodeCommitReviewIsReported: a CodeCommit repository's review run is
+// reported (in its pull-request comment) without any GitHub settings, and
+// its branch pushes are not.
+func (s *pipelineSuite) TestCodeCommitReviewIsReported() {
+	plan := bakePlan()
+	plan.CodeCommit = &config.CodeCommitRepo{Region: "eu-west-1"}
+	s.onPlan(plan, nil)
+	s.env.OnActivity(acts.Build, mock.Anything, mock.Anything).Return(&activities.BuildResult{}, nil).Once()
+	s.onBake()
+	var got []activities.ReportInput
+	s.env.OnActivity(acts.ReportRun, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.ReportInput) error { got = append(got, in); return nil })
+	ev := event.Event{Kind: event.KindReview, Host: event.HostCodeCommit, Repo: "widget", Ref: "refs/heads/feature",
+		Branch: "feature", Commit: testCommit, DeliveryID: "eb-1",
+		PullRequest: &event.PullRequest{Number: 3, SourceBranch: "feature", TargetBranch: "main", SourceCommit: testCommit, TargetCommit: "d0"}}
+
+	s.run(ev)
+
+	s.Require().NoError(s.env.GetWorkflowError())
+	s.Require().Len(got, 5)
+	s.Equal("eu-west-1", got[0].CodeCommit.Region)
+	s.Nil(got[0].Report)
+	s.Equal(workflows.OutcomeSucceeded, got[4].Outcome)
+	s.False(plan.Reports(pushEvent), "a push to a CodeCommit repository has no comment to keep")
 }

@@ -144,8 +144,8 @@ type target struct {
 
 func (g *generator) plan() error {
 	s := g.p.Stages
-	if s.Bake == nil && s.Test == nil && s.Distribute == nil {
-		return fmt.Errorf("no bake, test or distribute stage: it makes no AWS calls")
+	if s.Bake == nil && s.Test == nil && s.Distribute == nil && len(publishStatements(g.p)) == 0 {
+		return fmt.Errorf("no bake, test, distribute or AWS publish stage, and no AWS notification: it makes no AWS calls")
 	}
 	if s.Bake != nil {
 		g.bake = s.Bake.Region
@@ -270,7 +270,7 @@ func (g *generator) builderStatements() []Statement {
 		st = append(st, Statement{Sid: "KilnAssumesExactlyTheTargetRoles", Action: []string{"sts:AssumeRole"},
 			Resource: set(g.roles)})
 	}
-	return st
+	return append(st, publishStatements(g.p)...)
 }
 
 func (g *generator) notes() []string {

@@ -135,7 +135,10 @@ var allowed = strings.Fields(`ec2:AttachVolume ec2:AuthorizeSecurityGroupIngress
 	ec2:DescribeSubnets ec2:DescribeTags ec2:DescribeVolumes ec2:DetachVolume ec2:GetPasswordData
 	ec2:ModifyImageAttribute ec2:ModifyInstanceAttribute ec2:ModifySnapshotAttribute ec2:RegisterImage
 	ec2:RunInstances ec2:StopInstances ec2:TerminateInstances kms:DescribeKey kms:CreateGrant
-	kms:Encrypt kms:Decrypt kms:ReEncrypt* kms:GenerateDataKey* sts:AssumeRole`)
+	kms:Encrypt kms:Decrypt kms:ReEncrypt* kms:GenerateDataKey* sts:AssumeRole
+	s3:PutObject ecr:GetAuthorizationToken ecr:BatchCheckLayerAvailability ecr:BatchGetImage
+	ecr:CompleteLayerUpload ecr:GetDownloadUrlForLayer ecr:InitiateLayerUpload ecr:PutImage
+	ecr:UploadLayerPart ses:SendEmail sns:Publish`)
 
 // TestDocumentsAreWellFormed checks what IAM requires of every document:
 // the version, alphanumeric unique Sids, and no action kiln does not call.

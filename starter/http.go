@@ -52,10 +52,23 @@ func (h *Health) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 }
 
 // NewMux routes kiln's HTTP endpoints: POST /hooks/github for GitHub and Gitea
-// webhooks, and GET /healthz.
-func NewMux(github http.Handler, health *Health) *http.ServeMux {
+// webhooks, GET /healthz, and whatever opts mount.
+func NewMux(github http.Handler, health *Health, opts ...MuxOption) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle("/hooks/github", github)
 	mux.Handle("GET /healthz", health)
+	for _, o := range opts {
+		o(mux)
+	}
 	return mux
+}
+
+// MuxOption mounts an optional endpoint on the mux NewMux builds.
+type MuxOption func(*http.ServeMux)
+
+// WithCodeCommit mounts h at /hooks/codecommit, where an EventBridge API
+// destination POSTs AWS CodeCommit events. Like /hooks/github it takes every
+// method, so h answers other methods with its own JSON 405.
+func WithCodeCommit(h http.Handler) MuxOption {
+	return func(mux *http.ServeMux) { mux.Handle("/hooks/codecommit", h) }
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/kiln-ci/kiln/internal/config"
 	"github.com/kiln-ci/kiln/internal/devserver"
 	"github.com/kiln-ci/kiln/starter"
+	"github.com/kiln-ci/kiln/starter/codecommit"
 	"github.com/kiln-ci/kiln/starter/github"
 	"github.com/kiln-ci/kiln/worker"
 	"github.com/kiln-ci/kiln/workflows"
@@ -72,7 +73,8 @@ func (o *devOptions) run(ctx context.Context, env *Env) error {
 
 	health := starter.NewHealth("temporal", "ui", "worker", "starter")
 	hook := &swappableHandler{}
-	srv, err := listenHTTP(o.listen, starter.NewMux(hook, health), log)
+	codecommitHook := &swappableHandler{}
+	srv, err := listenHTTP(o.listen, starter.NewMux(hook, health, starter.WithCodeCommit(codecommitHook)), log)
 	if err != nil {
 		return err
 	}
@@ -109,6 +111,7 @@ func (o *devOptions) run(ctx context.Context, env *Env) error {
 		return err
 	}
 	hook.set(github.NewHandler(cfg, secrets, runs, log))
+	codecommitHook.set(codecommit.NewHandler(cfg, secrets, runs, log))
 	health.Ready("starter")
 
 	log.Info().Str("temporal", ts.Address()).Str("ui", ts.UIAddress()).

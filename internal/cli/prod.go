@@ -8,6 +8,7 @@ import (
 	"github.com/kiln-ci/kiln/activities"
 	"github.com/kiln-ci/kiln/internal/config"
 	"github.com/kiln-ci/kiln/starter"
+	"github.com/kiln-ci/kiln/starter/codecommit"
 	"github.com/kiln-ci/kiln/starter/github"
 	"github.com/kiln-ci/kiln/worker"
 )
@@ -68,7 +69,8 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	}
 	health := starter.NewHealth("starter")
 	hook := &swappableHandler{}
-	srv, err := listenHTTP(listen, starter.NewMux(hook, health), env.Log)
+	codecommitHook := &swappableHandler{}
+	srv, err := listenHTTP(listen, starter.NewMux(hook, health, starter.WithCodeCommit(codecommitHook)), env.Log)
 	if err != nil {
 		return err
 	}
@@ -81,7 +83,9 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	if err := startStarter(ctx, c, cfg, env.Log); err != nil {
 		return err
 	}
-	hook.set(github.NewHandler(cfg, secrets, &starter.Runs{Client: c}, env.Log))
+	runs := &starter.Runs{Client: c}
+	hook.set(github.NewHandler(cfg, secrets, runs, env.Log))
+	codecommitHook.set(codecommit.NewHandler(cfg, secrets, runs, env.Log))
 	health.Ready("starter")
 	env.Log.Info().Str("listen", srv.Addr).Str("temporal", t.address).Msg("kiln serve is ready")
 	<-ctx.Done()

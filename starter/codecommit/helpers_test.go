@@ -1,0 +1,151 @@
+package codecommit
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/stretchr/testify/require"
+
+	"github.com/kiln-ci/kiln/internal/config"
+	"github.com/kiln-ci/kiln/internal/event"
+	"github.com/kiln-ci/kiln/starter/github"
+)
+
+// testToken is every test repository's webhook_secret; logs must never show it.
+const testToken = "kiln-test-token-3c9e71"
+
+// testRegion is the region of the fixtures and of every test repository.
+const testRegion = "us-east-2"
+
+// startCall is one call the fake starter received.
+type startCall struct {
+	Pipeline string
+	Event    event.Event
+	// Deadline is the context's deadline; zero when it had none.
+	Deadline time.Time
+}
+
+// fakeStarter records StartRun calls. Like Temporal under kiln's workflow ID
+// policy, it reports a run whose ID it has seen before as already started.
+type fakeStarter struct {
+	mu    sync.Mutex
+	calls []startCall
+	seen  map[string]bool
+	err   error
+}
+
+func (f *fakeStarter) StartRun(ctx context.Context, p *config.Pipeline, ev event.Event) (string, bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	deadline, _ := ctx.Deadline()
+	f.calls = append(f.calls, startCall{Pipeline: p.Name, Event: ev, Deadline: deadline})
+	if f.err != nil {
+		return "", false, f.err
+	}
+	id := "kiln/" + p.Name + "/" + ev.DeliveryID
+	if f.seen == nil {
+		f.seen = map[string]bool{}
+	}
+	dup := f.seen[id]
+	f.seen[id] = true
+	return id, dup, nil
+}
+
+func (f *fakeStarter) Calls() []startCall {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]startCall(nil), f.calls...)
+}
+
+// testConfig returns CodeCommit repositories in testRegion, each with one
+// pipeline per trigger kind ("<repo>/branch", "<repo>/tag", "<repo>/review")
+// firing on everything, and a GitHub repository acme/widget without
+// codecommit.
+func testConfig(repos ...string) *config.Config {
+	cfg := &config.Config{File: "kiln.yaml"}
+	for _, r := range repos {
+		cfg.Repos = append(cfg.Repos, config.Repo{
+			Name:          r,
+			CloneURL:      "codecommit::" + testRegion + "://" + r,
+			WebhookSecret: config.SecretRef{Env: "KILN_TEST_TOKEN"},
+			CodeCommit:    &config.CodeCommitRepo{Region: testRegion},
+		})
+		cfg.Pipelines = append(cfg.Pipelines,
+			config.Pipeline{Name: r + "/branch", Repo: r, Triggers: config.Triggers{Branch: []string{"*", "*/*"}}},
+			config.Pipeline{Name: r + "/tag", Repo: r, Triggers: config.Triggers{Tag: []string{"*"}}},
+			config.Pipeline{Name: r + "/review", Repo: r, Triggers: config.Triggers{Review: &config.ReviewTrigger{}}},
+		)
+	}
+	cfg.Repos = append(cfg.Repos, config.Repo{
+		Name:          "acme/widget",
+		CloneURL:      "https://github.com/acme/widget.git",
+		WebhookSecret: config.SecretRef{Env: "KILN_TEST_TOKEN"},
+	})
+	return cfg
+}
+
+// newTestHandler returns a handler for cfg whose every repository's secret is
+// testToken, the fake starter behind it, and a buffer holding its logs.
+func newTestHandler(t *testing.T, cfg *config.Config) (*Handler, *fakeStarter, *bytes.Buffer) {
+	t.Helper()
+	secrets := map[string][]byte{}
+	for _, r := range cfg.Repos {
+		secrets[strings.ToLower(r.Name)] = []byte(testToken)
+	}
+	var logs bytes.Buffer
+	starter := &fakeStarter{}
+	return NewHandler(cfg, secrets, starter, zerolog.New(&logs)), starter, &logs
+}
+
+// newDelivery builds the POST an EventBridge API destination with an API-key
+// connection sends.
+func newDelivery(body []byte) *http.Request {
+	r := httptest.NewRequest(http.MethodPost, "/hooks/codecommit", bytes.NewReader(body))
+	r.Header.Set("Content-Type", "application/json; charset=utf-8")
+	r.Header.Set("User-Agent", "Amazon/EventBridge/ApiDestinations")
+	r.Header.Set(TokenHeader, testToken)
+	return r
+}
+
+// serve runs r through h and decodes the answer, which must be JSON.
+func serve(t *testing.T, h http.Handler, r *http.Request) (int, github.Response) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, r)
+	require.Equal(t, "application/json", rec.Header().Get("Content-Type"))
+	var resp github.Response
+	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &resp), "body: %s", rec.Body)
+	return rec.Code, resp
+}
+
+// readTestdata returns a file of testdata/.
+func readTestdata(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	require.NoError(t, err)
+	return b
+}
+
+// editEvent returns the fixture with edit applied to its decoded JSON.
+func editEvent(t *testing.T, name string, edit func(ev map[string]any)) []byte {
+	t.Helper()
+	var ev map[string]any
+	require.NoError(t, json.Unmarshal(readTestdata(t, name), &ev))
+	edit(ev)
+	b, err := json.Marshal(ev)
+	require.NoError(t, err)
+	return b
+}
+
+// detailOf is the detail object of a decoded event.
+func detailOf(ev map[string]any) map[string]any { return ev["detail"].(map[string]any) }

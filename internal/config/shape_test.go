@@ -98,7 +98,6 @@ pipelines:
         timeout: 30 minutes
 `, []problem{
 			{6, "pipelines[0].name", `"Widget CI" is not a valid pipeline name: lower-case letters`},
-			{7, "pipelines[0].repo", `"widget" is not a valid repository name: owner and name separated by a slash`},
 			{12, "pipelines[0].stages.build.timeout", `"30 minutes" is not a valid duration: numbers with units`},
 		}},
 		{"secret with both sources", `repos:

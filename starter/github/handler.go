@@ -2,7 +2,6 @@ package github
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -95,10 +94,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.reject(w, log, http.StatusBadRequest, err.Error())
 	case ignored == ReasonPing:
 		log.Info().Msg("webhook ping")
-		writeJSON(w, http.StatusOK, Response{Pong: true})
+		WriteJSON(w, http.StatusOK, Response{Pong: true})
 	case ignored != "":
 		log.Info().Str("reason", ignored).Msg("webhook ignored")
-		writeJSON(w, http.StatusAccepted, Response{Ignored: ignored})
+		WriteJSON(w, http.StatusAccepted, Response{Ignored: ignored})
 	default:
 		h.start(r.Context(), w, log.With().Str("ref", ev.Ref).Logger(), ev)
 	}
@@ -136,69 +135,13 @@ func (h *Handler) readDelivery(w http.ResponseWriter, r *http.Request) (delivery
 	return d, 0, nil
 }
 
-// start starts every pipeline the event triggers. It tries them all even when
-// one fails, so a redelivery has less left to do.
 func (h *Handler) start(ctx context.Context, w http.ResponseWriter, log zerolog.Logger, ev event.Event) {
-	pipelines := h.cfg.Match(ev)
-	if len(pipelines) == 0 {
-		reason := fmt.Sprintf("no pipeline of repo %s is triggered by %s", ev.Repo, describe(ev))
-		log.Info().Str("reason", reason).Msg("webhook ignored")
-		writeJSON(w, http.StatusAccepted, Response{Ignored: reason})
-		return
-	}
-	ctx, cancel := context.WithTimeout(ctx, startTimeout)
-	defer cancel()
-	var resp Response
-	var errs []error
-	for _, p := range pipelines {
-		id, dup, err := h.starter.StartRun(ctx, p, ev)
-		plog := log.With().Str("pipeline", p.Name).Str("workflow_id", id).Logger()
-		if err != nil {
-			plog.Error().Err(err).Msg("starting run failed")
-			errs = append(errs, fmt.Errorf("pipeline %s: %w", p.Name, err))
-			continue
-		}
-		plog.Info().Bool("duplicate", dup).Msg("run started")
-		resp.Started = append(resp.Started, StartedRun{Pipeline: p.Name, WorkflowID: id, Duplicate: dup})
-	}
-	if len(errs) > 0 {
-		resp.Error = errors.Join(errs...).Error()
-		writeJSON(w, http.StatusInternalServerError, resp)
-		return
-	}
-	writeJSON(w, http.StatusOK, resp)
-}
-
-// describe names the event in the words of kiln.yaml triggers.
-func describe(ev event.Event) string {
-	switch {
-	case ev.Kind == event.KindReview && ev.PullRequest != nil:
-		return fmt.Sprintf("review of pull request #%d into %s", ev.PullRequest.Number, ev.PullRequest.TargetBranch)
-	case ev.Kind == event.KindTag:
-		return "tag " + ev.Tag
-	default:
-		return string(ev.Kind) + " " + ev.Branch
-	}
+	StartMatching(ctx, w, log, h.cfg, h.starter, ev, startTimeout)
 }
 
 // reject logs and answers a delivery that is refused or cannot be read.
 func (h *Handler) reject(w http.ResponseWriter, log zerolog.Logger, status int, reason string) {
-	lvl := zerolog.InfoLevel
-	switch {
-	case status >= 500:
-		lvl = zerolog.ErrorLevel
-	case status == http.StatusUnauthorized || status == http.StatusForbidden:
-		lvl = zerolog.WarnLevel
-	}
-	log.WithLevel(lvl).Int("status", status).Str("reason", reason).Msg("webhook rejected")
-	writeJSON(w, status, Response{Error: reason})
-}
-
-// writeJSON answers with resp as JSON.
-func writeJSON(w http.ResponseWriter, status int, resp Response) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(resp)
+	Reject(w, log, status, reason)
 }
 
 // firstHeader returns the first of the named headers that is set.

@@ -48,6 +48,7 @@ import (
 const (
 	regUser, regPass = "kiln", "registry-secret"
 	ghToken          = "gh-secret-token"
+	hookSecret       = "hook-secret"
 	bucket           = "kiln-templates"
 	sender           = "kiln@example.com"
 )
@@ -60,7 +61,16 @@ repos:
     clone_url: {{.Repo}}
     webhook_secret: {env: KILN_PUBLISH_HOOK_SECRET}
     report: {api_url: {{.GitHub}}, token: {env: KILN_PUBLISH_GH_TOKEN}}
+  - name: widget
+    clone_url: {{.Repo}}
+    webhook_secret: {env: KILN_PUBLISH_HOOK_SECRET}
+    codecommit: {region: us-east-2}
 pipelines:
+  - name: cc-review
+    repo: widget
+    triggers: {review: {}}
+    stages:
+      build: {buildspec: base.buildspec.yml}
   - name: base
     repo: acme/app
     triggers: {manual: true}
@@ -129,15 +139,17 @@ Outputs:
 
 // rig is the package's shared fixture.
 type rig struct {
-	temporal *testkit.Temporal
-	runs     *starter.Runs
-	moto     *motoserver.Server
-	registry string
-	regLog   *requestLog
-	github   *requestLog
-	host     *fakeGitHub
-	head     string
-	ami      string
+	temporal   *testkit.Temporal
+	runs       *starter.Runs
+	moto       *motoserver.Server
+	registry   string
+	regLog     *requestLog
+	github     *requestLog
+	host       *fakeGitHub
+	codecommit *fakeCodeCommit
+	cfg        *config.Config
+	head       string
+	ami        string
 }
 
 var it *rig
@@ -165,11 +177,16 @@ func run(m *testing.M) (code int, err error) {
 	r.registry = strings.TrimPrefix(reg.URL, "http://")
 	r.host = &fakeGitHub{}
 	gh := httptest.NewServer(r.github.wrap(r.host))
+	r.codecommit = &fakeCodeCommit{}
+	cc := httptest.NewServer(r.codecommit)
+	defer cc.Close()
 	defer gh.Close()
 	for k, v := range map[string]string{
 		"AWS_ENDPOINT_URL": r.moto.URL, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
 		"AWS_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true",
-		"KILN_PUBLISH_HOOK_SECRET": "unused", "KILN_PUBLISH_REG_PASS": regPass, "KILN_PUBLISH_GH_TOKEN": ghToken,
+		"KILN_PUBLISH_HOOK_SECRET": hookSecret, "KILN_PUBLISH_REG_PASS": regPass, "KILN_PUBLISH_GH_TOKEN": ghToken,
+		// moto has no pull-request comments: CodeCommit calls go to a fake.
+		"AWS_ENDPOINT_URL_CODECOMMIT": cc.URL,
 	} {
 		os.Setenv(k, v)
 	}
@@ -195,6 +212,7 @@ func run(m *testing.M) (code int, err error) {
 	if err != nil {
 		return 0, err
 	}
+	r.cfg = cfg
 	if r.temporal, err = testkit.StartTemporal(ctx); err != nil {
 		return 0, err
 	}

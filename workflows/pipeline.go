@@ -121,8 +121,10 @@ func (r *pipelineRun) run(ctx workflow.Context) (*PipelineResult, error) {
 			return err
 		})
 	}
+	// finish reports the outcome and notifies; the result shows how that went.
+	err = r.finish(ctx, err)
 	res.Progress = r.progress
-	return res, r.finish(ctx, err)
+	return res, err
 }
 
 // plan resolves the pipeline definition and the commit, and records the commit

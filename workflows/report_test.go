@@ -60,6 +60,26 @@ func (s *pipelineSuite) TestReportsEachStageThenOutcome() {
 	s.env.AssertActivityNotCalled(s.T(), "Notify", mock.Anything, mock.Anything)
 }
 
+// TestNotifiedIsInTheResult: a succeeded run's result says whom it told.
+func (s *pipelineSuite) TestNotifiedIsInTheResult() {
+	plan := reportedPlan()
+	plan.Report, plan.Notify.On = nil, nil
+	s.onPlan(plan, nil)
+	s.env.OnActivity(acts.Build, mock.Anything, mock.Anything).Return(&activities.BuildResult{}, nil).Once()
+	s.onBake()
+	s.env.OnActivity(acts.Notify, mock.Anything, mock.Anything).Return(
+		&activities.NotifyResult{Sent: []string{"email"}, Failed: map[string]string{"sns": "throttled"}}, nil).Once()
+
+	s.run(pushEvent)
+
+	s.Require().NoError(s.env.GetWorkflowError())
+	var res workflows.PipelineResult
+	s.Require().NoError(s.env.GetWorkflowResult(&res))
+	s.Require().NotNil(res.Progress.Notified)
+	s.Equal([]string{"email"}, res.Progress.Notified.Sent)
+	s.Equal("throttled", res.Progress.Notified.Failed["sns"], "a failure to notify is in the result, and the run succeeded")
+}
+
 // TestFailedRunReportsAndNotifies: a failed build is reported as failed,
 // people are told which stage failed and why, and a git host that refuses
 // the report does not change the run's outcome.

@@ -83,6 +83,15 @@ type copyCheckpoint struct {
 // of a copy tagged kiln:source, and a ClientToken derived from the run and
 // the target.
 func (a *Activities) CopyAMI(ctx context.Context, in CopyInput) (*CopyResult, error) {
+	// Heartbeat from the start: reading the source, granting and assuming
+	// the role can outlast the heartbeat timeout under throttling.
+	var prev copyCheckpoint
+	if activity.HasHeartbeatDetails(ctx) {
+		_ = activity.GetHeartbeatDetails(ctx, &prev)
+	}
+	hb := newHeartbeater[copyCheckpoint](ctx, nil, prev, nil)
+	defer hb.stop()
+
 	src, err := a.describeSource(ctx, in.Source)
 	if err != nil {
 		return nil, err
@@ -111,13 +120,6 @@ func (a *Activities) CopyAMI(ctx context.Context, in CopyInput) (*CopyResult, er
 			return nil, err
 		}
 	}
-	var prev copyCheckpoint
-	if activity.HasHeartbeatDetails(ctx) {
-		_ = activity.GetHeartbeatDetails(ctx, &prev)
-	}
-	hb := newHeartbeater[copyCheckpoint](ctx, nil, prev, nil)
-	defer hb.stop()
-
 	res.AMI, res.Resumed = prev.AMI, prev.AMI != ""
 	if res.AMI == "" {
 		if res.AMI, err = findCopy(ctx, dst, in, what); err != nil {
@@ -278,9 +280,11 @@ func (a *Activities) waitAvailable(ctx context.Context, c EC2API, ami, what stri
 		switch {
 		case hasErrorCode(err, "InvalidAMIID.NotFound") || (err == nil && len(out.Images) == 0):
 			// A new image can take a moment to be visible; one that stays
-			// missing was deregistered, and a fresh attempt copies again.
+			// missing was deregistered. Retrying would wait on the same ID
+			// (and the same ClientToken would return it), so the target fails
+			// and waits for `kiln retry`, whose new generation copies afresh.
 			if missing++; missing > 20 {
-				return ec2types.Image{}, fmt.Errorf("%s: the copy %s disappeared", what, ami)
+				return ec2types.Image{}, permanent(ErrCopyFailed, "%s: the copy %s disappeared (deregistered?)", what, ami)
 			}
 		case err != nil:
 			return ec2types.Image{}, awsx.Classify(err, fmt.Sprintf("%s: read the copy %s", what, ami))

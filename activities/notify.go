@@ -75,6 +75,9 @@ func (a *Activities) Notify(ctx context.Context, in NotifyInput) (*NotifyResult,
 
 func (a *Activities) emailSender(ctx context.Context, e *config.EmailNotify) (notify.Sender, error) {
 	if e.Via == "smtp" {
+		if e.SMTP == nil {
+			return nil, fmt.Errorf("email via smtp names no smtp server")
+		}
 		s := &notify.SMTP{Addr: e.SMTP.Addr, From: e.From, Username: e.SMTP.Username, TLS: e.SMTP.TLS}
 		if e.SMTP.Password != (config.SecretRef{}) {
 			pw, err := e.SMTP.Password.Resolve()

@@ -186,7 +186,9 @@ func (d *distribution) execute(ctx workflow.Context, u *unit) (string, error) {
 		if u.regional != nil {
 			ami = u.regional.AMI
 		}
-		ctx = workflow.WithActivityOptions(ctx, distributeOptions(5*time.Minute))
+		opts := distributeOptions(5 * time.Minute)
+		opts.HeartbeatTimeout = 0 // a share is a few calls, with no heartbeat
+		ctx = workflow.WithActivityOptions(ctx, opts)
 		var out activities.ShareResult
 		err := workflow.ExecuteActivity(ctx, a.ShareAMI, activities.ShareInput{
 			RunID: runID, Region: u.Region, AMI: ami, Account: u.Account,

@@ -13,9 +13,10 @@ import (
 // TaskQueue is the queue kiln's workers poll and kiln's starters start on.
 const TaskQueue = "kiln"
 
-// DistributeTaskQueue carries the distribute stage's activities. Copies
-// mostly wait on AWS, so workers run many of them at once, apart from the
-// build slots of TaskQueue.
+// DistributeTaskQueue carries the activities that mostly wait on AWS or a
+// git host: the distribute stage's copies and shares, reports and
+// notifications. Workers run many of them at once, apart from the build
+// slots of TaskQueue, so a report never waits behind a bake.
 const DistributeTaskQueue = "kiln-distribute"
 
 // PipelineWorkflowName is the registered name of the Pipeline workflow; it is

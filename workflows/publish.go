@@ -80,15 +80,17 @@ func (r *pipelineRun) publish(ctx workflow.Context, plan *activities.Plan, res *
 }
 
 // triggerDependents starts, as abandoned child workflows, the runs of the
-// pipelines whose image triggers name an image this run pushed anew. The
-// child's ID carries the digest, so a retried or replayed start is refused as
-// a duplicate rather than run twice.
+// pipelines whose image triggers name an image this run pushed. The child's
+// ID carries the digest and duplicates are rejected, so a digest starts each
+// dependent once: publishing the same image again, or a push retried after
+// a crash (which finds its tags already in place), starts nothing twice and
+// misses nothing.
 func (r *pipelineRun) triggerDependents(ctx workflow.Context, plan *activities.Plan, images []activities.ImageResult) []string {
 	var started []string
 	for _, dep := range plan.Dependents {
 		for _, img := range images {
-			if img.Name != dep.Image || len(img.Skipped) == len(img.Tags) {
-				continue // not this image, or nothing new was pushed
+			if img.Name != dep.Image {
+				continue
 			}
 			ev := event.Event{Kind: event.KindImage, Image: &event.ImagePush{
 				Name: img.Name, Digest: img.Digest, Pipeline: r.in.Pipeline, RunID: r.progress.RunID}}
@@ -100,10 +102,15 @@ func (r *pipelineRun) triggerDependents(ctx workflow.Context, plan *activities.P
 			id := RunID(dep.Pipeline, ev, "image-"+shortDigest(img.Digest))
 			cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
 				WorkflowID: id, TaskQueue: TaskQueue, ParentClosePolicy: enumspb.PARENT_CLOSE_POLICY_ABANDON,
+				WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 				TypedSearchAttributes: StartAttributes(dep.Pipeline, ev),
 			})
 			f := workflow.ExecuteChildWorkflow(cctx, PipelineWorkflowName, PipelineInput{Pipeline: dep.Pipeline, Event: ev})
-			if err := f.GetChildWorkflowExecution().Get(ctx, nil); err != nil {
+			err := f.GetChildWorkflowExecution().Get(ctx, nil)
+			switch {
+			case temporal.IsWorkflowExecutionAlreadyStartedError(err):
+				continue // this digest already started it
+			case err != nil:
 				r.log.Warn("could not start the image-triggered run", "pipeline", dep.Pipeline, "id", id, "error", err)
 				continue
 			}

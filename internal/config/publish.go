@@ -79,8 +79,9 @@ type CloudFormationPublish struct {
 	Region string `yaml:"region,omitempty" json:"region,omitempty"`
 	// Templates are paths in the repository, YAML or JSON.
 	Templates []string `yaml:"templates" json:"templates"`
-	// Account picks whose AMIs fill the map: a distribution target's account;
-	// default the source AMI with its shared regional copies.
+	// Account picks whose AMIs fill the map: a distribution target's
+	// account; default the bake's own AMIs (Packer's, one per region it
+	// built or copied to).
 	Account string `yaml:"account,omitempty" json:"account,omitempty"`
 	// Mapping names the mapping (default AMIRegionMap) and Key its per-region
 	// key (default AMI): !FindInMap [AMIRegionMap, !Ref "AWS::Region", AMI].

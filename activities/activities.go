@@ -32,6 +32,9 @@ type Activities struct {
 	CopyPollInterval time.Duration
 	// PackerBinary runs bakes; empty means "packer" from PATH.
 	PackerBinary string
+	// HostQueue is the task queue only this worker polls: work that needs
+	// this worker's disk (building an image from build artifacts) runs there.
+	HostQueue string
 	// UIURL is the Temporal Web UI's base URL, for links to runs in reports
 	// and notifications; empty leaves links out.
 	UIURL string

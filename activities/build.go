@@ -36,6 +36,9 @@ type BuildResult struct {
 	Artifacts    []string                `json:"artifacts,omitempty"`
 	Phases       []buildspec.PhaseResult `json:"phases"`
 	Exported     map[string]string       `json:"exported,omitempty"`
+	// ArtifactsQueue is the task queue of the worker whose disk holds the
+	// artifacts; the publish stage's image builds run there.
+	ArtifactsQueue string `json:"artifacts_queue,omitempty"`
 }
 
 // BuildProgress is the build's heartbeat: where it is, for the UI's pending
@@ -106,6 +109,7 @@ func (a *Activities) Build(ctx context.Context, in BuildInput) (*BuildResult, er
 		res.Phases, res.Exported = result.Phases, result.Exported
 		if len(result.Artifacts) > 0 {
 			res.Artifacts, res.ArtifactsDir = result.Artifacts, paths.Artifacts
+			res.ArtifactsQueue = a.HostQueue
 		}
 	}
 	if err != nil {

@@ -3,6 +3,10 @@
 package worker
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -41,7 +45,7 @@ type Options struct {
 // Worker polls kiln's two task queues: pipelines and their heavy stages on
 // workflows.TaskQueue, distribution activities on workflows.DistributeTaskQueue.
 type Worker struct {
-	main, distribute worker.Worker
+	main, distribute, host worker.Worker
 }
 
 // Start starts polling both queues.
@@ -53,11 +57,17 @@ func (w *Worker) Start() error {
 		w.main.Stop()
 		return err
 	}
+	if err := w.host.Start(); err != nil {
+		w.distribute.Stop()
+		w.main.Stop()
+		return err
+	}
 	return nil
 }
 
 // Stop stops polling and waits for running activities to return.
 func (w *Worker) Stop() {
+	w.host.Stop()
 	w.distribute.Stop()
 	w.main.Stop()
 }
@@ -86,7 +96,7 @@ func New(c client.Client, o Options) *Worker {
 	})
 	acts := &activities.Activities{
 		Config: o.Config, DataDir: o.DataDir, Runs: c, Log: o.Log, PackerBinary: o.PackerBinary,
-		CopyPollInterval: o.CopyPollInterval, UIURL: o.UIURL,
+		CopyPollInterval: o.CopyPollInterval, UIURL: o.UIURL, HostQueue: HostQueue(o.DataDir),
 	}
 	Register(w, acts)
 	d := worker.New(c, workflows.DistributeTaskQueue, worker.Options{
@@ -94,7 +104,22 @@ func New(c client.Client, o Options) *Worker {
 		MaxHeartbeatThrottleInterval:       heartbeatThrottle,
 	})
 	d.RegisterActivity(acts)
-	return &Worker{main: w, distribute: d}
+	h := worker.New(c, acts.HostQueue, worker.Options{MaxConcurrentActivityExecutionSize: o.MaxConcurrentBuilds})
+	h.RegisterActivity(acts)
+	return &Worker{main: w, distribute: d, host: h}
+}
+
+// HostQueue names the task queue of the worker using dataDir on this
+// machine: the host name and a hash of the directory, as two workers on one
+// machine keep separate data.
+func HostQueue(dataDir string) string {
+	host, _ := os.Hostname()
+	abs, err := filepath.Abs(dataDir)
+	if err != nil {
+		abs = dataDir
+	}
+	sum := sha256.Sum256([]byte(abs))
+	return "kiln-host/" + host + "/" + hex.EncodeToString(sum[:6])
 }
 
 // Register adds kiln's workflows and the given activities to any registry: a

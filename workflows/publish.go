@@ -44,9 +44,18 @@ func (r *pipelineRun) publish(ctx workflow.Context, plan *activities.Plan, res *
 	ctx = workflow.WithActivityOptions(ctx, publishOptions())
 	runID := workflow.GetInfo(ctx).WorkflowExecution.ID
 	out := &PublishResult{}
+	// Images are built from the build's artifacts, on the worker whose disk
+	// holds them.
+	ictx := ctx
+	if res.Build != nil && res.Build.ArtifactsQueue != "" {
+		opts := publishOptions()
+		opts.TaskQueue = res.Build.ArtifactsQueue
+		opts.ScheduleToStartTimeout = 10 * time.Minute
+		ictx = workflow.WithActivityOptions(ctx, opts)
+	}
 	var futures []workflow.Future
 	for i := range plan.Publish.Images {
-		futures = append(futures, workflow.ExecuteActivity(ctx, a.PublishImage, activities.ImageInput{
+		futures = append(futures, workflow.ExecuteActivity(ictx, a.PublishImage, activities.ImageInput{
 			RunID: runID, Pipeline: r.in.Pipeline, Event: r.in.Event, Plan: *plan, Index: i,
 		}))
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/kiln-ci/kiln/activities"
@@ -81,4 +82,25 @@ func (s *pipelineSuite) TestPublishFailureFailsStage() {
 	s.Equal(workflows.StagePublish, p.Stages[len(p.Stages)-1].Name)
 	s.Equal(workflows.StateFailed, p.Stages[len(p.Stages)-1].State)
 	s.Equal("push r.local/acme/base: unauthorized", p.Stages[len(p.Stages)-1].Error)
+}
+
+// TestImagesBuildWhereTheArtifactsAre: the image is built on the task queue
+// of the worker whose disk holds the build's artifacts.
+func (s *pipelineSuite) TestImagesBuildWhereTheArtifactsAre() {
+	plan := publishPlan()
+	plan.Publish.Images, plan.Dependents = plan.Publish.Images[:1], nil
+	s.onPlan(plan, nil)
+	s.env.OnActivity(acts.Build, mock.Anything, mock.Anything).Return(
+		&activities.BuildResult{ArtifactsQueue: "kiln-host/builder-7/abc"}, nil).Once()
+	var queue string
+	s.env.OnActivity(acts.PublishImage, mock.Anything, mock.Anything).Return(
+		func(ctx context.Context, in activities.ImageInput) (*activities.ImageResult, error) {
+			queue = activity.GetInfo(ctx).TaskQueue
+			return &activities.ImageResult{Name: "r.local/acme/base", Digest: "sha256:ab"}, nil
+		}).Once()
+
+	s.run(pushEvent)
+
+	s.Require().NoError(s.env.GetWorkflowError())
+	s.Equal("kiln-host/builder-7/abc", queue)
 }

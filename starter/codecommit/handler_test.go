@@ -151,7 +151,7 @@ func TestHandlerNoPipeline(t *testing.T) {
 // cannot be started.
 func TestHandlerStarterError(t *testing.T) {
 	h, fake, _ := newTestHandler(t, testConfig("widget"))
-	fake.err = errors.New("temporal unavailable")
+	fake.Err = errors.New("temporal unavailable")
 	status, resp := serve(t, h, newDelivery(readTestdata(t, "pull_request_created.json")))
 	assert.Equal(t, http.StatusInternalServerError, status)
 	assert.Equal(t, "pipeline widget/review: temporal unavailable", resp.Error)

@@ -2,23 +2,20 @@ package codecommit
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 
 	"github.com/kiln-ci/kiln/internal/config"
-	"github.com/kiln-ci/kiln/internal/event"
 	"github.com/kiln-ci/kiln/starter/github"
+	"github.com/kiln-ci/kiln/test/testkit"
 )
 
 // testToken is every test repository's webhook_secret; logs must never show it.
@@ -27,45 +24,11 @@ const testToken = "kiln-test-token-3c9e71"
 // testRegion is the region of the fixtures and of every test repository.
 const testRegion = "us-east-2"
 
-// startCall is one call the fake starter received.
-type startCall struct {
-	Pipeline string
-	Event    event.Event
-	// Deadline is the context's deadline; zero when it had none.
-	Deadline time.Time
-}
-
-// fakeStarter records StartRun calls. Like Temporal under kiln's workflow ID
-// policy, it reports a run whose ID it has seen before as already started.
-type fakeStarter struct {
-	mu    sync.Mutex
-	calls []startCall
-	seen  map[string]bool
-	err   error
-}
-
-func (f *fakeStarter) StartRun(ctx context.Context, p *config.Pipeline, ev event.Event) (string, bool, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	deadline, _ := ctx.Deadline()
-	f.calls = append(f.calls, startCall{Pipeline: p.Name, Event: ev, Deadline: deadline})
-	if f.err != nil {
-		return "", false, f.err
-	}
-	id := "kiln/" + p.Name + "/" + ev.DeliveryID
-	if f.seen == nil {
-		f.seen = map[string]bool{}
-	}
-	dup := f.seen[id]
-	f.seen[id] = true
-	return id, dup, nil
-}
-
-func (f *fakeStarter) Calls() []startCall {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]startCall(nil), f.calls...)
-}
+// The fake starter and its calls are testkit's.
+type (
+	fakeStarter = testkit.FakeStarter
+	startCall   = testkit.StartCall
+)
 
 // testConfig returns CodeCommit repositories in testRegion, each with one
 // pipeline per trigger kind ("<repo>/branch", "<repo>/tag", "<repo>/review")

@@ -138,7 +138,7 @@ func TestHandlerFormEncoded(t *testing.T) {
 // started, is a success reported as a duplicate.
 func TestHandlerRedelivery(t *testing.T) {
 	h, starter, _ := newTestHandler(t, pipelinesFor("acme/widget"))
-	starter.dup = true
+	starter.Dup = true
 	status, resp := serve(t, h, newDelivery("push", "d-again", readTestdata(t, "push_feature_branch.json")))
 	assert.Equal(t, http.StatusOK, status)
 	assert.Equal(t, []StartedRun{{Pipeline: "acme/widget/branch", WorkflowID: "kiln/acme/widget/branch/d-again", Duplicate: true}}, resp.Started)
@@ -151,7 +151,7 @@ func TestHandlerStarterError(t *testing.T) {
 	cfg.Pipelines = append(cfg.Pipelines, config.Pipeline{Name: "second", Repo: "acme/widget",
 		Triggers: config.Triggers{Branch: []string{"feature/*"}}})
 	h, starter, _ := newTestHandler(t, cfg)
-	starter.err = errors.New("temporal unavailable")
+	starter.Err = errors.New("temporal unavailable")
 	status, resp := serve(t, h, newDelivery("push", "d-1", readTestdata(t, "push_feature_branch.json")))
 	assert.Equal(t, http.StatusInternalServerError, status)
 	assert.Equal(t, "pipeline acme/widget/branch: temporal unavailable\npipeline second: temporal unavailable", resp.Error)

@@ -2,7 +2,6 @@ package github
 
 import (
 	"bytes"
-	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -12,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,44 +18,17 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/kiln-ci/kiln/internal/config"
-	"github.com/kiln-ci/kiln/internal/event"
+	"github.com/kiln-ci/kiln/test/testkit"
 )
 
 // testSecret signs every test delivery; logs must never show it.
 const testSecret = "kiln-test-secret-6d1f0b"
 
-// startCall is one call the fake starter received.
-type startCall struct {
-	Pipeline string
-	Event    event.Event
-	// Deadline is the context's deadline; zero when it had none.
-	Deadline time.Time
-}
-
-// fakeStarter records StartRun calls and answers with dup and err.
-type fakeStarter struct {
-	mu    sync.Mutex
-	calls []startCall
-	dup   bool
-	err   error
-}
-
-func (f *fakeStarter) StartRun(ctx context.Context, p *config.Pipeline, ev event.Event) (string, bool, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	deadline, _ := ctx.Deadline()
-	f.calls = append(f.calls, startCall{Pipeline: p.Name, Event: ev, Deadline: deadline})
-	if f.err != nil {
-		return "", false, f.err
-	}
-	return "kiln/" + p.Name + "/" + ev.DeliveryID, f.dup, nil
-}
-
-func (f *fakeStarter) Calls() []startCall {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]startCall(nil), f.calls...)
-}
+// The fake starter and its calls are testkit's.
+type (
+	fakeStarter = testkit.FakeStarter
+	startCall   = testkit.StartCall
+)
 
 // withoutDeadlines checks that every call had a deadline, then clears it so
 // calls compare by pipeline and event alone.

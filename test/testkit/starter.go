@@ -1,0 +1,56 @@
+package testkit
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/kiln-ci/kiln/internal/config"
+	"github.com/kiln-ci/kiln/internal/event"
+)
+
+// StartCall is one call a FakeStarter received.
+type StartCall struct {
+	Pipeline string
+	Event    event.Event
+	// Deadline is the context's deadline; zero when it had none.
+	Deadline time.Time
+}
+
+// FakeStarter stands in for the Temporal starter behind an intake: it
+// records StartRun calls and, like Temporal under kiln's workflow ID policy,
+// reports a run whose ID it has seen before as already started. Dup makes
+// every start a duplicate; Err fails every start.
+type FakeStarter struct {
+	Dup bool
+	Err error
+
+	mu    sync.Mutex
+	calls []StartCall
+	seen  map[string]bool
+}
+
+// StartRun records the call and answers as described on FakeStarter.
+func (f *FakeStarter) StartRun(ctx context.Context, p *config.Pipeline, ev event.Event) (string, bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	deadline, _ := ctx.Deadline()
+	f.calls = append(f.calls, StartCall{Pipeline: p.Name, Event: ev, Deadline: deadline})
+	if f.Err != nil {
+		return "", false, f.Err
+	}
+	id := "kiln/" + p.Name + "/" + ev.DeliveryID
+	if f.seen == nil {
+		f.seen = map[string]bool{}
+	}
+	dup := f.Dup || f.seen[id]
+	f.seen[id] = true
+	return id, dup, nil
+}
+
+// Calls returns the calls so far, oldest first.
+func (f *FakeStarter) Calls() []StartCall {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]StartCall(nil), f.calls...)
+}

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
@@ -74,7 +76,7 @@ func (a *Activities) PublishImage(ctx context.Context, in ImageInput) (*ImageRes
 			"org.opencontainers.image.revision": in.Plan.Commit,
 			"org.opencontainers.image.source":   in.Plan.Repo,
 		}}
-	for _, k := range sortedKeys(cfg.Env) {
+	for _, k := range slices.Sorted(maps.Keys(cfg.Env)) {
 		img.Env = append(img.Env, k+"="+cfg.Env[k])
 	}
 	built, err := p.Build(ctx, img)
@@ -195,13 +197,4 @@ func classifyImage(err error, what string) error {
 		return permanent(ErrInvalidImage, "%s: %v", what, err)
 	}
 	return fmt.Errorf("%s: %w", what, err)
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -104,10 +104,8 @@ func (a *Activities) reportCodeCommit(ctx context.Context, in ReportInput, cc *c
 
 func (a *Activities) reportRun(ctx context.Context, in ReportInput) report.Run {
 	run := report.Run{Repo: in.Repo, Commit: in.Commit, Pipeline: in.Pipeline, RunID: in.RunID,
-		URL: a.runURL(activity.GetInfo(ctx).WorkflowNamespace, in.RunID), Outcome: in.Outcome}
-	if pr := in.Event.PullRequest; in.Event.Kind == event.KindReview && pr != nil {
-		run.PR = pr.Number
-	}
+		URL: RunURL(a.UIURL, activity.GetInfo(ctx).WorkflowNamespace, in.RunID), Outcome: in.Outcome,
+		PR: prNumber(in.Event)}
 	for _, s := range in.Stages {
 		run.Stages = append(run.Stages, report.Stage{Name: s.Name, State: s.State, Duration: s.Duration, Error: s.Error})
 		if s.State == "failed" {
@@ -117,12 +115,13 @@ func (a *Activities) reportRun(ctx context.Context, in ReportInput) report.Run {
 	return run
 }
 
-// runURL links to the run in the Temporal Web UI; empty without a UI URL.
-func (a *Activities) runURL(namespace, runID string) string {
-	if a.UIURL == "" {
+// RunURL links to a run's page in the Temporal Web UI at ui; empty without
+// a UI.
+func RunURL(ui, namespace, runID string) string {
+	if ui == "" {
 		return ""
 	}
-	return fmt.Sprintf("%s/namespaces/%s/workflows/%s", a.UIURL, url.PathEscape(namespace), url.PathEscape(runID))
+	return fmt.Sprintf("%s/namespaces/%s/workflows/%s", ui, url.PathEscape(namespace), url.PathEscape(runID))
 }
 
 // classifyReport makes the host's refusals permanent; rate limits and

@@ -6,13 +6,13 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/url"
 	"path/filepath"
 	"time"
 
 	"github.com/rs/zerolog"
 	"go.temporal.io/sdk/client"
 
+	"github.com/kiln-ci/kiln/activities"
 	"github.com/kiln-ci/kiln/examples"
 	"github.com/kiln-ci/kiln/internal/config"
 	"github.com/kiln-ci/kiln/internal/devserver"
@@ -147,12 +147,7 @@ func startExampleRun(ctx context.Context, runs *starter.Runs, pipeline, ui strin
 		log.Error().Err(err).Str("pipeline", pipeline).Msg("could not start the example run")
 		return
 	}
-	log.Info().Str("workflow_id", id).Str("url", runURL(ui, "default", id)).Msg("started the example run")
-}
-
-// runURL links to a run's page in the Temporal Web UI.
-func runURL(ui, namespace, workflowID string) string {
-	return fmt.Sprintf("%s/namespaces/%s/workflows/%s", ui, namespace, url.PathEscape(workflowID))
+	log.Info().Str("workflow_id", id).Str("url", activities.RunURL(ui, "default", id)).Msg("started the example run")
 }
 
 func listenHTTP(addr string, h http.Handler, log zerolog.Logger) (*http.Server, error) {

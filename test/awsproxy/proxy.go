@@ -16,8 +16,10 @@
 package awsproxy
 
 import (
+	"bufio"
 	"bytes"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -129,15 +131,52 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	req.Account = p.accountFor(r, req)
 	kind, delay := p.plan(req)
 	sleepCtx(r, delay)
+	req.Fault = kind
+	// The request is recorded before the client can see any answer, so a
+	// test that counts requests right after a call returns sees them all.
+	rw := &recordingWriter{ResponseWriter: w, record: func(status int) {
+		req.Status = status
+		p.mu.Lock()
+		p.requests = append(p.requests, req)
+		p.mu.Unlock()
+	}}
 	if kind != None {
-		req.Fault = kind
-		req.Status = inject(w, req, kind)
+		inject(rw, req, kind)
 	} else {
-		req.Status = p.forward(w, r, req)
+		p.forward(rw, r, req)
 	}
-	p.mu.Lock()
-	p.requests = append(p.requests, req)
-	p.mu.Unlock()
+	rw.answered(0)
+}
+
+// recordingWriter calls record once, with the status, just before the first
+// byte of the answer is sent or the connection is taken over to be reset.
+type recordingWriter struct {
+	http.ResponseWriter
+	record func(status int)
+	done   bool
+}
+
+func (w *recordingWriter) answered(status int) {
+	if !w.done {
+		w.done = true
+		w.record(status)
+	}
+}
+
+func (w *recordingWriter) WriteHeader(status int) {
+	w.answered(status)
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *recordingWriter) Write(b []byte) (int, error) {
+	w.answered(http.StatusOK)
+	return w.ResponseWriter.Write(b)
+}
+
+// Hijack is how a Reset fault drops the connection: status 0.
+func (w *recordingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	w.answered(0)
+	return w.ResponseWriter.(http.Hijacker).Hijack()
 }
 
 // plan decides, under the lock, which fault (if any) and delay apply to req,

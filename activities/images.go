@@ -11,10 +11,12 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/bmatcuk/doublestar/v4"
 	"github.com/google/go-containerregistry/pkg/name"
+	"go.temporal.io/sdk/activity"
 
 	"github.com/kiln-ci/kiln/internal/awsx"
 	"github.com/kiln-ci/kiln/internal/config"
@@ -52,6 +54,15 @@ type ImageResult struct {
 	Skipped []string `json:"skipped,omitempty"`
 }
 
+// imageProgress is PublishImage's heartbeat: a push of large layers keeps
+// the activity alive while bytes move, and one that stalls times out.
+type imageProgress struct {
+	Image   string `json:"image"`
+	Step    string `json:"step"`
+	Written int64  `json:"written,omitempty"`
+	Total   int64  `json:"total,omitempty"`
+}
+
 // PublishImage builds the image from the build's artifacts on its base
 // image, and pushes it with the tags its rules give this run. The image is
 // reproducible (fixed timestamps, sorted files), so a retry builds the same
@@ -79,9 +90,18 @@ func (a *Activities) PublishImage(ctx context.Context, in ImageInput) (*ImageRes
 	for _, k := range slices.Sorted(maps.Keys(cfg.Env)) {
 		img.Env = append(img.Env, k+"="+cfg.Env[k])
 	}
+	activity.RecordHeartbeat(ctx, imageProgress{Image: cfg.Name, Step: "build"})
 	built, err := p.Build(ctx, img)
 	if err != nil {
 		return nil, classifyImage(err, "build "+cfg.Name)
+	}
+	activity.RecordHeartbeat(ctx, imageProgress{Image: cfg.Name, Step: "push"})
+	var last time.Time
+	p.Progress = func(written, total int64) {
+		if time.Since(last) >= time.Second || written == total {
+			last = time.Now()
+			activity.RecordHeartbeat(ctx, imageProgress{Image: cfg.Name, Step: "push", Written: written, Total: total})
+		}
 	}
 	pushed, err := p.Push(ctx, cfg.Name, built, tags)
 	if err != nil {

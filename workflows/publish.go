@@ -53,6 +53,8 @@ func (r *pipelineRun) publish(ctx workflow.Context, plan *activities.Plan, res *
 		opts.ScheduleToStartTimeout = 10 * time.Minute
 		ictx = workflow.WithActivityOptions(ctx, opts)
 	}
+	// A push heartbeats as its bytes go up; one that stalls is retried.
+	ictx = workflow.WithHeartbeatTimeout(ictx, 2*time.Minute)
 	var futures []workflow.Future
 	for i := range plan.Publish.Images {
 		futures = append(futures, workflow.ExecuteActivity(ictx, a.PublishImage, activities.ImageInput{

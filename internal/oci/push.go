@@ -60,6 +60,10 @@ type Pusher struct {
 	Insecure bool
 	// Transport carries the requests; nil means remote.DefaultTransport.
 	Transport http.RoundTripper
+	// Progress, when set, is called as blob bytes go up during Push, with
+	// the bytes written so far and the total to write. A push whose blobs
+	// are all in the registry already never calls it.
+	Progress func(written, total int64)
 }
 
 // PushResult is what Push did.
@@ -100,7 +104,24 @@ func (p *Pusher) Push(ctx context.Context, repo string, image v1.Image, tags []s
 	if len(missing) == 0 {
 		return res, nil
 	}
-	pusher, err := remote.NewPusher(p.remoteOptions(ctx)...)
+	opts := p.remoteOptions(ctx)
+	if p.Progress != nil {
+		updates := make(chan v1.Update, 16)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for u := range updates {
+				if u.Error == nil {
+					p.Progress(u.Complete, u.Total)
+				}
+			}
+		}()
+		// The pusher sends its last update before Push returns; only then
+		// is the channel closed.
+		defer func() { close(updates); <-done }()
+		opts = append(opts, remote.WithProgress(updates))
+	}
+	pusher, err := remote.NewPusher(opts...)
 	if err != nil {
 		return res, fmt.Errorf("push to %s: %w", r.Name(), err)
 	}

@@ -27,8 +27,13 @@ func TestPushIsIdempotent(t *testing.T) {
 	img, err := p.Build(ctx, appImage(dir, reg.host+"/acme/base:1"))
 	require.NoError(t, err)
 	reg.reset()
+	var written, total, calls int64
+	p.Progress = func(w, t int64) { written, total, calls = w, t, calls+1 }
 	first, err := p.Push(ctx, repo, img, tags)
 	require.NoError(t, err)
+	assert.Positive(t, calls, "progress reported while blobs went up")
+	assert.Positive(t, total)
+	assert.Equal(t, total, written, "the last progress report is the whole push")
 	assert.Equal(t, tags, first.Tags)
 	assert.Empty(t, first.Skipped)
 	assert.Equal(t, 3, reg.count("/manifests/", http.MethodPut), "one manifest PUT per tag")
@@ -43,8 +48,10 @@ func TestPushIsIdempotent(t *testing.T) {
 	again, err := p.Build(ctx, appImage(dir, reg.host+"/acme/base:1"))
 	require.NoError(t, err)
 	reg.reset()
+	calls = 0
 	second, err := p.Push(ctx, repo, again, tags)
 	require.NoError(t, err)
+	assert.Zero(t, calls, "nothing to upload, no progress")
 	assert.Equal(t, first.Digest, second.Digest)
 	assert.Empty(t, second.Tags)
 	assert.Equal(t, tags, second.Skipped)

@@ -1,8 +1,9 @@
 package activities
 
 import (
+	"maps"
 	"os"
-	"sort"
+	"slices"
 
 	"github.com/kiln-ci/kiln/internal/packer"
 )
@@ -10,8 +11,9 @@ import (
 // packerOptions assembles Packer's inputs. kiln's values reach the template
 // as PKR_VAR_kiln_* (an HCL2 template picks up the ones it declares and
 // ignores the rest) and as KILN_* environment variables (for JSON templates'
-// {{env}}). Secret variables are resolved here, on the worker, passed as -var,
-// and listed for scrubbing.
+// {{env}}). Secret variables are resolved here, on the worker, and reach
+// Packer in a var file only the worker's user can read, never on its command
+// line; Packer's output is scrubbed of them.
 func (a *Activities) packerOptions(in BakeInput, src string) (packer.Options, error) {
 	bake := in.Plan.Bake
 	vars := map[string]string{}
@@ -19,18 +21,13 @@ func (a *Activities) packerOptions(in BakeInput, src string) (packer.Options, er
 		vars[k] = v
 	}
 	var secrets []string
-	names := make([]string, 0, len(bake.SecretVars))
-	for name := range bake.SecretVars {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
+	secretVars := map[string]string{}
+	for _, name := range slices.Sorted(maps.Keys(bake.SecretVars)) {
 		v, err := bake.SecretVars[name].Resolve()
 		if err != nil {
 			return packer.Options{}, permanent(ErrInvalidBakeRequest, "stages.bake.secret_vars.%s: %v", name, err)
 		}
-		vars[name] = string(v)
-		secrets = append(secrets, string(v))
+		secretVars[name] = string(v)
 	}
 	for _, k := range []string{"AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"} {
 		if v := os.Getenv(k); v != "" {
@@ -49,12 +46,13 @@ func (a *Activities) packerOptions(in BakeInput, src string) (packer.Options, er
 		env = append(env, "AWS_REGION="+bake.Region, "AWS_DEFAULT_REGION="+bake.Region)
 	}
 	return packer.Options{
-		Dir:      src,
-		Template: bake.Template,
-		Vars:     vars,
-		VarFiles: bake.VarFiles,
-		Env:      env,
-		Secrets:  secrets,
-		Packer:   a.PackerBinary,
+		Dir:        src,
+		Template:   bake.Template,
+		Vars:       vars,
+		SecretVars: secretVars,
+		VarFiles:   bake.VarFiles,
+		Env:        env,
+		Secrets:    secrets,
+		Packer:     a.PackerBinary,
 	}, nil
 }

@@ -98,7 +98,8 @@ func TestBuildHCL(t *testing.T) {
 
 // TestBuildJSONManifest: a legacy JSON template with a manifest
 // post-processor, built twice into the same manifest, returns only this run's
-// AMIs, each once, and the run's UUID.
+// AMIs, each once, and the run's UUID. The second build gets a variable from
+// the secret var file.
 func TestBuildJSONManifest(t *testing.T) {
 	dir := workdir(t, "json")
 	var first *Result
@@ -107,6 +108,12 @@ func TestBuildJSONManifest(t *testing.T) {
 			Dir: dir, Template: "ami.json", Manifest: "manifest.json",
 			Vars: map[string]string{"endpoint": moto(t), "name": fmt.Sprintf("%s-%d", amiName(t), i)},
 			Env:  []string{"PKR_VAR_kiln_commit=0123abc"},
+		}
+		if i == 1 {
+			// A JSON template reads secret variables from the var file too:
+			// without the endpoint packer would call real AWS and fail.
+			o.SecretVars = map[string]string{"endpoint": o.Vars["endpoint"]}
+			delete(o.Vars, "endpoint")
 		}
 		res, err := Build(context.Background(), o)
 		if err != nil {

@@ -99,12 +99,18 @@ func TestOutputErrors(t *testing.T) {
 // TestScrub: secrets go from every field, also when packer escaped a comma or
 // newline inside them or a longer secret contains a shorter one.
 func TestScrub(t *testing.T) {
-	s := newScrubber([]string{"", "pw", "pw,long\nsecret"})
+	key := "-----BEGIN KEY-----\nMIIEowIBAAKCAQEA1x,yz\n-----END KEY-----"
+	s := newScrubber([]string{"", "pw", "pw,long\nsecret", key})
 	cases := map[string]string{
 		"x pw y":                             "x <sensitive> y",
 		`a pw%!(PACKER_COMMA)long\nsecret b`: "a <sensitive> b",
 		"pw,long\nsecret":                    "<sensitive>",
 		"nothing":                            "nothing",
+		// packer prints a multi-line value one UI line at a time
+		"    shell: MIIEowIBAAKCAQEA1x,yz":            "    shell: <sensitive>",
+		"shell: MIIEowIBAAKCAQEA1x%!(PACKER_COMMA)yz": "shell: <sensitive>",
+		"-----":                    "-----",
+		"shell: -----END KEY-----": "shell: <sensitive>",
 	}
 	for in, want := range cases {
 		if got := s.scrub(in); got != want {

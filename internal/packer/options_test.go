@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -54,8 +55,45 @@ func TestArgs(t *testing.T) {
 		Vars: map[string]string{"z": "1", "a": "x y; $(z)"}}
 	want := []string{"build", "-machine-readable", "-color=false", "-var", "a=x y; $(z)",
 		"-var", "z=1", "-var-file", "a.hcl", "./-t.pkr.hcl"}
-	if got := o.args(); !reflect.DeepEqual(got, want) {
+	if got := o.args(""); !reflect.DeepEqual(got, want) {
 		t.Errorf("args = %q, want %q", got, want)
+	}
+}
+
+// TestSecretVarsStayOffTheCommandLine: secret variables go to a var file only
+// this user can read, passed after the repository's own, never as -var.
+func TestSecretVarsStayOffTheCommandLine(t *testing.T) {
+	o := Options{Template: "t.pkr.hcl", VarFiles: []string{"a.hcl"},
+		Vars: map[string]string{"region": "us-east-1"}, SecretVars: map[string]string{"db_password": "hunter2"}}
+	file, cleanup, err := o.writeSecretVars()
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := o.args(file)
+	if strings.Contains(strings.Join(args, " "), "hunter2") {
+		t.Errorf("args hold the secret: %q", args)
+	}
+	if n := len(args); args[n-3] != "-var-file" || args[n-2] != file {
+		t.Errorf("secret var file is not the last var file: %q", args)
+	}
+	info, err := os.Stat(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Mode().Perm() != 0o600 {
+		t.Errorf("secret var file mode = %v, want 0600", info.Mode().Perm())
+	}
+	body, _ := os.ReadFile(file)
+	if string(body) != `{"db_password":"hunter2"}` {
+		t.Errorf("secret var file = %s", body)
+	}
+	cleanup()
+	if _, err := os.Stat(file); !os.IsNotExist(err) {
+		t.Errorf("secret var file still there after cleanup: %v", err)
+	}
+	none, _, err := (&Options{}).writeSecretVars()
+	if none != "" || err != nil {
+		t.Errorf("no secret vars wrote %q, %v", none, err)
 	}
 }
 

@@ -3,6 +3,7 @@ package packer
 import (
 	"bufio"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -33,7 +34,7 @@ type output struct {
 
 func newOutput(o Options) *output {
 	return &output{
-		scrub:    newScrubber(o.Secrets).scrub,
+		scrub:    newScrubber(append(slices.Collect(maps.Values(o.SecretVars)), o.Secrets...)).scrub,
 		log:      o.Log,
 		progress: o.Progress,
 		tail:     buildspec.NewTailWriter(buildspec.DefaultTailLines),

@@ -6,6 +6,7 @@ package packer
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -33,6 +34,11 @@ type Options struct {
 	Vars map[string]string
 	// VarFiles become -var-file arguments; paths are relative to Dir.
 	VarFiles []string
+	// SecretVars are variables whose values must not be on packer's command
+	// line, which every local user can read in /proc/<pid>/cmdline: they are
+	// written to a var file only the worker's user can read, passed last,
+	// and removed when packer exits. Their values are scrubbed like Secrets.
+	SecretVars map[string]string
 	// Env is appended to os.Environ() (AWS credentials, PKR_VAR_kiln_*, KILN_*).
 	Env []string
 	// Secrets are values replaced by <sensitive> in everything kiln logs or
@@ -121,9 +127,11 @@ func (o *Options) validate() error {
 	if o.Manifest != "" && !filepath.IsLocal(o.Manifest) {
 		return bad("manifest %q leaves the repository", o.Manifest)
 	}
-	for name := range o.Vars {
-		if !varName.MatchString(name) {
-			return bad("variable name %q is not valid", name)
+	for _, vars := range []map[string]string{o.Vars, o.SecretVars} {
+		for name := range vars {
+			if !varName.MatchString(name) {
+				return bad("variable name %q is not valid", name)
+			}
 		}
 	}
 	for _, kv := range o.Env {
@@ -154,9 +162,33 @@ func firstWord(s string) string {
 	return s
 }
 
+// writeSecretVars writes SecretVars to a new var file readable by this user
+// only, and returns its path and how to remove it; with none it returns "".
+// The file is JSON, which both HCL2 (as .pkrvars.json) and legacy JSON
+// templates read.
+func (o *Options) writeSecretVars() (string, func(), error) {
+	if len(o.SecretVars) == 0 {
+		return "", func() {}, nil
+	}
+	dir, err := os.MkdirTemp("", "kiln-packer-")
+	if err != nil {
+		return "", nil, fmt.Errorf("packer: secret var file: %w", err)
+	}
+	cleanup := func() { _ = os.RemoveAll(dir) }
+	body, err := json.Marshal(o.SecretVars)
+	if err == nil {
+		err = os.WriteFile(filepath.Join(dir, "secrets.pkrvars.json"), body, 0o600)
+	}
+	if err != nil {
+		cleanup()
+		return "", nil, fmt.Errorf("packer: secret var file: %w", err)
+	}
+	return filepath.Join(dir, "secrets.pkrvars.json"), cleanup, nil
+}
+
 // args is packer's argv after the binary. Values are separate elements, so no
-// shell ever parses them.
-func (o *Options) args() []string {
+// shell ever parses them. secretFile, when not empty, is the last var file.
+func (o *Options) args(secretFile string) []string {
 	a := []string{"build", "-machine-readable", "-color=false"}
 	names := make([]string, 0, len(o.Vars))
 	for n := range o.Vars {
@@ -168,6 +200,9 @@ func (o *Options) args() []string {
 	}
 	for _, f := range o.VarFiles {
 		a = append(a, "-var-file", f)
+	}
+	if secretFile != "" {
+		a = append(a, "-var-file", secretFile)
 	}
 	// "./" keeps a template named like a flag from being read as one.
 	return append(a, "./"+filepath.ToSlash(filepath.Clean(o.Template)))

@@ -72,7 +72,15 @@ func start(o Options, out *output) (*proc, error) {
 		outW.Close()
 		return nil, fmt.Errorf("packer: stderr pipe: %w", err)
 	}
-	cmd := exec.Command(bin, o.args()...)
+	secretFile, removeSecrets, err := o.writeSecretVars()
+	if err != nil {
+		outR.Close()
+		outW.Close()
+		errR.Close()
+		errW.Close()
+		return nil, err
+	}
+	cmd := exec.Command(bin, o.args(secretFile)...)
 	cmd.Dir, cmd.Env = o.Dir, o.env()
 	cmd.Stdout, cmd.Stderr = outW, errW
 	cmd.SysProcAttr = sysProcAttr()
@@ -80,13 +88,14 @@ func start(o Options, out *output) (*proc, error) {
 	outW.Close()
 	errW.Close()
 	if err != nil {
+		removeSecrets()
 		outR.Close()
 		errR.Close()
 		return nil, fmt.Errorf("packer: start %s: %w (install packer, e.g. apt-get install packer)", bin, err)
 	}
 	p := &proc{cmd: cmd, exited: make(chan struct{}), drained: make(chan struct{}), pipes: []*os.File{outR, errR}}
 	go p.read(out, outR, errR)
-	go func() { _ = cmd.Wait(); close(p.exited) }()
+	go func() { _ = cmd.Wait(); removeSecrets(); close(p.exited) }()
 	return p, nil
 }
 

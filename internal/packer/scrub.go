@@ -13,6 +13,12 @@ const redacted = "<sensitive>"
 // and as packer escapes it in machine-readable lines (commas, newlines).
 type scrubber struct{ r *strings.Replacer }
 
+// minSecretLine is the shortest line of a multi-line secret scrubbed on its
+// own: packer prints a multi-line value (a PEM key) one UI line at a time,
+// so no single line holds the whole secret. Shorter lines ("-----", "}")
+// are too common to replace.
+const minSecretLine = 8
+
 func newScrubber(secrets []string) scrubber {
 	var olds []string
 	for _, s := range secrets {
@@ -22,6 +28,14 @@ func newScrubber(secrets []string) scrubber {
 		olds = append(olds, s)
 		if e := escape(s); e != s {
 			olds = append(olds, e)
+		}
+		for _, line := range strings.Split(s, "\n") {
+			if line = strings.TrimSpace(line); len(line) >= minSecretLine && line != s {
+				olds = append(olds, line)
+				if e := escape(line); e != line {
+					olds = append(olds, e)
+				}
+			}
 		}
 	}
 	// Longest first: a Replacer tries patterns in argument order, and a

@@ -49,8 +49,7 @@ func TestBuildScrubsSecrets(t *testing.T) {
 		t.Run(strings.Fields(script)[0], func(t *testing.T) {
 			rec := &recorder{}
 			o := hclOptions(t, rec, script+" # "+secret)
-			o.Vars["secret"] = secret
-			o.Secrets = []string{"", secret}
+			o.SecretVars = map[string]string{"secret": secret}
 			res, err := Build(context.Background(), o)
 			if script == "echo done" {
 				if err != nil {

@@ -67,17 +67,31 @@ func (a *Activities) Bake(ctx context.Context, in BakeInput) (*BakeResult, error
 			return res, nil
 		}
 	}
-	var cp bakeCheckpoint
-	if activity.HasHeartbeatDetails(ctx) && activity.GetHeartbeatDetails(ctx, &cp) == nil && len(cp.AMIs) > 0 {
+	var prev bakeCheckpoint
+	if activity.HasHeartbeatDetails(ctx) {
+		_ = activity.GetHeartbeatDetails(ctx, &prev)
+	}
+	// Packer is silent for minutes at a time (waiting for the AMI, for SSH,
+	// for a quiet provisioner, for its own cleanup when cancelled): the
+	// heartbeat ticks on its own, not only on Packer's lines.
+	hb := newHeartbeater(ctx, nil, prev, nil)
+	defer hb.stop()
+	cp := prev
+	if len(cp.AMIs) > 0 {
 		a.Log.Info().Str("run", in.RunID).Msg("bake resumes from its checkpoint: Packer already built the AMIs")
 	} else {
-		amis, logPath, err := a.runPacker(ctx, in)
+		if info := activity.GetInfo(ctx); info.Attempt > 1 {
+			// A Packer orphaned by a dead worker would go on building next to
+			// this attempt.
+			a.reapEarlierAttempts(in.RunID, safeName(in.RunID), info.Attempt)
+		}
+		amis, logPath, err := a.runPacker(ctx, in, hb)
 		res.LogPath = logPath
 		if err != nil {
 			return res, err
 		}
 		cp = bakeCheckpoint{Step: "tagging", AMIs: amis, LogPath: logPath}
-		activity.RecordHeartbeat(ctx, cp)
+		hb.set(func(c *bakeCheckpoint) { *c = cp })
 	}
 	res.LogPath = cp.LogPath
 	if err := a.tagAMIs(ctx, in, cp.AMIs); err != nil {
@@ -88,7 +102,7 @@ func (a *Activities) Bake(ctx context.Context, in BakeInput) (*BakeResult, error
 }
 
 // runPacker checks out the commit and runs packer build in it.
-func (a *Activities) runPacker(ctx context.Context, in BakeInput) (map[string]string, string, error) {
+func (a *Activities) runPacker(ctx context.Context, in BakeInput, hb *heartbeater[bakeCheckpoint]) (map[string]string, string, error) {
 	info := activity.GetInfo(ctx)
 	runDir := safeName(in.RunID)
 	paths := a.paths("bake", runDir, info.Attempt)
@@ -112,7 +126,7 @@ func (a *Activities) runPacker(ctx context.Context, in BakeInput) (map[string]st
 	}
 	opts.Log = logFile
 	opts.Progress = func(p packer.Progress) {
-		activity.RecordHeartbeat(ctx, bakeCheckpoint{Step: p.Step, LastLine: p.LastLine})
+		hb.set(func(c *bakeCheckpoint) { c.Step, c.LastLine = p.Step, p.LastLine })
 	}
 	runCtx, cancel := context.WithTimeout(ctx, in.Plan.BakeTimeout())
 	defer cancel()

@@ -52,7 +52,7 @@ type BuildProgress struct {
 
 // heartbeatEvery is how often a build heartbeats while a command runs; it must
 // be well under the activity's heartbeat timeout.
-const heartbeatEvery = 5 * time.Second
+var heartbeatEvery = 5 * time.Second // a var for tests
 
 // Build checks out the commit into a fresh workspace and runs the buildspec.
 // A failing command is a permanent BuildFailed error carrying the exit code and

@@ -20,12 +20,17 @@ type heartbeater[T any] struct {
 	cur   T
 	done  chan struct{}
 	wg    sync.WaitGroup
+	send  func(context.Context, ...any) // activity.RecordHeartbeat but in tests
 }
 
 // newHeartbeater starts heartbeating cur; stamp, when not nil, writes the log's
 // byte count into each beat's details.
 func newHeartbeater[T any](ctx context.Context, log *countingWriter, cur T, stamp func(*T, int64)) *heartbeater[T] {
-	h := &heartbeater[T]{ctx: ctx, log: log, stamp: stamp, cur: cur, done: make(chan struct{})}
+	return startHeartbeater(ctx, log, cur, stamp, activity.RecordHeartbeat)
+}
+
+func startHeartbeater[T any](ctx context.Context, log *countingWriter, cur T, stamp func(*T, int64), send func(context.Context, ...any)) *heartbeater[T] {
+	h := &heartbeater[T]{ctx: ctx, log: log, stamp: stamp, cur: cur, done: make(chan struct{}), send: send}
 	h.wg.Add(1)
 	go h.loop()
 	return h
@@ -46,12 +51,16 @@ func (h *heartbeater[T]) set(change func(*T)) {
 	h.beat()
 }
 
+// beat sends the checkpoint. It keeps going after the activity is
+// cancelled: cleaning up (Packer's instance, the test instance) can take
+// minutes, and without beats the server would time the attempt out and the
+// run would end before the cleanup it waits for.
 func (h *heartbeater[T]) beat() {
 	cur := h.get()
 	if h.stamp != nil && h.log != nil {
 		h.stamp(&cur, h.log.count())
 	}
-	activity.RecordHeartbeat(h.ctx, cur)
+	h.send(context.WithoutCancel(h.ctx), cur)
 }
 
 func (h *heartbeater[T]) loop() {
@@ -61,8 +70,6 @@ func (h *heartbeater[T]) loop() {
 	for {
 		select {
 		case <-h.done:
-			return
-		case <-h.ctx.Done():
 			return
 		case <-t.C:
 			h.beat()

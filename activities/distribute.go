@@ -159,7 +159,7 @@ type sourceImage struct {
 // worker for all the targets of a run. A missing AMI is permanent: nothing
 // can be distributed.
 func (a *Activities) describeSource(ctx context.Context, s SourceAMI) (*sourceImage, error) {
-	v, err := a.sources.do(s.Region+"/"+s.AMI, func() (any, error) { return a.readSource(ctx, s) })
+	v, err := a.sources.do(ctx, s.Region+"/"+s.AMI, func(ctx context.Context) (any, error) { return a.readSource(ctx, s) })
 	if err != nil {
 		return nil, err
 	}

@@ -1,7 +1,9 @@
 package activities
 
 import (
+	"context"
 	"sync"
+	"time"
 
 	"golang.org/x/sync/singleflight"
 )
@@ -9,6 +11,10 @@ import (
 // memoLimit bounds a memo; past it the memo starts afresh. Entries are small
 // and only save AWS calls, so forgetting them is harmless.
 const memoLimit = 4096
+
+// memoCallTimeout bounds a shared call. It runs on a context of its own, so
+// it needs a bound of its own.
+const memoCallTimeout = 2 * time.Minute
 
 // memo runs a function once per key on this worker until it succeeds:
 // concurrent callers share the call in flight, later callers get its result,
@@ -22,15 +28,23 @@ type memo struct {
 	done   map[string]any
 }
 
-func (m *memo) do(key string, fn func() (any, error)) (any, error) {
+// do returns the memoised value of key, calling fn when there is none. The
+// call is shared by every caller of the key, so it does not run on the
+// context of whichever caller started it, whose cancellation would fail all
+// the others: it gets that context's values without its cancellation, and
+// memoCallTimeout. Each caller still returns as soon as its own ctx ends.
+func (m *memo) do(ctx context.Context, key string, fn func(context.Context) (any, error)) (any, error) {
 	m.mu.Lock()
 	v, ok := m.done[key]
 	m.mu.Unlock()
 	if ok {
 		return v, nil
 	}
-	v, err, _ := m.flight.Do(key, func() (any, error) {
-		v, err := fn()
+	shared := context.WithoutCancel(ctx)
+	ch := m.flight.DoChan(key, func() (any, error) {
+		callCtx, cancel := context.WithTimeout(shared, memoCallTimeout)
+		defer cancel()
+		v, err := fn(callCtx)
 		if err == nil {
 			m.mu.Lock()
 			if m.done == nil || len(m.done) >= memoLimit {
@@ -41,5 +55,10 @@ func (m *memo) do(key string, fn func() (any, error)) (any, error) {
 		}
 		return v, err
 	})
-	return v, err
+	select {
+	case r := <-ch:
+		return r.Val, r.Err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }

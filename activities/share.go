@@ -51,7 +51,7 @@ func (a *Activities) ShareAMI(ctx context.Context, in ShareInput) (*ShareResult,
 // for all of the account's targets. Snapshot permissions use OperationType
 // and UserIds, a form every EC2 implementation accepts.
 func (a *Activities) grant(ctx context.Context, region string, im *sourceImage, account string) error {
-	_, err := a.grants.do(region+"/"+im.id+"/"+account, func() (any, error) {
+	_, err := a.grants.do(ctx, region+"/"+im.id+"/"+account, func(ctx context.Context) (any, error) {
 		return nil, a.modifyPermissions(ctx, region, im, account)
 	})
 	return err

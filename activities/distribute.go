@@ -249,10 +249,37 @@ func copyImage(ctx context.Context, c EC2API, in CopyInput, src *sourceImage, wh
 		return "", awsx.Classify(err, what)
 	}
 	id := aws.ToString(out.ImageId)
-	if _, err := c.CreateTags(ctx, &ec2.CreateTagsInput{Resources: []string{id}, Tags: mark}); err != nil {
-		return "", awsx.Classify(err, fmt.Sprintf("%s: tag the new copy %s", what, id))
+	if err := tagNewCopy(ctx, c, id, mark, fmt.Sprintf("%s: tag the new copy %s", what, id)); err != nil {
+		return "", err
 	}
 	return id, nil
+}
+
+// newCopyTagDelays are the waits between tries to tag a copy CopyImage has
+// just returned.
+var newCopyTagDelays = []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second}
+
+// tagNewCopy tags a copy CopyImage has just returned. EC2 is eventually
+// consistent: the new ID can be unknown to CreateTags for a moment, and
+// InvalidAMIID.NotFound, permanent anywhere else, then only means "not yet".
+// It is tried again after each of newCopyTagDelays; if the ID is still
+// unknown, the error stays retryable, and the next attempt finds the copy by
+// its tags (sent with CopyImage) or gets it back through the ClientToken.
+func tagNewCopy(ctx context.Context, c EC2API, id string, tags []ec2types.Tag, what string) error {
+	for try := 0; ; try++ {
+		_, err := c.CreateTags(ctx, &ec2.CreateTagsInput{Resources: []string{id}, Tags: tags})
+		if !hasErrorCode(err, "InvalidAMIID.NotFound") {
+			return awsx.Classify(err, what)
+		}
+		if try == len(newCopyTagDelays) {
+			return fmt.Errorf("%s: EC2 does not know the new copy yet after %d tries: %w", what, try+1, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(newCopyTagDelays[try]):
+		}
+	}
 }
 
 // CopyToken is the ClientToken of a copy: the same run, target and

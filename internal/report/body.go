@@ -10,9 +10,15 @@ import (
 // maxDescription is GitHub's limit on a commit status description.
 const maxDescription = 140
 
-// maxLogTail bounds the log tail in a comment; GitHub rejects comment
-// bodies over 65536 characters.
-const maxLogTail = 32 << 10
+// maxComment bounds a GitHub comment body, in characters. GitHub answers
+// 422 to a body over 65,536 characters, and a refused report is permanent:
+// the comment would go on saying "running". The margin is for hosts that
+// count differently.
+const maxComment = 60000
+
+// maxErrorSummary bounds a failed stage's error on its summary line; the
+// whole error is in the log tail.
+const maxErrorSummary = 300
 
 // statusStates maps a kiln stage state to a commit status state. A
 // cancelled stage is "error": it did not fail, but it did not pass either.
@@ -90,14 +96,26 @@ func Marker(runID string) string {
 
 // CommentBody renders a run's pull-request comment in markdown: the marker,
 // a table of stages, the outcome with a link to the run, and for a failure
-// the log tail in a fenced code block.
+// the first line of each failed stage's error and the log tail in a fenced
+// code block. It is at most maxComment characters long.
 func CommentBody(run Run) string {
-	return commentBody(run, maxLogTail)
+	return fitComment(run, maxComment)
 }
 
-// commentBody is CommentBody with the log tail cut to maxTail bytes, for
-// hosts with smaller comments.
-func commentBody(run Run, maxTail int) string {
+// fitComment renders the comment in at most limit characters. The log tail
+// gives way first, cut from its top so that its end, where a failure shows,
+// stays; only if the rest alone is too long is the body cut at its end,
+// which keeps the marker that finds the comment again.
+func fitComment(run Run, limit int) string {
+	head := commentHead(run)
+	if run.Outcome == "failed" && strings.TrimSpace(run.LogTail) != "" {
+		head += logTailSection(run.LogTail, limit-utf8.RuneCountInString(head))
+	}
+	return truncate(head, limit)
+}
+
+// commentHead is the comment up to the log tail.
+func commentHead(run Run) string {
 	var b strings.Builder
 	b.WriteString(Marker(run.RunID) + "\n")
 	fmt.Fprintf(&b, "### kiln · %s\n\n", cell(run.Pipeline))
@@ -116,16 +134,49 @@ func commentBody(run Run, maxTail int) string {
 	}
 	b.WriteString("\n")
 	for _, s := range run.Stages {
-		if s.State == "failed" && s.Error != "" {
-			fmt.Fprintf(&b, "\n**%s failed:** %s\n", cell(s.Name), cell(s.Error))
+		if s.State == "failed" && strings.TrimSpace(s.Error) != "" {
+			fmt.Fprintf(&b, "\n**%s failed:** %s\n", cell(s.Name), codeSpan(errorSummary(s.Error)))
 		}
 	}
-	if run.Outcome == "failed" && strings.TrimSpace(run.LogTail) != "" {
-		b.WriteString("\n<details open><summary>Log tail</summary>\n\n")
-		b.WriteString(codeBlock(lastBytes(run.LogTail, maxTail)))
-		b.WriteString("\n</details>\n")
-	}
 	return b.String()
+}
+
+// The log tail's section around its code block.
+const (
+	tailOpen  = "\n<details open><summary>Log tail</summary>\n\n"
+	tailClose = "\n</details>\n"
+)
+
+// logTailSection is the log tail's section in at most room characters, its
+// text cut from the top to fit; "" when not even a line fits.
+func logTailSection(text string, room int) string {
+	keep := room - utf8.RuneCountInString(tailOpen+codeBlock("")+tailClose)
+	for keep > 0 {
+		kept := lastRunes(text, keep)
+		if strings.TrimSpace(kept) == "" {
+			return ""
+		}
+		s := tailOpen + codeBlock(kept) + tailClose
+		over := utf8.RuneCountInString(s) - room
+		if over <= 0 {
+			return s
+		}
+		// Only a fence grown by backticks in the text overflows; a shorter
+		// text has no longer runs, so this ends.
+		keep -= over
+	}
+	return ""
+}
+
+// errorSummary is the first non-blank line of a stage's error, at most
+// maxErrorSummary characters, ending in "…" when there is more.
+func errorSummary(err string) string {
+	lines := strings.Split(strings.TrimSpace(err), "\n")
+	first := strings.TrimSpace(lines[0])
+	if len(lines) > 1 && utf8.RuneCountInString(first) < maxErrorSummary {
+		first += " …"
+	}
+	return truncate(first, maxErrorSummary)
 }
 
 // withEmoji is "✅ succeeded"; an unknown state is shown as it is.
@@ -147,6 +198,21 @@ func cell(s string) string {
 // closes a fence only with at least as many), and the text stays byte-exact
 // for copying.
 func codeBlock(text string) string {
+	fence := strings.Repeat("`", max(3, longestBacktickRun(text)+1))
+	return fence + "\n" + strings.TrimRight(text, "\n") + "\n" + fence + "\n"
+}
+
+// codeSpan shows one line of text literally, so that what a build printed
+// cannot mention people (@org/team), link issues, or add markdown or HTML:
+// its delimiters are longer than any run of backticks in it, which closes a
+// code span only with exactly as many, and the spaces inside them, which
+// CommonMark strips, keep a backtick at either end of text from joining them.
+func codeSpan(text string) string {
+	delim := strings.Repeat("`", longestBacktickRun(text)+1)
+	return delim + " " + text + " " + delim
+}
+
+func longestBacktickRun(text string) int {
 	longest, run := 0, 0
 	for _, c := range text {
 		if c == '`' {
@@ -156,21 +222,26 @@ func codeBlock(text string) string {
 			run = 0
 		}
 	}
-	fence := strings.Repeat("`", max(3, longest+1))
-	return fence + "\n" + strings.TrimRight(text, "\n") + "\n" + fence + "\n"
+	return longest
 }
 
-// lastBytes keeps the end of s, at most n bytes, cut at a line boundary.
-func lastBytes(s string, n int) string {
-	if len(s) <= n {
+// cutMark starts a log tail whose top was cut.
+const cutMark = "[… earlier lines cut …]\n"
+
+// lastRunes keeps the end of s in at most n characters, from the start of a
+// line when one begins in what is kept, after cutMark when anything was cut.
+func lastRunes(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
 		return s
 	}
-	s = s[len(s)-n:]
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
+	n -= utf8.RuneCountInString(cutMark)
+	if n <= 0 {
+		return ""
+	}
+	r := []rune(s)
+	s = string(r[len(r)-n:])
+	if i := strings.IndexByte(s, '\n'); i >= 0 && strings.TrimSpace(s[i+1:]) != "" {
 		s = s[i+1:]
 	}
-	for len(s) > 0 && !utf8.RuneStart(s[0]) {
-		s = s[1:]
-	}
-	return "[… earlier lines cut …]\n" + s
+	return cutMark + s
 }

@@ -8,18 +8,14 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/codecommit"
 )
 
-// CodeCommit's limit on a comment's content, in characters, and the log tail
-// kept so the stage table still fits.
-const (
-	codeCommitMaxContent = 10240
-	codeCommitMaxTail    = 6 << 10
-)
+// codeCommitMaxContent is CodeCommit's limit on a comment's content, in
+// characters.
+const codeCommitMaxContent = 10240
 
 // CodeCommitAPI is the part of *codecommit.Client the reporter uses.
 type CodeCommitAPI interface {
@@ -74,7 +70,8 @@ func (c *CodeCommit) UpsertComment(ctx context.Context, run Run, pr CodeCommitPR
 	return aws.ToString(out.Comment.CommentId), nil
 }
 
-// find returns the ID of the run's comment, reading every page.
+// find returns the ID of the run's comment, the one that starts with its
+// marker, reading every page.
 func (c *CodeCommit) find(ctx context.Context, run Run, pr CodeCommitPR) (string, error) {
 	marker := Marker(run.RunID)
 	p := codecommit.NewGetCommentsForPullRequestPaginator(c.Client, &codecommit.GetCommentsForPullRequestInput{
@@ -87,7 +84,7 @@ func (c *CodeCommit) find(ctx context.Context, run Run, pr CodeCommitPR) (string
 		}
 		for _, data := range page.CommentsForPullRequestData {
 			for _, cm := range data.Comments {
-				if strings.Contains(aws.ToString(cm.Content), marker) {
+				if strings.HasPrefix(aws.ToString(cm.Content), marker) {
 					return aws.ToString(cm.CommentId), nil
 				}
 			}
@@ -98,11 +95,7 @@ func (c *CodeCommit) find(ctx context.Context, run Run, pr CodeCommitPR) (string
 
 // codeCommitBody is the comment body within CodeCommit's limit.
 func codeCommitBody(run Run) string {
-	body := commentBody(run, codeCommitMaxTail)
-	if utf8.RuneCountInString(body) > codeCommitMaxContent {
-		body = string([]rune(body)[:codeCommitMaxContent-1]) + "…"
-	}
-	return body
+	return fitComment(run, codeCommitMaxContent)
 }
 
 // commentToken is the post's idempotency token: one per run.

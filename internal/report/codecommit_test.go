@@ -131,11 +131,13 @@ func TestCodeCommitCommentPostedOnceThenEdited(t *testing.T) {
 // TestCodeCommitBodyFitsItsLimit: a huge log tail is cut so the comment
 // stays within CodeCommit's 10,240 characters, keeping the stage table.
 func TestCodeCommitBodyFitsItsLimit(t *testing.T) {
-	run := Run{RunID: "r", PR: 1, Outcome: "failed", LogTail: strings.Repeat("line of output\n", 5000),
+	run := Run{RunID: "r", PR: 1, Outcome: "failed", LogTail: strings.Repeat("line of output\n", 5000) + "the last line\n",
 		Stages: []Stage{{Name: "build", State: "failed", Error: "exit 1"}}}
 	body := codeCommitBody(run)
 	assert.LessOrEqual(t, len([]rune(body)), codeCommitMaxContent)
+	assert.Greater(t, len([]rune(body)), codeCommitMaxContent-200, "the tail uses the room there is")
 	assert.Contains(t, body, "| build |")
+	assert.Contains(t, body, "\nthe last line\n```\n", "the tail's end is kept, in a closed block")
 }
 
 // TestCodeCommitRefusals: refusals are classified so the caller stops

@@ -101,7 +101,7 @@ func TestUpsertCommentFailureShowsLogTailInOneCodeBlock(t *testing.T) {
 
 	body := CommentBody(run)
 	require.Contains(t, body, "| test | ❌ failed | 9s |\n")
-	require.Contains(t, body, "**test failed:** make test: exit status 2\n")
+	require.Contains(t, body, "**test failed:** ` make test: exit status 2 `\n")
 	require.Contains(t, body, "**Outcome:** ❌ failed")
 	// The tail's own ``` and ```` cannot close the block: the fence is longer.
 	fence, inside := fencedBlock(t, body)
@@ -156,4 +156,17 @@ func TestCommentBodyKeepsTableCellsOnOneLine(t *testing.T) {
 	run := testRun()
 	run.Stages = []Stage{{Name: "a|b\nc", State: "pending"}}
 	require.Contains(t, CommentBody(run), "| a\\|b c | ⏳ pending | — |\n")
+}
+
+// TestUpsertCommentIgnoresAQuotedMarker: a comment whose build output
+// quotes this run's marker is another run's; this run posts its own.
+func TestUpsertCommentIgnoresAQuotedMarker(t *testing.T) {
+	r, reg := newTestReporter(t, "")
+	quoted := Marker("kiln/p/d-9") + "\n```\n" + Marker("kiln/p/d-1") + "\n```\n"
+	reg.register("list", rest("GET", commentsPath, nil), jsonResponse(http.StatusOK, []map[string]any{{"id": 9, "body": quoted}}))
+	reg.register("create", containsMarker(rest("POST", commentsPath, nil), "kiln/p/d-1"),
+		jsonResponse(http.StatusCreated, map[string]any{"id": 10}))
+	id, err := r.UpsertComment(context.Background(), runningRun())
+	require.NoError(t, err)
+	require.EqualValues(t, 10, id, "not comment 9")
 }

@@ -33,7 +33,7 @@ func ExampleCommentBody() {
 	//
 	// **Outcome:** ❌ failed · [view run `kiln/web/d-42`](https://temporal.example.com/namespaces/default/workflows/kiln%2Fweb%2Fd-42)
 	//
-	// **test failed:** make test: exit status 2
+	// **test failed:** ` make test: exit status 2 `
 	//
 	// <details open><summary>Log tail</summary>
 	//

@@ -164,7 +164,9 @@ func (r *Reporter) UpsertComment(ctx context.Context, run Run) (int64, error) {
 }
 
 // findComment returns the ID of the first comment on the issue whose body
-// contains marker, or 0, following the Link header through every page.
+// starts with marker, or 0, following the Link header through every page.
+// Starts, not contains: another run's comment may quote the marker in the
+// build output it shows.
 func (r *Reporter) findComment(ctx context.Context, owner, repo string, number int, marker string) (int64, error) {
 	opts := &gh.IssueListCommentsOptions{ListOptions: gh.ListOptions{PerPage: commentsPerPage}}
 	for {
@@ -173,7 +175,7 @@ func (r *Reporter) findComment(ctx context.Context, owner, repo string, number i
 			return 0, err
 		}
 		for _, c := range comments {
-			if strings.Contains(c.GetBody(), marker) {
+			if strings.HasPrefix(c.GetBody(), marker) {
 				return c.GetID(), nil
 			}
 		}

@@ -1,0 +1,114 @@
+package report
+
+import (
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// failedRun is a run whose build failed with err, reported as the activity
+// does: the error is also the log tail.
+func failedRun(err string) Run {
+	return Run{Repo: "o/r", Pipeline: "p", RunID: "kiln/p/d-1", PR: 7, Outcome: "failed", LogTail: err,
+		Stages: []Stage{{Name: "build", State: "failed", Error: err}, {Name: "test", State: "cancelled"}}}
+}
+
+// hugeError is a Packer failure of about 80 KB, with multi-byte characters
+// so that bytes and characters differ, ending in the line that matters.
+func hugeError() string {
+	var b strings.Builder
+	b.WriteString("packer build: exit status 1\n")
+	for b.Len() < 80<<10 {
+		b.WriteString("==> amazon-ebs: provisioning… ✓ step output ünïcödé\n")
+	}
+	b.WriteString("Build 'amazon-ebs' errored: the last line\n")
+	return b.String()
+}
+
+// TestCommentBodyFitsGitHubLimit: an 80 KB error, which once appeared in
+// full twice and drew a 422, leaves a body under the limit with the error's
+// first line as the summary and the end of the log in a closed code block.
+func TestCommentBodyFitsGitHubLimit(t *testing.T) {
+	run := failedRun(hugeError())
+	body := CommentBody(run)
+	require.LessOrEqual(t, utf8.RuneCountInString(body), maxComment)
+	assert.Greater(t, utf8.RuneCountInString(body), maxComment-200, "the tail uses the room there is")
+	assert.True(t, strings.HasPrefix(body, Marker(run.RunID)+"\n"))
+	assert.Contains(t, body, "| build | ❌ failed | — |\n")
+	assert.Contains(t, body, "\n**build failed:** ` packer build: exit status 1 … `\n")
+
+	_, inside := fencedBlock(t, body)
+	assert.True(t, strings.HasPrefix(inside, cutMark+"==> amazon-ebs: provisioning"), "cut at a line start: %.80q", inside)
+	assert.True(t, strings.HasSuffix(inside, "\nBuild 'amazon-ebs' errored: the last line"), "the end is kept")
+	assert.True(t, strings.HasSuffix(body, "```\n\n</details>\n"), "the block and details are closed")
+}
+
+// TestCommentBodyLongFirstLine: a one-line error of any length is cut on
+// the summary line to maxErrorSummary characters.
+func TestCommentBodyLongFirstLine(t *testing.T) {
+	run := failedRun(strings.Repeat("x", 100<<10))
+	run.Outcome = "" // still running: no log tail yet
+	body := CommentBody(run)
+	want := "\n**build failed:** ` " + strings.Repeat("x", maxErrorSummary-1) + "… `\n"
+	assert.True(t, strings.HasSuffix(body, want), "%.200q", body[len(body)-min(len(body), 400):])
+	assert.NotContains(t, body, "Log tail")
+}
+
+// TestCommentBodyBackticksCannotEscape: a tail that is nothing but backticks
+// needs a fence longer than itself; the body still fits and the block closes
+// after all of the kept text.
+func TestCommentBodyBackticksCannotEscape(t *testing.T) {
+	run := failedRun("make: exit 2")
+	run.LogTail = strings.Repeat("`", 70000) + "\n" + strings.Repeat("``` x\n", 5000)
+	body := CommentBody(run)
+	require.LessOrEqual(t, utf8.RuneCountInString(body), maxComment)
+	fence, inside := fencedBlock(t, body)
+	assert.Greater(t, len(fence), 3)
+	assert.True(t, strings.HasSuffix(inside, "``` x"), "the block ends after the tail's last line")
+	assert.True(t, strings.HasSuffix(body, fence+"\n\n</details>\n"))
+}
+
+// TestCommentBodyErrorCannotMention: what a build printed is shown
+// literally in a code span, so it cannot ping a team, link an issue or add
+// markup, whatever backticks it holds.
+func TestCommentBodyErrorCannotMention(t *testing.T) {
+	for err, want := range map[string]string{
+		"deploy failed, cc @org/team #12 <img src=x>": "` deploy failed, cc @org/team #12 <img src=x> `",
+		"`@org/team` and ``@org/ops``":                "``` `@org/team` and ``@org/ops`` ```",
+		"ends in a backtick `":                        "`` ends in a backtick ` ``",
+	} {
+		body := CommentBody(failedRun(err))
+		assert.Contains(t, body, "\n**build failed:** "+want+"\n", err)
+	}
+}
+
+// TestCommentBodyMentionsStayInCode: outside code spans and blocks, as
+// CommonMark finds them, the body has no "@" from the build.
+func TestCommentBodyMentionsStayInCode(t *testing.T) {
+	run := failedRun("failed @org/team\n@org/ops see ```\n```` @org/sec\n")
+	body := CommentBody(run)
+	_, inside := fencedBlock(t, body)
+	outside := strings.Replace(body, inside, "", 1)
+	for _, line := range strings.Split(outside, "\n") {
+		if strings.HasPrefix(line, "**build failed:** ") {
+			span := strings.TrimPrefix(line, "**build failed:** ")
+			require.True(t, strings.HasPrefix(span, "` ") && strings.HasSuffix(span, " `"), line)
+			require.NotContains(t, span[1:len(span)-1], "`", "one code span, nothing after it")
+			continue
+		}
+		assert.NotContains(t, line, "@", "a mention outside code: %q", line)
+	}
+}
+
+// TestLastRunesKeepsALongLastLine: cutting at a line start must not throw
+// away a last line that is longer than the room.
+func TestLastRunesKeepsALongLastLine(t *testing.T) {
+	s := "early\n" + strings.Repeat("y", 500) + "\n"
+	got := lastRunes(s, 100)
+	assert.LessOrEqual(t, utf8.RuneCountInString(got), 100)
+	assert.True(t, strings.HasPrefix(got, cutMark+"yyy"), got)
+	assert.Equal(t, s, lastRunes(s, len(s)), "nothing cut when it fits")
+}

@@ -38,8 +38,9 @@ type CodeCommitPR struct {
 
 // UpsertComment keeps one comment per run on the pull request, as
 // UpsertComment does on GitHub: it finds the comment by its marker and
-// updates it, or posts it with a ClientRequestToken derived from the run, so
-// a retried post does not post twice. It returns the comment's ID.
+// updates it, or posts it with a ClientRequestToken derived from the run and
+// the body, so a retried post of the same report does not post twice. It
+// returns the comment's ID.
 func (c *CodeCommit) UpsertComment(ctx context.Context, run Run, pr CodeCommitPR) (string, error) {
 	if run.PR == 0 || run.RunID == "" || pr.Repository == "" || pr.BeforeCommit == "" || pr.AfterCommit == "" {
 		return "", fmt.Errorf("%w: a CodeCommit comment needs a pull request, a run ID, the repository and both commits", ErrInvalid)
@@ -59,7 +60,7 @@ func (c *CodeCommit) UpsertComment(ctx context.Context, run Run, pr CodeCommitPR
 		BeforeCommitId:     aws.String(pr.BeforeCommit),
 		AfterCommitId:      aws.String(pr.AfterCommit),
 		Content:            aws.String(body),
-		ClientRequestToken: aws.String(commentToken(run.RunID)),
+		ClientRequestToken: aws.String(commentToken(run.RunID, body)),
 	})
 	if err != nil {
 		return "", classifyCodeCommit(err, fmt.Sprintf("comment on pull request %d of %s", run.PR, pr.Repository))
@@ -98,9 +99,13 @@ func codeCommitBody(run Run) string {
 	return fitComment(run, codeCommitMaxContent)
 }
 
-// commentToken is the post's idempotency token: one per run.
-func commentToken(runID string) string {
-	sum := sha256.Sum256([]byte("kiln-comment\x00" + runID))
+// commentToken is the post's idempotency token: one per run and body.
+// CodeCommit refuses a token used before with other content, and each report
+// of a run says something new; a token per run alone would make every post
+// after one whose comment was not found again fail. It stays 37 characters
+// long, as the per-run token was, whatever the body.
+func commentToken(runID, body string) string {
+	sum := sha256.Sum256([]byte("kiln-comment\x00" + runID + "\x00" + body))
 	return "kiln-" + hex.EncodeToString(sum[:])[:32]
 }
 
@@ -118,7 +123,10 @@ func classifyCodeCommit(err error, what string) error {
 		case strings.HasSuffix(code, "DoesNotExistException"):
 			return fmt.Errorf("%s: %w: %v", what, ErrNotFound, err)
 		case strings.HasPrefix(code, "Invalid") || strings.HasSuffix(code, "RequiredException") ||
-			code == "CommentContentSizeLimitExceededException" || code == "PullRequestStatusRequiredException":
+			code == "CommentContentSizeLimitExceededException" || code == "PullRequestStatusRequiredException" ||
+			// The token was used with other content: the same post cannot
+			// succeed however often it is tried.
+			code == "IdempotencyParameterMismatchException":
 			return fmt.Errorf("%s: %w: %v", what, ErrInvalid, err)
 		}
 	}

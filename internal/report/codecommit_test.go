@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -26,6 +27,12 @@ type fakeCodeCommit struct {
 	comments []map[string]any
 	calls    []ccCall
 	fail     string // an error code to answer every call with
+	// hidden makes GetCommentsForPullRequest answer no comments, as when a
+	// posted comment is not yet listed.
+	hidden bool
+	// tokens maps a ClientRequestToken to the comment it posted; a reuse
+	// with other content is refused, as AWS does.
+	tokens map[string]map[string]any
 }
 
 type ccCall struct {
@@ -56,7 +63,7 @@ func (f *fakeCodeCommit) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			page = len(tok)
 		}
 		out := map[string]any{"commentsForPullRequestData": []any{}}
-		if page < len(f.comments) {
+		if page < len(f.comments) && !f.hidden {
 			out["commentsForPullRequestData"] = []any{map[string]any{"comments": []any{f.comments[page]}}}
 			if page+1 < len(f.comments) {
 				out["nextToken"] = strings.Repeat("x", page+1)
@@ -64,8 +71,22 @@ func (f *fakeCodeCommit) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		_ = json.NewEncoder(w).Encode(out)
 	case "PostCommentForPullRequest":
+		tok, _ := body["clientRequestToken"].(string)
+		if c, ok := f.tokens[tok]; ok {
+			if c["content"] != body["content"] {
+				w.WriteHeader(http.StatusBadRequest)
+				_ = json.NewEncoder(w).Encode(map[string]string{"__type": "IdempotencyParameterMismatchException"})
+				return
+			}
+			_ = json.NewEncoder(w).Encode(map[string]any{"comment": c})
+			return
+		}
 		c := map[string]any{"commentId": "c-" + string(rune('a'+len(f.comments))), "content": body["content"]}
 		f.comments = append(f.comments, c)
+		if f.tokens == nil {
+			f.tokens = map[string]map[string]any{}
+		}
+		f.tokens[tok] = maps.Clone(c)
 		_ = json.NewEncoder(w).Encode(map[string]any{"comment": c})
 	case "UpdateComment":
 		for _, c := range f.comments {
@@ -109,7 +130,7 @@ func TestCodeCommitCommentPostedOnceThenEdited(t *testing.T) {
 	assert.Equal(t, "widget", post.Body["repositoryName"])
 	assert.Equal(t, "d1", post.Body["beforeCommitId"])
 	assert.Equal(t, "s1", post.Body["afterCommitId"])
-	assert.Equal(t, commentToken(run.RunID), post.Body["clientRequestToken"])
+	assert.Equal(t, commentToken(run.RunID, codeCommitBody(run)), post.Body["clientRequestToken"])
 	assert.True(t, strings.HasPrefix(post.Body["content"].(string), Marker(run.RunID)))
 
 	run.Stages[0].State, run.Outcome = "succeeded", "succeeded"
@@ -147,9 +168,41 @@ func TestCodeCommitRefusals(t *testing.T) {
 		"AccessDeniedException":            ErrUnauthorized,
 		"PullRequestDoesNotExistException": ErrNotFound,
 		"InvalidPullRequestIdException":    ErrInvalid,
+		// Only from a post whose token is tied to other content; it cannot
+		// pass on a retry.
+		"IdempotencyParameterMismatchException": ErrInvalid,
 	} {
 		c := codeCommitClient(t, &fakeCodeCommit{fail: code})
 		_, err := c.UpsertComment(context.Background(), Run{RunID: "r", PR: 1}, ccPR)
 		assert.True(t, errors.Is(err, want), "%s: %v", code, err)
 	}
+}
+
+// TestCodeCommitPostWhenTheCommentIsNotFoundAgain: when the run's comment
+// is not listed (yet), the next report posts again. A new body must not
+// reuse the first post's token, which CodeCommit would refuse forever; the
+// same body must, so a retried post returns the comment it made.
+func TestCodeCommitPostWhenTheCommentIsNotFoundAgain(t *testing.T) {
+	f := &fakeCodeCommit{hidden: true}
+	c := codeCommitClient(t, f)
+	run := Run{Repo: "widget", Pipeline: "p", RunID: "p/pr-7/d-1", PR: 7,
+		Stages: []Stage{{Name: "build", State: "running"}}}
+	first, err := c.UpsertComment(context.Background(), run, ccPR)
+	require.NoError(t, err)
+
+	again, err := c.UpsertComment(context.Background(), run, ccPR)
+	require.NoError(t, err)
+	assert.Equal(t, first, again, "the same report, retried, posts once")
+	assert.Len(t, f.comments, 1)
+
+	run.Stages[0].State, run.Outcome = "succeeded", "succeeded"
+	_, err = c.UpsertComment(context.Background(), run, ccPR)
+	require.NoError(t, err, "a later report is not refused for the first one's token")
+	require.Len(t, f.comments, 2)
+	assert.Contains(t, f.comments[1]["content"], "✅ succeeded")
+
+	tok := commentToken(run.RunID, codeCommitBody(run))
+	assert.Len(t, tok, 37)
+	assert.NotEqual(t, commentToken(run.RunID, "a"), commentToken(run.RunID, "b"))
+	assert.NotEqual(t, commentToken("r1", "a"), commentToken("r2", "a"))
 }

@@ -134,15 +134,27 @@ func (a *Activities) runPacker(ctx context.Context, in BakeInput, hb *heartbeate
 	if err != nil {
 		return nil, logPath, a.classifyBakeError(ctx, runCtx, in, logPath, err)
 	}
+	amis, err := amisByRegion(out.Artifacts, in.Plan.Bake.Region, logPath)
+	return amis, logPath, err
+}
+
+// amisByRegion maps region to the AMI Packer made there. The stages after
+// the bake know one AMI per region, so a template that makes two in one
+// region (two sources) is refused rather than one of them dropped.
+func amisByRegion(arts []packer.Artifact, bakeRegion, logPath string) (map[string]string, error) {
 	amis := map[string]string{}
-	for _, art := range out.Artifacts {
+	for _, art := range arts {
+		if other, ok := amis[art.Region]; ok && other != art.AMI {
+			return nil, permanent(ErrInvalidBakeRequest, "packer built two AMIs in %s, %s and %s, but kiln tests and distributes "+
+				"one AMI per region; build one source per region in the template; log: %s", art.Region, other, art.AMI, logPath)
+		}
 		amis[art.Region] = art.AMI
 	}
-	if amis[in.Plan.Bake.Region] == "" {
-		return nil, logPath, permanent(ErrBakeFailed, "packer built no AMI in the bake region %s (got %v); check the template's region; log: %s",
-			in.Plan.Bake.Region, slices.Sorted(maps.Keys(amis)), logPath)
+	if amis[bakeRegion] == "" {
+		return nil, permanent(ErrBakeFailed, "packer built no AMI in the bake region %s (got %v); check the template's region; log: %s",
+			bakeRegion, slices.Sorted(maps.Keys(amis)), logPath)
 	}
-	return amis, logPath, nil
+	return amis, nil
 }
 
 func (a *Activities) classifyBakeError(ctx, runCtx context.Context, in BakeInput, logPath string, err error) error {

@@ -157,6 +157,9 @@ func amisByRegion(arts []packer.Artifact, bakeRegion, logPath string) (map[strin
 	return amis, nil
 }
 
+// classifyBakeError decides whether a failed bake can succeed if run again.
+// A failing template or provisioner cannot; a Packer that was killed (out of
+// memory), could not start, or met AWS throttling, capacity or outage can.
 func (a *Activities) classifyBakeError(ctx, runCtx context.Context, in BakeInput, logPath string, err error) error {
 	var be *packer.BuildError
 	switch {
@@ -164,9 +167,13 @@ func (a *Activities) classifyBakeError(ctx, runCtx context.Context, in BakeInput
 		return ctx.Err()
 	case errors.Is(runCtx.Err(), context.DeadlineExceeded):
 		return permanent(ErrBakeTimedOut, "packer timed out after %s (stages.bake.timeout); log: %s", in.Plan.BakeTimeout(), logPath)
+	case errors.As(err, &be) && be.Transient() != "":
+		return retryable(ErrBakeInterrupted, "%v\n%s, so the bake is retried; log: %s", err, be.Transient(), logPath)
 	case errors.As(err, &be):
 		return permanent(ErrBakeFailed, "%v\nlog: %s", err, logPath)
+	case errors.Is(err, packer.ErrStart):
+		return retryable(ErrBakeInterrupted, "%v; the bake is retried; log: %s", err, logPath)
 	default:
-		return permanent(ErrInvalidBakeRequest, "%v", err)
+		return permanent(ErrInvalidBakeRequest, "%v; log: %s", err, logPath)
 	}
 }

@@ -1,10 +1,14 @@
 package activities
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/kiln-ci/kiln/internal/packer"
 )
@@ -32,4 +36,41 @@ func TestAMIsByRegion(t *testing.T) {
 
 	_, err = amisByRegion([]packer.Artifact{{Region: "us-west-2", AMI: "ami-c"}}, "us-east-1", "log")
 	requireAppError(t, err, ErrBakeFailed)
+}
+
+// TestClassifyBakeError: what a rebuild can get past is retryable, what it
+// would fail on again is permanent, and every message says what failed and
+// where the log is.
+func TestClassifyBakeError(t *testing.T) {
+	a := &Activities{}
+	in := BakeInput{}
+	const logPath = "/data/logs/p/bake-1.log"
+	for name, c := range map[string]struct {
+		err       error
+		permanent bool
+		typ, says string
+	}{
+		"provisioner fails": {&packer.BuildError{ExitCode: 1, Errors: []string{"amazon-ebs.main: Script exited with non-zero exit status: 7"}},
+			true, ErrBakeFailed, "non-zero exit status: 7"},
+		"packer OOM-killed": {&packer.BuildError{ExitCode: -1, Signal: "killed"},
+			false, ErrBakeInterrupted, `killed by signal "killed"`},
+		"throttled": {&packer.BuildError{ExitCode: 1, Errors: []string{"amazon-ebs.main: RequestLimitExceeded: Request limit exceeded."}},
+			false, ErrBakeInterrupted, "RequestLimitExceeded"},
+		"no capacity": {&packer.BuildError{ExitCode: 1, Errors: []string{"amazon-ebs.main: InsufficientInstanceCapacity: none left"}},
+			false, ErrBakeInterrupted, "InsufficientInstanceCapacity"},
+		"packer missing": {fmt.Errorf("%w: exec: \"packer\": executable file not found in $PATH", packer.ErrStart),
+			false, ErrBakeInterrupted, "executable file not found"},
+		"invalid options": {fmt.Errorf("%w: template \"../x\" is not a path inside the repository", packer.ErrInvalidOptions),
+			true, ErrInvalidBakeRequest, "not a path inside the repository"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			err := a.classifyBakeError(context.Background(), context.Background(), in, logPath, c.err)
+			var appErr *temporal.ApplicationError
+			require.True(t, errors.As(err, &appErr), "%T: %v", err, err)
+			assert.Equal(t, c.typ, appErr.Type())
+			assert.Equal(t, c.permanent, appErr.NonRetryable(), appErr.Message())
+			assert.Contains(t, appErr.Message(), c.says)
+			assert.Contains(t, appErr.Message(), logPath)
+		})
+	}
 }

@@ -32,6 +32,15 @@ const (
 	ErrInvalidTestRequest = "InvalidTestRequest"
 )
 
+// Error types of failures a retry may get past. They are ApplicationErrors
+// only so that the message and the type read well in the UI.
+const (
+	// ErrBakeInterrupted: Packer was killed (e.g. out of memory), could not
+	// start, or AWS failed the build with throttling, missing capacity or an
+	// outage.
+	ErrBakeInterrupted = "BakeInterrupted"
+)
+
 // PermanentErrorTypes are the error types no retry policy retries: kiln's own
 // and the AWS ones awsx.Classify produces (access denied, not found, unusable
 // KMS key, invalid request).
@@ -47,4 +56,9 @@ var PermanentErrorTypes = append([]string{
 // permanent makes a non-retryable application error of the given type.
 func permanent(typ string, format string, args ...any) error {
 	return temporal.NewNonRetryableApplicationError(fmt.Sprintf(format, args...), typ, nil)
+}
+
+// retryable makes a retryable application error of the given type.
+func retryable(typ string, format string, args ...any) error {
+	return temporal.NewApplicationError(fmt.Sprintf(format, args...), typ)
 }

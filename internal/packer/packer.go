@@ -81,6 +81,11 @@ type Result struct {
 // ErrInvalidOptions marks a build refused before packer ran; it is permanent.
 var ErrInvalidOptions = errors.New("packer: invalid options")
 
+// ErrStart marks a build whose packer could not be started (no binary, no
+// pipes, no secret var file): a fault of the worker, not of the build, that
+// another attempt, maybe on another worker, may not meet.
+var ErrStart = errors.New("packer could not start")
+
 // varName is what kiln accepts as a packer variable name.
 var varName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_-]*$`)
 
@@ -172,7 +177,7 @@ func (o *Options) writeSecretVars() (string, func(), error) {
 	}
 	dir, err := os.MkdirTemp("", "kiln-packer-")
 	if err != nil {
-		return "", nil, fmt.Errorf("packer: secret var file: %w", err)
+		return "", nil, fmt.Errorf("%w: secret var file: %w", ErrStart, err)
 	}
 	cleanup := func() { _ = os.RemoveAll(dir) }
 	body, err := json.Marshal(o.SecretVars)
@@ -181,7 +186,7 @@ func (o *Options) writeSecretVars() (string, func(), error) {
 	}
 	if err != nil {
 		cleanup()
-		return "", nil, fmt.Errorf("packer: secret var file: %w", err)
+		return "", nil, fmt.Errorf("%w: secret var file: %w", ErrStart, err)
 	}
 	return filepath.Join(dir, "secrets.pkrvars.json"), cleanup, nil
 }

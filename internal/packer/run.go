@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"regexp"
 	"strings"
 	"syscall"
 	"time"
@@ -43,7 +44,11 @@ func run(ctx context.Context, o Options) (*output, error) {
 	}
 	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
 		errs, tail := out.failure()
-		return nil, &BuildError{ExitCode: code, Errors: errs, LogTail: tail}
+		be := &BuildError{ExitCode: code, Errors: errs, LogTail: tail}
+		if ws, ok := p.cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			be.Signal = ws.Signal().String()
+		}
+		return nil, be
 	}
 	return out, nil
 }
@@ -64,13 +69,13 @@ func start(o Options, out *output) (*proc, error) {
 	}
 	outR, outW, err := os.Pipe()
 	if err != nil {
-		return nil, fmt.Errorf("packer: stdout pipe: %w", err)
+		return nil, fmt.Errorf("%w: stdout pipe: %w", ErrStart, err)
 	}
 	errR, errW, err := os.Pipe()
 	if err != nil {
 		outR.Close()
 		outW.Close()
-		return nil, fmt.Errorf("packer: stderr pipe: %w", err)
+		return nil, fmt.Errorf("%w: stderr pipe: %w", ErrStart, err)
 	}
 	secretFile, removeSecrets, err := o.writeSecretVars()
 	if err != nil {
@@ -91,7 +96,7 @@ func start(o Options, out *output) (*proc, error) {
 		removeSecrets()
 		outR.Close()
 		errR.Close()
-		return nil, fmt.Errorf("packer: start %s: %w (install packer, e.g. apt-get install packer)", bin, err)
+		return nil, fmt.Errorf("%w: %w (install packer, e.g. apt-get install packer)", ErrStart, err)
 	}
 	p := &proc{cmd: cmd, exited: make(chan struct{}), drained: make(chan struct{}), pipes: []*os.File{outR, errR}}
 	go p.read(out, outR, errR)
@@ -142,10 +147,15 @@ func (p *proc) finish() {
 }
 
 // BuildError is a packer build that exited non-zero: the template or a
-// provisioner failed. Every field is scrubbed of Options.Secrets.
+// provisioner failed, AWS failed the build, or packer was killed. Every field
+// is scrubbed of Options.Secrets.
 type BuildError struct {
-	// ExitCode is packer's exit status (1 for any failed build).
+	// ExitCode is packer's exit status (1 for any failed build, -1 when a
+	// signal killed it).
 	ExitCode int
+	// Signal names the signal that killed packer ("killed" for SIGKILL,
+	// e.g. from the OOM killer); empty when packer exited.
+	Signal string
 	// Errors are packer's error messages, one per failed build.
 	Errors []string
 	// LogTail is the last lines of the human log, for a failure report.
@@ -155,8 +165,34 @@ type BuildError struct {
 // Error says what failed in a line fit for a commit status.
 func (e *BuildError) Error() string {
 	msg := fmt.Sprintf("packer build failed (exit code %d)", e.ExitCode)
+	if e.Signal != "" {
+		msg = fmt.Sprintf("packer was killed by signal %q (out of memory?)", e.Signal)
+	}
 	if len(e.Errors) > 0 {
 		msg += ": " + strings.Join(e.Errors, "; ")
 	}
 	return msg
+}
+
+// transientAWS matches, in packer's error messages, the AWS error codes and
+// network failures after which the same build can succeed. A code must stand
+// as a word of its own: InvalidAMIID.Unavailable is not Unavailable.
+var transientAWS = regexp.MustCompile(`(?:^|[^\w.])(RequestLimitExceeded|Throttling(?:Exception)?|` +
+	`InsufficientInstanceCapacity|InternalError|ServiceUnavailable|Unavailable|RequestTimeout(?:Exception)?)\b|` +
+	`(connection reset)`)
+
+// Transient says why running the same build again may succeed, or "" when
+// it would fail the same way (a template or provisioner error): packer was
+// killed by a signal, or a build failed on AWS throttling, capacity, an AWS
+// internal error or a dropped connection.
+func (e *BuildError) Transient() string {
+	if e.Signal != "" {
+		return "packer was killed by signal " + e.Signal
+	}
+	for _, msg := range e.Errors {
+		if m := transientAWS.FindStringSubmatch(msg); m != nil {
+			return "AWS failed the build with " + m[1] + m[2]
+		}
+	}
+	return ""
 }

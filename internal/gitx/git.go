@@ -27,7 +27,8 @@ func IsSHA(s string) bool { return shaPattern.MatchString(s) }
 
 // Checkout makes dir a clone of url at exactly commit, with the working tree
 // checked out and detached. It fetches only that commit when the remote allows
-// it, and falls back to fetching all branches, tags and pull refs.
+// it, and falls back to fetching all branches, tags and pull refs. Neither its
+// error nor what it writes to log holds the password of url's user info.
 func Checkout(ctx context.Context, url, commit, dir string, log io.Writer) error {
 	if !IsSHA(commit) {
 		return fmt.Errorf("checkout %q: %w: not a full commit SHA", commit, ErrNotFound)
@@ -35,25 +36,26 @@ func Checkout(ctx context.Context, url, commit, dir string, log io.Writer) error
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
+	g := git{dir: dir, log: log, secrets: secretsOf(url)}
 	steps := [][]string{
 		{"init", "--quiet"},
 		{"remote", "add", "origin", url},
 	}
 	for _, args := range steps {
-		if _, err := run(ctx, dir, log, args...); err != nil {
+		if _, err := g.run(ctx, args...); err != nil {
 			return err
 		}
 	}
-	if _, err := run(ctx, dir, log, "fetch", "--quiet", "--no-tags", "--depth=1", "origin", commit); err != nil {
+	if _, err := g.run(ctx, "fetch", "--quiet", "--no-tags", "--depth=1", "origin", commit); err != nil {
 		// Servers that refuse unadvertised wants get the full refs instead.
-		_, err2 := run(ctx, dir, log, "fetch", "--quiet", "--no-tags", "origin",
+		_, err2 := g.run(ctx, "fetch", "--quiet", "--no-tags", "origin",
 			"+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*", "+refs/pull/*:refs/remotes/pull/*")
 		if err2 != nil {
-			return fmt.Errorf("fetch %s from %s: %w", commit, url, err)
+			return fmt.Errorf("fetch %s from %s: %w", commit, Redact(url), err)
 		}
 	}
-	if _, err := run(ctx, dir, log, "checkout", "--quiet", "--detach", commit); err != nil {
-		return fmt.Errorf("commit %s in %s: %w (%v)", commit, url, ErrNotFound, err)
+	if _, err := g.run(ctx, "checkout", "--quiet", "--detach", commit); err != nil {
+		return fmt.Errorf("commit %s in %s: %w (%v)", commit, Redact(url), ErrNotFound, err)
 	}
 	return nil
 }
@@ -64,9 +66,9 @@ func ResolveRef(ctx context.Context, url, ref string) (string, error) {
 	if IsSHA(ref) {
 		return ref, nil
 	}
-	out, err := run(ctx, "", nil, "ls-remote", "--", url, ref)
+	out, err := git{secrets: secretsOf(url)}.run(ctx, "ls-remote", "--", url, ref)
 	if err != nil {
-		return "", fmt.Errorf("resolve %s in %s: %w", ref, url, err)
+		return "", fmt.Errorf("resolve %s in %s: %w", ref, Redact(url), err)
 	}
 	// ls-remote matches by suffix; prefer an exact match, then heads, then tags.
 	want := []string{ref, "refs/heads/" + ref, "refs/tags/" + ref + "^{}", "refs/tags/" + ref}
@@ -81,31 +83,47 @@ func ResolveRef(ctx context.Context, url, ref string) (string, error) {
 			return sha, nil
 		}
 	}
-	return "", fmt.Errorf("ref %q in %s: %w", ref, url, ErrNotFound)
+	return "", fmt.Errorf("ref %q in %s: %w", ref, Redact(url), ErrNotFound)
+}
+
+// git is how to run git: in dir, with env added to the environment, its
+// output copied to log, and secrets scrubbed from both its error and log.
+type git struct {
+	dir     string
+	env     []string
+	log     io.Writer
+	secrets []string
 }
 
 // run executes git with args in dir. Output goes to log (when given) and is
 // returned; the error carries git's stderr so people can act on it.
 func run(ctx context.Context, dir string, log io.Writer, args ...string) (string, error) {
-	return runIO(ctx, dir, nil, log, args...)
+	return git{dir: dir, log: log}.run(ctx, args...)
 }
 
 func runEnv(ctx context.Context, dir string, env []string, args ...string) (string, error) {
-	return runIO(ctx, dir, env, nil, args...)
+	return git{dir: dir, env: env}.run(ctx, args...)
 }
 
-func runIO(ctx context.Context, dir string, env []string, log io.Writer, args ...string) (string, error) {
+// run executes git with args. With secrets, its output reaches log only
+// once git exits, scrubbed: a secret split across two writes would
+// otherwise slip through.
+func (g git) run(ctx context.Context, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, "git", args...)
-	cmd.Dir = dir
+	cmd.Dir = g.dir
 	cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0", "GIT_ASKPASS=/bin/false", "LC_ALL=C")
-	cmd.Env = append(cmd.Env, env...)
+	cmd.Env = append(cmd.Env, g.env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if log != nil {
-		cmd.Stdout, cmd.Stderr = io.MultiWriter(&stdout, log), io.MultiWriter(&stderr, log)
+	if g.log != nil && len(g.secrets) == 0 {
+		cmd.Stdout, cmd.Stderr = io.MultiWriter(&stdout, g.log), io.MultiWriter(&stderr, g.log)
 	}
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("git %s: %v: %s", args[0], err, strings.TrimSpace(stderr.String()))
+	err := cmd.Run()
+	if g.log != nil && len(g.secrets) > 0 {
+		_, _ = io.WriteString(g.log, scrub(stdout.String()+stderr.String(), g.secrets))
+	}
+	if err != nil {
+		return "", fmt.Errorf("git %s: %v: %s", args[0], err, scrub(strings.TrimSpace(stderr.String()), g.secrets))
 	}
 	return stdout.String(), nil
 }
@@ -113,9 +131,9 @@ func runIO(ctx context.Context, dir string, env []string, log io.Writer, args ..
 // DefaultBranch returns the name of the branch the remote's HEAD points at,
 // e.g. "main".
 func DefaultBranch(ctx context.Context, url string) (string, error) {
-	out, err := run(ctx, "", nil, "ls-remote", "--symref", "--", url, "HEAD")
+	out, err := git{secrets: secretsOf(url)}.run(ctx, "ls-remote", "--symref", "--", url, "HEAD")
 	if err != nil {
-		return "", fmt.Errorf("default branch of %s: %w", url, err)
+		return "", fmt.Errorf("default branch of %s: %w", Redact(url), err)
 	}
 	for _, line := range strings.Split(out, "\n") {
 		if target, ok := strings.CutPrefix(line, "ref: "); ok {
@@ -124,5 +142,5 @@ func DefaultBranch(ctx context.Context, url string) (string, error) {
 			}
 		}
 	}
-	return "", fmt.Errorf("default branch of %s: %w", url, ErrNotFound)
+	return "", fmt.Errorf("default branch of %s: %w", Redact(url), ErrNotFound)
 }

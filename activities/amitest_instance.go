@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -104,7 +105,7 @@ func waitRunning(ctx context.Context, c EC2API, region, id string, hb *heartbeat
 	})
 	out, err := w.WaitForOutput(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{id}}, maxWait)
 	if err != nil {
-		return ec2types.Instance{}, awsx.Classify(err, fmt.Sprintf("wait for %s to run in %s", id, region))
+		return ec2types.Instance{}, instanceNotRunning(ctx, c, region, id, err)
 	}
 	for _, r := range out.Reservations {
 		for _, inst := range r.Instances {
@@ -114,6 +115,36 @@ func waitRunning(ctx context.Context, c EC2API, region, id string, hb *heartbeat
 		}
 	}
 	return ec2types.Instance{}, fmt.Errorf("%s in %s: running, but not described", id, region)
+}
+
+// instanceNotRunning explains why the instance never ran. The SDK's waiter
+// only says it reached a failure state, so the instance is described for its
+// state and EC2's reason. A Client.* reason (the AMI's KMS key is unusable,
+// the account's volume limit is reached) happens again on every launch, so it
+// is permanent; a Server.* reason or none is retryable. A user or another
+// process terminating the instance is no fault of the AMI.
+func instanceNotRunning(ctx context.Context, c EC2API, region, id string, waitErr error) error {
+	what := fmt.Sprintf("wait for %s to run in %s", id, region)
+	if ctx.Err() != nil {
+		return awsx.Classify(waitErr, what)
+	}
+	inst, err := describeInstance(ctx, c, region, id)
+	if err != nil || inst == nil || inst.State == nil || alive(*inst) {
+		return awsx.Classify(waitErr, what)
+	}
+	code, msg := "", ""
+	if r := inst.StateReason; r != nil {
+		code, msg = aws.ToString(r.Code), aws.ToString(r.Message)
+	}
+	text := fmt.Sprintf("%s: the instance is %s", what, inst.State.Name)
+	if code != "" || msg != "" {
+		text += fmt.Sprintf(" (%s: %s)", code, msg)
+	}
+	if strings.HasPrefix(code, "Client.") && code != "Client.UserInitiatedShutdown" {
+		return permanent(ErrTestInstanceFailed, "%s; launching %s again would fail the same way: check the AMI's KMS key, "+
+			"the account's limits and stages.test", text, id)
+	}
+	return fmt.Errorf("%s: %w", text, waitErr)
 }
 
 // describeInstance returns the instance, or nil when EC2 does not know it.

@@ -27,6 +27,7 @@ import (
 type fakeEC2 struct {
 	EC2API
 	state        ec2types.InstanceStateName
+	reason       *ec2types.StateReason
 	terminateErr error
 	runErr       error
 
@@ -49,7 +50,7 @@ func (f *fakeEC2) RunInstances(_ context.Context, in *ec2.RunInstancesInput, _ .
 func (f *fakeEC2) DescribeInstances(context.Context, *ec2.DescribeInstancesInput, ...func(*ec2.Options)) (*ec2.DescribeInstancesOutput, error) {
 	return &ec2.DescribeInstancesOutput{Reservations: []ec2types.Reservation{{Instances: []ec2types.Instance{{
 		InstanceId: aws.String("i-1"), PrivateIpAddress: aws.String("10.0.0.9"),
-		State: &ec2types.InstanceState{Name: f.state},
+		State: &ec2types.InstanceState{Name: f.state}, StateReason: f.reason,
 	}}}}}, nil
 }
 
@@ -193,3 +194,36 @@ type fakeAWS struct {
 
 func (f fakeAWS) EC2(context.Context, string, Principal) (EC2API, error) { return f.ec2, nil }
 func (f fakeAWS) KMS(context.Context, string, Principal) (KMSAPI, error) { return f.kms, nil }
+
+// TestAMIInstanceFailsForClientReason: an instance EC2 terminates for a
+// Client.* reason (an unusable KMS key) would die the same way on every
+// launch: the error is permanent and carries the state and EC2's reason.
+func TestAMIInstanceFailsForClientReason(t *testing.T) {
+	fake := &fakeEC2{state: ec2types.InstanceStateNameTerminated, reason: &ec2types.StateReason{
+		Code:    aws.String("Client.InvalidKMSKey.InvalidState"),
+		Message: aws.String("Client.InvalidKMSKey.InvalidState: The KMS key provided is in an incorrect state"),
+	}}
+	_, err := runTest(t, fake, "true")
+	appErr := requireAppError(t, err, ErrTestInstanceFailed)
+	assert.Contains(t, appErr.Message(), "i-1")
+	assert.Contains(t, appErr.Message(), "is terminated")
+	assert.Contains(t, appErr.Message(), "The KMS key provided is in an incorrect state")
+	assert.Equal(t, []string{"i-1"}, fake.terminated)
+	assert.Empty(t, fake.tags, "an instance that never ran tags nothing")
+}
+
+// TestAMIInstanceFailsForServerReason: a Server.* reason (EC2 had no
+// capacity) is retryable, and says why.
+func TestAMIInstanceFailsForServerReason(t *testing.T) {
+	fake := &fakeEC2{state: ec2types.InstanceStateNameTerminated, reason: &ec2types.StateReason{
+		Code:    aws.String("Server.InsufficientInstanceCapacity"),
+		Message: aws.String("Server.InsufficientInstanceCapacity: Insufficient capacity to satisfy instance request"),
+	}}
+	_, err := runTest(t, fake, "true")
+	require.Error(t, err)
+	var appErr *temporal.ApplicationError
+	require.True(t, errors.As(err, &appErr), "%T: %v", err, err)
+	assert.False(t, appErr.NonRetryable(), "%v", err)
+	assert.Contains(t, err.Error(), "is terminated")
+	assert.Contains(t, err.Error(), "Server.InsufficientInstanceCapacity")
+}

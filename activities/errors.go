@@ -30,6 +30,10 @@ const (
 	// ErrInvalidTestRequest: the test stage cannot start, e.g. the bake made
 	// no AMI in the test region.
 	ErrInvalidTestRequest = "InvalidTestRequest"
+	// ErrTestInstanceFailed: EC2 stopped the test instance before it ran,
+	// for a reason of the client's (Client.*), such as an unusable KMS key
+	// or a volume limit, that a new launch would meet again.
+	ErrTestInstanceFailed = "TestInstanceFailed"
 )
 
 // Error types of failures a retry may get past. They are ApplicationErrors
@@ -48,7 +52,7 @@ var PermanentErrorTypes = append([]string{
 	ErrUnknownPipeline, ErrManualNotAllowed, ErrRefNotFound, ErrInvalidBuildspec,
 	ErrBuildFailed, ErrBuildTimedOut, ErrInvalidRunRequest,
 	ErrBakeFailed, ErrBakeTimedOut, ErrInvalidBakeRequest,
-	ErrAMITestFailed, ErrAMITestTimedOut, ErrInvalidTestRequest,
+	ErrAMITestFailed, ErrAMITestTimedOut, ErrInvalidTestRequest, ErrTestInstanceFailed,
 	ErrCopyFailed, ErrInvalidDistribution, ErrReportRefused, ErrInvalidTemplate,
 	ErrRegistryRefused, ErrInvalidImage,
 }, awsx.PermanentErrorTypes...)

@@ -235,18 +235,29 @@ func (g *generator) policies() *Policies {
 	return out
 }
 
+// Sids of the statements whose regions a template's ami_regions extend.
+const (
+	sidPacker     = "PackerAmazonEbsAnyResourceInBakeAndTestRegions"
+	sidBakeTagger = "KilnFindsAndTagsBakedImagesAnyResourceInBakeAndTestRegions"
+)
+
 func (g *generator) builderStatements() []Statement {
 	var st []Statement
 	if g.bake != "" {
+		// Packer builds in the bake region and copies to its template's
+		// ami_regions, which must include the test region when it differs:
+		// the test launches the AMI there. kiln tags the AMI in every region
+		// Packer made one.
 		st = append(st,
-			Statement{Sid: "PackerAmazonEbsAnyResourceInBakeRegion", Action: packerActions,
-				Resource: anyResource, Condition: inRegions(g.bake)},
-			Statement{Sid: "KilnFindsAndTagsBakedImageAnyResourceInBakeRegion", Action: ec2("CreateTags", "DescribeImages"),
-				Resource: anyResource, Condition: inRegions(g.bake)})
+			Statement{Sid: sidPacker, Action: packerActions,
+				Resource: anyResource, Condition: inRegions(g.bake, g.test)},
+			Statement{Sid: sidBakeTagger, Action: ec2("CreateTags", "DescribeImages"),
+				Resource: anyResource, Condition: inRegions(g.bake, g.test)})
 	}
 	if g.test != "" {
+		// DescribeImages finds the snapshots to tag with the outcome.
 		st = append(st, Statement{Sid: "KilnTestInstanceAnyResourceAsRunInstancesTouchesManyInTestRegion",
-			Action:   ec2("CreateTags", "DescribeInstances", "RunInstances", "TerminateInstances"),
+			Action:   ec2("CreateTags", "DescribeImages", "DescribeInstances", "RunInstances", "TerminateInstances"),
 			Resource: anyResource, Condition: inRegions(g.test)})
 	}
 	if g.p.Stages.Distribute != nil {
@@ -278,6 +289,12 @@ func (g *generator) notes() []string {
 	if g.builder == PlaceholderBuilderARN {
 		n = append(n, "the trust policies name the placeholder "+PlaceholderBuilderARN+
 			": pass --builder-arn with the role or user the kiln worker runs as")
+	}
+	if g.bake != "" {
+		n = append(n, fmt.Sprintf("the builder may run Packer, and tag the AMIs it makes, in the bake and test regions (%s); "+
+			"if the template's ami_regions copy the AMI to other regions, add them to the aws:RequestedRegion "+
+			"conditions of %s and %s, or the copies (and so the bake) fail with UnauthorizedOperation",
+			strings.Join(set([]string{g.bake, g.test}), ", "), sidPacker, sidBakeTagger))
 	}
 	if g.ownKeys.hasAliases() || g.anyTargetAlias() {
 		n = append(n, "keys named by alias are matched with the kms:ResourceAliases condition, as an alias ARN "+

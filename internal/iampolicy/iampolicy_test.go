@@ -60,13 +60,18 @@ func regionsOf(s Statement) []string { return s.Condition["StringEquals"]["aws:R
 func TestBuilderPolicy(t *testing.T) {
 	b := generate(t, fullPipeline()).Builder
 
-	packer := stmt(t, b, "PackerAmazonEbsAnyResourceInBakeRegion")
+	packer := stmt(t, b, "PackerAmazonEbsAnyResourceInBakeAndTestRegions")
 	assert.Len(t, packer.Action, 33)
 	assert.Equal(t, []string{"*"}, packer.Resource)
-	assert.Equal(t, []string{"us-east-1"}, regionsOf(packer), "Packer runs in the bake region only")
+	assert.Equal(t, []string{"us-east-1", "us-west-2"}, regionsOf(packer),
+		"Packer bakes in the bake region and copies to the test region, where the test needs an AMI")
+	tagger := stmt(t, b, "KilnFindsAndTagsBakedImagesAnyResourceInBakeAndTestRegions")
+	assert.Equal(t, []string{"ec2:CreateTags", "ec2:DescribeImages"}, tagger.Action)
+	assert.Equal(t, []string{"us-east-1", "us-west-2"}, regionsOf(tagger), "kiln tags each AMI Packer made")
 
 	testStage := stmt(t, b, "KilnTestInstanceAnyResourceAsRunInstancesTouchesManyInTestRegion")
-	assert.Equal(t, []string{"ec2:CreateTags", "ec2:DescribeInstances", "ec2:RunInstances", "ec2:TerminateInstances"}, testStage.Action)
+	assert.Equal(t, []string{"ec2:CreateTags", "ec2:DescribeImages", "ec2:DescribeInstances", "ec2:RunInstances",
+		"ec2:TerminateInstances"}, testStage.Action, "DescribeImages: tagging the outcome reads the AMI's snapshots")
 	assert.Equal(t, []string{"us-west-2"}, regionsOf(testStage))
 
 	share := stmt(t, b, "KilnSharesImagesAndSnapshotsWithTargetAccounts")
@@ -188,11 +193,24 @@ func TestBakeOnly(t *testing.T) {
 		sids = append(sids, s.Sid)
 		assert.Equal(t, []string{"eu-central-1"}, regionsOf(s), "the test region defaults to the bake region")
 	}
-	assert.Equal(t, []string{"PackerAmazonEbsAnyResourceInBakeRegion", "KilnFindsAndTagsBakedImageAnyResourceInBakeRegion",
+	assert.Equal(t, []string{"PackerAmazonEbsAnyResourceInBakeAndTestRegions",
+		"KilnFindsAndTagsBakedImagesAnyResourceInBakeAndTestRegions",
 		"KilnTestInstanceAnyResourceAsRunInstancesTouchesManyInTestRegion"}, sids)
 	assert.Nil(t, pol.Targets)
 	assert.Nil(t, pol.SharedWith)
-	assert.Empty(t, pol.Notes)
+	require.Len(t, pol.Notes, 1, "only the one about ami_regions")
+	assert.Contains(t, pol.Notes[0], "ami_regions")
+	assert.Contains(t, pol.Notes[0], "(eu-central-1)")
+	assert.Contains(t, pol.Notes[0], "PackerAmazonEbsAnyResourceInBakeAndTestRegions and "+
+		"KilnFindsAndTagsBakedImagesAnyResourceInBakeAndTestRegions")
+}
+
+// TestNoBakeNoAMIRegionsNote: without a bake there is no Packer to copy.
+func TestNoBakeNoAMIRegionsNote(t *testing.T) {
+	pol := generate(t, config.Pipeline{Name: "p", Stages: config.Stages{Test: &config.TestStage{Region: "us-east-1"}}})
+	assert.NotContains(t, strings.Join(pol.Notes, "\n"), "ami_regions")
+	assert.Contains(t, stmt(t, pol.Builder, "KilnTestInstanceAnyResourceAsRunInstancesTouchesManyInTestRegion").Action,
+		"ec2:DescribeImages")
 }
 
 func TestPlaceholderBuilder(t *testing.T) {

@@ -1,0 +1,132 @@
+package iampolicy
+
+import (
+	"slices"
+	"strings"
+	"testing"
+)
+
+// call is one AWS call kiln (or Packer, which it runs) makes: by whom, in
+// which stage, in which region, and where in the code.
+type call struct {
+	who, stage, region, action, where string
+}
+
+// callsOf lists, read from activities/, every call fullPipeline's run
+// makes: bake in us-east-1 with the test region us-west-2 among Packer's
+// ami_regions, the test in us-west-2, and distribution to its targets.
+func callsOf() []call {
+	var calls []call
+	add := func(who, stage, region, where string, actions ...string) {
+		for _, a := range actions {
+			calls = append(calls, call{who, stage, region, a, where})
+		}
+	}
+	const builder, bake, test, dist = "builder", "bake", "test", "distribute"
+	// bake.go, ami.go
+	add(builder, bake, "us-east-1", "findPassedAMI", "ec2:DescribeImages")
+	add(builder, bake, "us-east-1", "packer build", packerActions...)
+	add(builder, bake, "us-west-2", "packer build: the ami_regions copy the test launches",
+		"ec2:CopyImage", "ec2:CreateTags", "ec2:DescribeImages")
+	for _, r := range []string{"us-east-1", "us-west-2"} {
+		add(builder, bake, r, "tagAMIs: every region Packer made an AMI in", "ec2:DescribeImages", "ec2:CreateTags")
+	}
+	// amitest.go, amitest_instance.go
+	add(builder, test, "us-west-2", "startTestInstance", "ec2:RunInstances", "ec2:CreateTags")
+	add(builder, test, "us-west-2", "describeInstance, waitRunning", "ec2:DescribeInstances")
+	add(builder, test, "us-west-2", "terminateTestInstance", "ec2:TerminateInstances")
+	add(builder, test, "us-west-2", "tagOutcome", "ec2:DescribeImages", "ec2:CreateTags")
+	// distribute.go, share.go
+	add(builder, dist, "us-east-1", "describeSource", "ec2:DescribeImages")
+	add(builder, dist, "us-east-1", "grant: copy-with-role and share targets",
+		"ec2:ModifyImageAttribute", "ec2:ModifySnapshotAttribute")
+	for _, r := range []string{"us-east-2", "ap-south-1"} {
+		add(builder, dist, r, "findCopy, copyImage, waitAvailable, tagImageAndSnapshots",
+			"ec2:DescribeImages", "ec2:CopyImage", "ec2:CreateTags")
+	}
+	add(builder, dist, "ap-south-1", "Share of the share copy: describeSource, grant",
+		"ec2:DescribeImages", "ec2:ModifyImageAttribute", "ec2:ModifySnapshotAttribute")
+	add(builder, dist, "us-east-2", "checkKey", "kms:DescribeKey")
+	for _, r := range []string{"us-east-1", "eu-west-1"} {
+		add("222222222222", dist, r, "findCopy, copyImage, waitAvailable, tagImageAndSnapshots as the role",
+			"ec2:DescribeImages", "ec2:CopyImage", "ec2:CreateTags")
+		add("222222222222", dist, r, "checkKey as the role", "kms:DescribeKey")
+	}
+	return calls
+}
+
+// TestEveryCallIsAllowed: each call of callsOf is allowed by the document
+// of whoever makes it, in its region.
+func TestEveryCallIsAllowed(t *testing.T) {
+	pol := generate(t, fullPipeline())
+	for _, c := range callsOf() {
+		d := pol.Builder
+		if c.who != "builder" {
+			d = pol.Targets[c.who].Policy
+		}
+		if !allows(d, c.action, c.region) {
+			t.Errorf("%s: %s may not call %s in %s (%s)", c.stage, c.who, c.action, c.region, c.where)
+		}
+	}
+}
+
+// TestAllowsIsNotVacuous: the check above fails for what is not granted.
+func TestAllowsIsNotVacuous(t *testing.T) {
+	b := generate(t, fullPipeline()).Builder
+	for _, c := range []struct{ action, region string }{
+		{"ec2:RunInstances", "eu-north-1"},          // no stage there
+		{"ec2:RunInstances", "us-east-2"},           // a copy region only
+		{"ec2:ModifyImageAttribute", "eu-west-1"},   // only target roles act there
+		{"kms:DescribeKey", "us-east-1"},            // the builder has no key there
+		{"ec2:DeleteSnapshot", "ap-south-1"},        // Packer does not run there
+		{"ec2:CopyImage", "eu-west-1"},              // the role copies, not the builder
+		{"iam:PassRole", "us-east-1"},               // never granted
+		{"ec2:DescribeImageAttribute", "us-east-2"}, // Packer's only
+	} {
+		if allows(b, c.action, c.region) {
+			t.Errorf("the builder may call %s in %s", c.action, c.region)
+		}
+	}
+}
+
+// allows reports whether a statement of d grants action on a request in
+// region: one whose aws:RequestedRegion condition names the region, or
+// without that condition one with a Resource of "*" or an ARN in the region.
+// Other conditions (a KMS alias, grants for AWS resources) are taken as met:
+// kiln's calls are made to meet them.
+func allows(d Document, action, region string) bool {
+	for _, s := range d.Statement {
+		if !slices.ContainsFunc(s.Action, func(a string) bool { return matches(a, action) }) {
+			continue
+		}
+		if rs, ok := s.Condition["StringEquals"]["aws:RequestedRegion"]; ok {
+			if slices.Contains(rs, region) {
+				return true
+			}
+			continue
+		}
+		for _, r := range s.Resource {
+			if r == "*" || arnRegion(r) == region {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// matches is IAM's action match, for the trailing wildcards kiln uses.
+func matches(pattern, action string) bool {
+	if p, ok := strings.CutSuffix(pattern, "*"); ok {
+		return strings.HasPrefix(action, p)
+	}
+	return pattern == action
+}
+
+// arnRegion is the region field of an ARN: arn:partition:service:region:...
+func arnRegion(arn string) string {
+	f := strings.Split(arn, ":")
+	if len(f) < 4 {
+		return ""
+	}
+	return f[3]
+}

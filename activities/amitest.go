@@ -55,7 +55,7 @@ const (
 // (a permanent AMITestFailed error), and always terminates the instance, also
 // when the run is cancelled. Infrastructure failures are retryable and tag
 // nothing; a retry reuses the instance its checkpoint names if it still runs.
-func (a *Activities) TestAMI(ctx context.Context, in TestInput) (*TestResult, error) {
+func (a *Activities) TestAMI(ctx context.Context, in TestInput) (_ *TestResult, err error) {
 	info := activity.GetInfo(ctx)
 	region := in.Plan.TestRegion()
 	res := &TestResult{Region: region, AMI: in.AMIs[region]}
@@ -89,7 +89,9 @@ func (a *Activities) TestAMI(ctx context.Context, in TestInput) (*TestResult, er
 	}
 	hb := newHeartbeater(ctx, out, prev, func(cp *testCheckpoint, n int64) { cp.LogBytes = n })
 	defer hb.stop()
-	// Registered before anything can launch: every way out terminates.
+	// Registered before anything can launch: every way out terminates, and
+	// an error says when that failed, as its result is then discarded.
+	defer func() { err = withLeakedInstance(err, res) }()
 	defer a.terminateTestInstance(ctx, c, hb, out, log, res)
 	if prev.Outcome != "" {
 		// The commands ran to their end; the tag is what is missing.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/rs/zerolog"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/kiln-ci/kiln/internal/awsx"
 	"github.com/kiln-ci/kiln/internal/config"
@@ -194,6 +196,27 @@ func (a *Activities) terminateTestInstance(ctx context.Context, c EC2API, hb *he
 		return
 	}
 	fmt.Fprintf(out, "[kiln] terminated %s\n", id)
+}
+
+// withLeakedInstance adds to the error a failed test returns that its
+// instance could not be terminated: the result, where TerminateError says so,
+// is discarded when there is an error, and the operator must learn which
+// instance to terminate by hand. The error keeps its type and retryability; a
+// cancellation stays one, with the message as its details.
+func withLeakedInstance(err error, res *TestResult) error {
+	if err == nil || res.TerminateError == "" {
+		return err
+	}
+	leak := fmt.Sprintf("the test instance %s in %s was left running: %s; terminate it by hand (it is tagged %s)",
+		res.InstanceID, res.Region, res.TerminateError, TagRun)
+	if errors.Is(err, context.Canceled) {
+		return temporal.NewCanceledError("cancelled; " + leak)
+	}
+	if appErr, ok := err.(*temporal.ApplicationError); ok {
+		return temporal.NewApplicationErrorWithOptions(appErr.Message()+"\n"+leak, appErr.Type(),
+			temporal.ApplicationErrorOptions{NonRetryable: appErr.NonRetryable(), Cause: appErr.Unwrap()})
+	}
+	return fmt.Errorf("%w\n%s", err, leak)
 }
 
 // testCheckpoint is the test's heartbeat: where it is, which instance it

@@ -227,3 +227,53 @@ func TestAMIInstanceFailsForServerReason(t *testing.T) {
 	assert.Contains(t, err.Error(), "is terminated")
 	assert.Contains(t, err.Error(), "Server.InsufficientInstanceCapacity")
 }
+
+// TestAMIFailedTestReportsLeakedInstance: when the test fails and its
+// instance cannot be terminated, the result saying so is discarded, so the
+// error names the instance, its region and AWS's error, and stays permanent.
+func TestAMIFailedTestReportsLeakedInstance(t *testing.T) {
+	fake := &fakeEC2{state: ec2types.InstanceStateNameRunning, terminateErr: errors.New("connection reset")}
+	_, err := runTest(t, fake, "exit 3")
+	appErr := requireAppError(t, err, ErrAMITestFailed)
+	for _, want := range []string{"i-1", "us-east-1", "connection reset", "terminate it by hand"} {
+		assert.Contains(t, appErr.Message(), want)
+	}
+	assert.Equal(t, TestFailed, fake.tags[TagTest])
+}
+
+// TestAMIInfrastructureFailureReportsLeakedInstance: the same for a
+// retryable failure, which stays retryable.
+func TestAMIInfrastructureFailureReportsLeakedInstance(t *testing.T) {
+	fake := &fakeEC2{state: ec2types.InstanceStateNameTerminated, terminateErr: errors.New("connection reset")}
+	_, err := runTest(t, fake, "true")
+	require.Error(t, err)
+	var appErr *temporal.ApplicationError
+	require.True(t, errors.As(err, &appErr), "%T: %v", err, err)
+	assert.False(t, appErr.NonRetryable())
+	assert.Contains(t, err.Error(), "the test instance i-1 in us-east-1 was left running")
+	assert.Contains(t, err.Error(), "connection reset")
+}
+
+// TestWithLeakedInstance: a cancellation stays a cancellation, carrying the
+// leak in its details; an application error keeps its type and
+// retryability; no termination error changes nothing.
+func TestWithLeakedInstance(t *testing.T) {
+	res := &TestResult{Region: "us-east-1", InstanceID: "i-1", TerminateError: "terminate i-1 in us-east-1: connection reset"}
+
+	err := withLeakedInstance(context.Canceled, res)
+	var canceled *temporal.CanceledError
+	require.True(t, errors.As(err, &canceled), "%T: %v", err, err)
+	var details string
+	require.NoError(t, canceled.Details(&details))
+	assert.Contains(t, details, "i-1 in us-east-1 was left running")
+	assert.Contains(t, details, "connection reset")
+
+	err = withLeakedInstance(permanent(ErrAMITestTimedOut, "timed out"), res)
+	appErr := requireAppError(t, err, ErrAMITestTimedOut)
+	assert.Contains(t, appErr.Message(), "timed out\nthe test instance i-1")
+
+	boom := errors.New("boom")
+	assert.ErrorIs(t, withLeakedInstance(boom, res), boom)
+	assert.Equal(t, boom, withLeakedInstance(boom, &TestResult{InstanceID: "i-1"}))
+	assert.NoError(t, withLeakedInstance(nil, res))
+}

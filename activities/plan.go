@@ -36,6 +36,10 @@ type Plan struct {
 	// Dependents are the pipelines that a new push of one of this
 	// pipeline's images starts.
 	Dependents []Dependent `json:"dependents,omitempty"`
+	// DefaultBranch is the repository's default branch, looked up only for
+	// a run on a branch whose pipeline has dependents: only images from it
+	// (or from a tag) trigger them.
+	DefaultBranch string `json:"default_branch,omitempty"`
 	// Report and Notify say how the run is reported and who hears of it.
 	Report *config.Report `json:"report,omitempty"`
 	Notify *config.Notify `json:"notify,omitempty"`
@@ -161,6 +165,12 @@ func (a *Activities) Plan(ctx context.Context, in PlanInput) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
+	dependents, defaultBranch := a.dependents(p), branch
+	if len(dependents) > 0 && defaultBranch == "" && ev.Branch != "" {
+		if defaultBranch, err = gitx.DefaultBranch(ctx, repo.CloneURL); err != nil && !errors.Is(err, gitx.ErrNotFound) {
+			return nil, err
+		}
+	}
 	return &Plan{
 		Repo:             repo.Name,
 		CloneURL:         repo.CloneURL,
@@ -175,7 +185,8 @@ func (a *Activities) Plan(ctx context.Context, in PlanInput) (*Plan, error) {
 		Report:           repo.Report,
 		CodeCommit:       repo.CodeCommit,
 		Notify:           p.Notify,
-		Dependents:       a.dependents(p),
+		Dependents:       dependents,
+		DefaultBranch:    defaultBranch,
 	}, nil
 }
 

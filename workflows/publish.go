@@ -1,6 +1,9 @@
 package workflows
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"slices"
 	"strings"
 	"time"
 
@@ -91,41 +94,132 @@ func (r *pipelineRun) publish(ctx workflow.Context, plan *activities.Plan, res *
 }
 
 // triggerDependents starts, as abandoned child workflows, the runs of the
-// pipelines whose image triggers name an image this run pushed. The child's
-// ID carries the digest and duplicates are rejected, so a digest starts each
-// dependent once: publishing the same image again, or a push retried after
-// a crash (which finds its tags already in place), starts nothing twice and
-// misses nothing.
+// pipelines whose image triggers name an image this run pushed: one run per
+// dependent pipeline and ref, however many of its images this run pushed.
+// The child's ID carries the digests and duplicates are rejected, so the
+// same images start each dependent once: publishing them again, or a push
+// retried after a crash (which finds its tags already in place), starts
+// nothing twice and misses nothing. Only images from the default branch, a
+// tag or an image trigger start anything: a pull request's or a feature
+// branch's image must not become the base of production builds.
 func (r *pipelineRun) triggerDependents(ctx workflow.Context, plan *activities.Plan, images []activities.ImageResult) []string {
+	if len(plan.Dependents) == 0 || len(images) == 0 {
+		return nil
+	}
+	if workflow.GetVersion(ctx, "image-triggers-from-release-refs", workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return r.triggerEachImage(ctx, plan, images)
+	}
+	if !triggersDependents(plan, r.in.Event) {
+		r.log.Info("images from this ref trigger no dependent pipelines", "kind", r.in.Event.Kind, "branch", r.in.Event.Branch)
+		return nil
+	}
+	var started []string
+	for _, g := range groupDependents(plan.Dependents, images) {
+		if id, ok := r.startDependent(ctx, g.pipeline, g.ref, g.images); ok {
+			started = append(started, id)
+		}
+	}
+	return started
+}
+
+// triggersDependents says whether this run's images may start the pipelines
+// that depend on them.
+func triggersDependents(plan *activities.Plan, ev event.Event) bool {
+	switch {
+	case ev.Kind == event.KindReview:
+		return false
+	case ev.Kind == event.KindImage, ev.Tag != "":
+		return true
+	}
+	branch := ev.Branch
+	if branch == "" {
+		branch = plan.Branch
+	}
+	return branch != "" && branch == plan.DefaultBranch
+}
+
+// dependentRun is one run to start: a pipeline at a ref, for the images of
+// this run that it is triggered by.
+type dependentRun struct {
+	pipeline, ref string
+	images        []activities.ImageResult
+}
+
+// groupDependents pairs each dependent pipeline and ref with the pushed
+// images that trigger it, in config order.
+func groupDependents(deps []activities.Dependent, images []activities.ImageResult) []dependentRun {
+	var out []dependentRun
+	at := map[[2]string]int{}
+	for _, dep := range deps {
+		for _, img := range images {
+			if img.Name != dep.Image {
+				continue
+			}
+			key := [2]string{dep.Pipeline, dep.Ref}
+			i, ok := at[key]
+			if !ok {
+				i = len(out)
+				at[key] = i
+				out = append(out, dependentRun{pipeline: dep.Pipeline, ref: dep.Ref})
+			}
+			out[i].images = append(out[i].images, img)
+		}
+	}
+	return out
+}
+
+// startDependent starts pipeline at ref for images (the first is the one its
+// build sees) and returns the run's ID, unless the same images already
+// started it or it could not be started.
+func (r *pipelineRun) startDependent(ctx workflow.Context, pipeline, ref string, images []activities.ImageResult) (string, bool) {
+	img := images[0]
+	ev := event.Event{Kind: event.KindImage, Image: &event.ImagePush{
+		Name: img.Name, Digest: img.Digest, Pipeline: r.in.Pipeline, RunID: r.progress.RunID}}
+	if ref == "" {
+		ref = "HEAD"
+	}
+	ev.FromRef(ref)
+	key := shortDigest(img.Digest)
+	if len(images) > 1 {
+		digests := make([]string, len(images))
+		for i, im := range images {
+			digests[i] = im.Digest
+		}
+		slices.Sort(digests)
+		sum := sha256.Sum256([]byte(strings.Join(digests, ",")))
+		key = hex.EncodeToString(sum[:6])
+	}
+	id := RunID(pipeline, ev, "image-"+key)
+	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+		WorkflowID: id, TaskQueue: TaskQueue, ParentClosePolicy: enumspb.PARENT_CLOSE_POLICY_ABANDON,
+		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		TypedSearchAttributes: StartAttributes(pipeline, ev),
+	})
+	f := workflow.ExecuteChildWorkflow(cctx, PipelineWorkflowName, PipelineInput{Pipeline: pipeline, Event: ev})
+	err := f.GetChildWorkflowExecution().Get(ctx, nil)
+	switch {
+	case temporal.IsWorkflowExecutionAlreadyStartedError(err):
+		return "", false // these images already started it
+	case err != nil:
+		r.log.Warn("could not start the image-triggered run", "pipeline", pipeline, "id", id, "error", err)
+		return "", false
+	}
+	return id, true
+}
+
+// triggerEachImage is how runs recorded before the version above triggered:
+// every pushed image, from any ref, one child per dependent and image. It
+// stays for their replay.
+func (r *pipelineRun) triggerEachImage(ctx workflow.Context, plan *activities.Plan, images []activities.ImageResult) []string {
 	var started []string
 	for _, dep := range plan.Dependents {
 		for _, img := range images {
 			if img.Name != dep.Image {
 				continue
 			}
-			ev := event.Event{Kind: event.KindImage, Image: &event.ImagePush{
-				Name: img.Name, Digest: img.Digest, Pipeline: r.in.Pipeline, RunID: r.progress.RunID}}
-			ref := dep.Ref
-			if ref == "" {
-				ref = "HEAD"
+			if id, ok := r.startDependent(ctx, dep.Pipeline, dep.Ref, []activities.ImageResult{img}); ok {
+				started = append(started, id)
 			}
-			ev.FromRef(ref)
-			id := RunID(dep.Pipeline, ev, "image-"+shortDigest(img.Digest))
-			cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
-				WorkflowID: id, TaskQueue: TaskQueue, ParentClosePolicy: enumspb.PARENT_CLOSE_POLICY_ABANDON,
-				WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-				TypedSearchAttributes: StartAttributes(dep.Pipeline, ev),
-			})
-			f := workflow.ExecuteChildWorkflow(cctx, PipelineWorkflowName, PipelineInput{Pipeline: dep.Pipeline, Event: ev})
-			err := f.GetChildWorkflowExecution().Get(ctx, nil)
-			switch {
-			case temporal.IsWorkflowExecutionAlreadyStartedError(err):
-				continue // this digest already started it
-			case err != nil:
-				r.log.Warn("could not start the image-triggered run", "pipeline", dep.Pipeline, "id", id, "error", err)
-				continue
-			}
-			started = append(started, id)
 		}
 	}
 	return started

@@ -22,6 +22,7 @@ func publishPlan() activities.Plan {
 		{Name: "r.local/acme/tools", Files: []config.ImageFile{{From: "**", To: "/"}}},
 	}}
 	p.Dependents = []activities.Dependent{{Image: "r.local/acme/base", Pipeline: "app"}}
+	p.DefaultBranch = "main"
 	return p
 }
 
@@ -62,6 +63,78 @@ func (s *pipelineSuite) TestPublishTriggersDependents() {
 	s.Equal("HEAD", child.Event.Ref)
 	s.Equal(&event.ImagePush{Name: "r.local/acme/base", Digest: "sha256:0123456789abcdef0123",
 		Pipeline: testPipeline, RunID: testRunID}, child.Event.Image)
+}
+
+// TestOnlyReleaseRefsTrigger: images from a pull request or a feature branch
+// are pushed but start no dependent run: an unreviewed change must not
+// become the base of the dependents' production builds.
+func (s *pipelineSuite) TestOnlyReleaseRefsTrigger() {
+	for name, ev := range map[string]event.Event{
+		"review": {Kind: event.KindReview, Repo: pushEvent.Repo, Ref: "refs/pull/7/head", Commit: pushEvent.Commit,
+			PullRequest: &event.PullRequest{Number: 7}},
+		"feature branch": {Kind: event.KindBranch, Repo: pushEvent.Repo, Ref: "refs/heads/wip", Branch: "wip",
+			Commit: pushEvent.Commit},
+	} {
+		s.Run(name, func() {
+			s.SetupTest()
+			plan := publishPlan()
+			started := false
+			s.env.OnActivity(acts.Plan, mock.Anything, mock.Anything).Return(
+				func(_ context.Context, in activities.PlanInput) (*activities.Plan, error) {
+					if in.Pipeline == "app" {
+						started = true
+						return nil, temporal.NewNonRetryableApplicationError("stop here", activities.ErrUnknownPipeline, nil)
+					}
+					return &plan, nil
+				})
+			s.env.OnActivity(acts.Build, mock.Anything, mock.Anything).Return(&activities.BuildResult{}, nil).Once()
+			s.env.OnActivity(acts.PublishImage, mock.Anything, mock.Anything).Return(
+				&activities.ImageResult{Name: "r.local/acme/base", Digest: "sha256:0123456789abcdef0123"}, nil)
+
+			s.run(ev)
+
+			s.Require().NoError(s.env.GetWorkflowError())
+			var res workflows.PipelineResult
+			s.Require().NoError(s.env.GetWorkflowResult(&res))
+			s.Require().NotNil(res.Publish)
+			s.NotEmpty(res.Publish.Images, "the images are still pushed")
+			s.Empty(res.Publish.Triggered)
+			s.False(started, "no dependent run started")
+		})
+	}
+}
+
+// TestOneDependentRunForSeveralImages: a pipeline triggered by two images
+// that one run pushes starts once, with an ID from both digests.
+func (s *pipelineSuite) TestOneDependentRunForSeveralImages() {
+	plan := publishPlan()
+	plan.Dependents = append(plan.Dependents, activities.Dependent{Image: "r.local/acme/tools", Pipeline: "app"})
+	var children []activities.PlanInput
+	s.env.OnActivity(acts.Plan, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.PlanInput) (*activities.Plan, error) {
+			if in.Pipeline == "app" {
+				children = append(children, in)
+				return nil, temporal.NewNonRetryableApplicationError("stop here", activities.ErrUnknownPipeline, nil)
+			}
+			return &plan, nil
+		})
+	s.env.OnActivity(acts.Build, mock.Anything, mock.Anything).Return(&activities.BuildResult{}, nil).Once()
+	s.env.OnActivity(acts.PublishImage, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.ImageInput) (*activities.ImageResult, error) {
+			name := in.Plan.Publish.Images[in.Index].Name
+			return &activities.ImageResult{Name: name, Digest: "sha256:" + name[len(name)-4:] + "0123456789abcdef"}, nil
+		}).Times(2)
+
+	s.run(pushEvent)
+
+	s.Require().NoError(s.env.GetWorkflowError())
+	var res workflows.PipelineResult
+	s.Require().NoError(s.env.GetWorkflowResult(&res))
+	s.Require().Len(res.Publish.Triggered, 1)
+	s.Regexp(`^app/HEAD/image-[0-9a-f]{12}$`, res.Publish.Triggered[0])
+	s.NotContains(res.Publish.Triggered[0], "base0123", "the ID is not the first image's digest alone")
+	s.Require().Len(children, 1, "one run for both images")
+	s.Equal("r.local/acme/base", children[0].Event.Image.Name)
 }
 
 // TestPublishFailureFailsStage: a registry refusal is not retried and

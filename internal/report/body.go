@@ -169,11 +169,16 @@ func logTailSection(text string, room int) string {
 }
 
 // errorSummary is the first non-blank line of a stage's error, at most
-// maxErrorSummary characters, ending in "…" when there is more.
+// maxErrorSummary characters, ending in "…" when there is more. A carriage
+// return ends a line too: in markdown it does, and a line after it could
+// start a heading that ends the code span the summary is shown in.
 func errorSummary(err string) string {
-	lines := strings.Split(strings.TrimSpace(err), "\n")
-	first := strings.TrimSpace(lines[0])
-	if len(lines) > 1 && utf8.RuneCountInString(first) < maxErrorSummary {
+	err = strings.TrimSpace(err)
+	first, more := err, false
+	if i := strings.IndexAny(err, "\r\n"); i >= 0 {
+		first, more = strings.TrimSpace(err[:i]), true // err was trimmed: more follows
+	}
+	if more && utf8.RuneCountInString(first) < maxErrorSummary {
 		first += " …"
 	}
 	return truncate(first, maxErrorSummary)

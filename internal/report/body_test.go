@@ -79,6 +79,8 @@ func TestCommentBodyErrorCannotMention(t *testing.T) {
 		"deploy failed, cc @org/team #12 <img src=x>": "` deploy failed, cc @org/team #12 <img src=x> `",
 		"`@org/team` and ``@org/ops``":                "``` `@org/team` and ``@org/ops`` ```",
 		"ends in a backtick `":                        "`` ends in a backtick ` ``",
+		"old mac line\r# @org/team heading\r\n":       "` old mac line … `",
+		"one line\r\n":                                "` one line `",
 	} {
 		body := CommentBody(failedRun(err))
 		assert.Contains(t, body, "\n**build failed:** "+want+"\n", err)

@@ -206,3 +206,15 @@ func TestCodeCommitPostWhenTheCommentIsNotFoundAgain(t *testing.T) {
 	assert.NotEqual(t, commentToken(run.RunID, "a"), commentToken(run.RunID, "b"))
 	assert.NotEqual(t, commentToken("r1", "a"), commentToken("r2", "a"))
 }
+
+// TestCodeCommitIgnoresAQuotedMarker: another run's comment that shows
+// this run's marker in its build output is not this run's comment.
+func TestCodeCommitIgnoresAQuotedMarker(t *testing.T) {
+	run := Run{Repo: "widget", Pipeline: "p", RunID: "p/pr-7/d-1", PR: 7, Stages: []Stage{{Name: "build", State: "running"}}}
+	other := Marker("p/pr-7/d-9") + "\n```\n" + Marker(run.RunID) + "\n```\n"
+	f := &fakeCodeCommit{comments: []map[string]any{{"commentId": "other", "content": other}}}
+	id, err := codeCommitClient(t, f).UpsertComment(context.Background(), run, ccPR)
+	require.NoError(t, err)
+	assert.NotEqual(t, "other", id)
+	assert.Equal(t, other, f.comments[0]["content"], "the other run's comment is untouched")
+}

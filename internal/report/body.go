@@ -105,13 +105,18 @@ func CommentBody(run Run) string {
 // fitComment renders the comment in at most limit characters. The log tail
 // gives way first, cut from its top so that its end, where a failure shows,
 // stays; only if the rest alone is too long is the body cut at its end,
-// which keeps the marker that finds the comment again.
+// which keeps the marker that finds the comment again, and at a line's end,
+// which keeps each error summary's code span closed.
 func fitComment(run Run, limit int) string {
 	head := commentHead(run)
 	if run.Outcome == "failed" && strings.TrimSpace(run.LogTail) != "" {
 		head += logTailSection(run.LogTail, limit-utf8.RuneCountInString(head))
 	}
-	return truncate(head, limit)
+	if utf8.RuneCountInString(head) <= limit {
+		return head
+	}
+	head = string([]rune(head)[:limit-1])
+	return head[:strings.LastIndexByte(head, '\n')+1] + "…"
 }
 
 // commentHead is the comment up to the log tail.

@@ -114,3 +114,22 @@ func TestLastRunesKeepsALongLastLine(t *testing.T) {
 	assert.True(t, strings.HasPrefix(got, cutMark+"yyy"), got)
 	assert.Equal(t, s, lastRunes(s, len(s)), "nothing cut when it fits")
 }
+
+// TestCommentBodyTooManyStages: when the stages alone overflow, whole lines
+// are dropped from the end, so no code span is left open.
+func TestCommentBodyTooManyStages(t *testing.T) {
+	run := failedRun("x")
+	run.Stages = nil
+	for i := 0; i < 100; i++ {
+		run.Stages = append(run.Stages, Stage{Name: "s", State: "failed", Error: strings.Repeat("@org/team ", 40)})
+	}
+	body := fitComment(run, codeCommitMaxContent)
+	require.LessOrEqual(t, utf8.RuneCountInString(body), codeCommitMaxContent)
+	assert.True(t, strings.HasPrefix(body, Marker(run.RunID)+"\n"))
+	assert.True(t, strings.HasSuffix(body, "\n…"), "%q", body[len(body)-50:])
+	for _, line := range strings.Split(body, "\n") {
+		if strings.HasPrefix(line, "**s failed:** ") {
+			assert.True(t, strings.HasSuffix(line, " `"), "a span cut open: %q", line)
+		}
+	}
+}

@@ -51,7 +51,7 @@ const (
 // TestAMI launches an instance from the baked AMI, waits until it runs, and
 // runs the configured commands in a fresh checkout of the commit with
 // KILN_AMI_ID, KILN_INSTANCE_ID, KILN_INSTANCE_IP and KILN_REGION set. It tags
-// the AMI and its snapshots kiln:test=passed, or failed when a command fails
+// the bake's AMIs in every region, and their snapshots, kiln:test=passed, or failed when a command fails
 // (a permanent AMITestFailed error), and always terminates the instance, also
 // when the run is cancelled. Infrastructure failures are retryable and tag
 // nothing; a retry reuses the instance its checkpoint names if it still runs.
@@ -97,7 +97,7 @@ func (a *Activities) TestAMI(ctx context.Context, in TestInput) (_ *TestResult, 
 		// The commands ran to their end; the tag is what is missing.
 		fmt.Fprintf(out, "[kiln] resuming: the test %s on %s; tagging %s\n", prev.Outcome, prev.InstanceID, res.AMI)
 		res.InstanceID, res.Passed = prev.InstanceID, prev.Outcome == TestPassed
-		return res, a.tagOutcome(ctx, c, res, prev.FailureType, prev.Failure)
+		return res, a.tagOutcome(ctx, in.AMIs, res, prev.FailureType, prev.Failure)
 	}
 
 	runCtx, cancel := context.WithTimeout(ctx, in.Plan.TestTimeout())
@@ -114,7 +114,7 @@ func (a *Activities) TestAMI(ctx context.Context, in TestInput) (_ *TestResult, 
 		res.Passed = true
 		hb.set(func(cp *testCheckpoint) { cp.Step, cp.Outcome = "tagging", TestPassed })
 		log.Info().Str("instance", res.InstanceID).Msg("AMI test passed")
-		return res, a.tagOutcome(ctx, c, res, "", "")
+		return res, a.tagOutcome(ctx, in.AMIs, res, "", "")
 	case ctx.Err() == nil && (errors.As(err, &cmdErr) || errors.Is(runCtx.Err(), context.DeadlineExceeded)):
 		var failure *temporal.ApplicationError
 		errors.As(classifyTestError(ctx, runCtx, in, res, "running the test commands", err), &failure)
@@ -122,7 +122,7 @@ func (a *Activities) TestAMI(ctx context.Context, in TestInput) (_ *TestResult, 
 			cp.Step, cp.Outcome, cp.FailureType, cp.Failure = "tagging", TestFailed, failure.Type(), failure.Message()
 		})
 		log.Warn().Err(err).Str("instance", res.InstanceID).Msg("AMI test failed")
-		return res, a.tagOutcome(ctx, c, res, failure.Type(), failure.Message())
+		return res, a.tagOutcome(ctx, in.AMIs, res, failure.Type(), failure.Message())
 	default:
 		return nil, classifyTestError(ctx, runCtx, in, res, "running the test commands", err)
 	}
@@ -168,16 +168,18 @@ func (a *Activities) runTestCommands(ctx context.Context, in TestInput, inst ec2
 	return err
 }
 
-// tagOutcome tags the AMI and its snapshots kiln:test=passed or failed. A
-// failed test then returns a permanent error of failType (AMITestFailed or
-// AMITestTimedOut) saying failure, so the run stops before distribution.
-func (a *Activities) tagOutcome(ctx context.Context, c EC2API, res *TestResult, failType, failure string) error {
+// tagOutcome tags every AMI of the bake, in every region, and their
+// snapshots kiln:test=passed or failed: the AMIs of one bake are one image,
+// and a later run reusing it looks for the tag. A failed test then returns a
+// permanent error of failType (AMITestFailed or AMITestTimedOut) saying
+// failure, so the run stops before distribution.
+func (a *Activities) tagOutcome(ctx context.Context, amis map[string]string, res *TestResult, failType, failure string) error {
 	outcome := TestPassed
 	if !res.Passed {
 		outcome = TestFailed
 	}
 	tags := []ec2types.Tag{{Key: aws.String(TagTest), Value: aws.String(outcome)}}
-	if err := tagImage(ctx, c, res.Region, res.AMI, tags); err != nil {
+	if err := a.tagEvery(ctx, amis, tags); err != nil {
 		return err
 	}
 	if res.Passed {

@@ -85,23 +85,37 @@ func runTest(t *testing.T, fake *fakeEC2, commands ...string) (*TestResult, erro
 func resumeTest(t *testing.T, fake *fakeEC2, prev *testCheckpoint, commands ...string) (*TestResult, error) {
 	t.Helper()
 	fake.tags = map[string]string{}
+	in := testInput(t, commands...)
+	a := &Activities{DataDir: t.TempDir(), Log: zerolog.Nop(), AWS: fakeAWS{ec2: fake}}
+	return executeTest(t, a, in, prev)
+}
+
+// testInput tests ami-1 in us-east-1 with the commands, in a one-commit
+// repository.
+func testInput(t *testing.T, commands ...string) TestInput {
+	t.Helper()
 	repo := t.TempDir()
 	head, err := gitx.InitRepo(context.Background(), repo, fstest.MapFS{"README": {Data: []byte("hi\n")}}, "initial")
 	require.NoError(t, err)
-	a := &Activities{DataDir: t.TempDir(), Log: zerolog.Nop(),
-		AWS: fakeAWS{ec2: fake}}
+	return TestInput{
+		RunID: "p/main/1", Pipeline: "p",
+		Plan: Plan{CloneURL: repo, Commit: head, Bake: &config.BakeStage{Region: "us-east-1"},
+			Test: &config.TestStage{Commands: commands}},
+		AMIs: map[string]string{"us-east-1": "ami-1"},
+	}
+}
+
+// executeTest runs TestAMI in an activity environment; prev, if not nil, is
+// the heartbeat details an earlier attempt left.
+func executeTest(t *testing.T, a *Activities, in TestInput, prev *testCheckpoint) (*TestResult, error) {
+	t.Helper()
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestActivityEnvironment()
 	env.RegisterActivity(a)
 	if prev != nil {
 		env.SetHeartbeatDetails(*prev)
 	}
-	v, err := env.ExecuteActivity(a.TestAMI, TestInput{
-		RunID: "p/main/1", Pipeline: "p",
-		Plan: Plan{CloneURL: repo, Commit: head, Bake: &config.BakeStage{Region: "us-east-1"},
-			Test: &config.TestStage{Commands: commands}},
-		AMIs: map[string]string{"us-east-1": "ami-1"},
-	})
+	v, err := env.ExecuteActivity(a.TestAMI, in)
 	if err != nil {
 		return nil, err
 	}

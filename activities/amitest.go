@@ -51,9 +51,9 @@ const (
 // TestAMI launches an instance from the baked AMI, waits until it runs, and
 // runs the configured commands in a fresh checkout of the commit with
 // KILN_AMI_ID, KILN_INSTANCE_ID, KILN_INSTANCE_IP and KILN_REGION set. It tags
-// the bake's AMIs in every region, and their snapshots, kiln:test=passed, or failed when a command fails
-// (a permanent AMITestFailed error), and always terminates the instance, also
-// when the run is cancelled. Infrastructure failures are retryable and tag
+// the bake's AMIs in every region, and their snapshots, kiln:test=passed, or
+// failed when a command fails (a permanent AMITestFailed error), and always
+// terminates the instance, also when the run is cancelled. Infrastructure failures are retryable and tag
 // nothing; a retry reuses the instance its checkpoint names if it still runs.
 func (a *Activities) TestAMI(ctx context.Context, in TestInput) (_ *TestResult, err error) {
 	info := activity.GetInfo(ctx)

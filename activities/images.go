@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/bmatcuk/doublestar/v4"
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"go.temporal.io/sdk/activity"
 
 	"github.com/kiln-ci/kiln/internal/awsx"
@@ -46,12 +47,19 @@ type ImageInput struct {
 
 // ImageResult is a pushed image.
 type ImageResult struct {
-	Name   string   `json:"name"`
-	Digest string   `json:"digest"`
-	Tags   []string `json:"tags"`
+	Name   string `json:"name"`
+	Digest string `json:"digest"`
+	// Tags point at Digest now: the ones pushed and the ones already there,
+	// in rule order.
+	Tags []string `json:"tags"`
 	// Skipped are tags that already pointed at this digest: nothing was pushed
 	// for them.
 	Skipped []string `json:"skipped,omitempty"`
+	// Kept are write-once tags (the short SHA of a review run, say) that
+	// already pointed at another image and were left there.
+	Kept []string `json:"kept,omitempty"`
+	// Behind are X.Y and X tags left at a newer release of their series.
+	Behind []string `json:"behind,omitempty"`
 }
 
 // imageProgress is PublishImage's heartbeat: a push of large layers keeps
@@ -69,6 +77,7 @@ type imageProgress struct {
 // digest, and tags that already point at it are left alone.
 func (a *Activities) PublishImage(ctx context.Context, in ImageInput) (*ImageResult, error) {
 	cfg := in.Plan.Publish.Images[in.Index]
+	step := func(s string) { activity.RecordHeartbeat(ctx, imageProgress{Image: cfg.Name, Step: s}) }
 	artifacts := a.paths("build", safeName(in.RunID), 1).Artifacts
 	files, err := imageFiles(artifacts, cfg.Files)
 	if err != nil {
@@ -82,20 +91,13 @@ func (a *Activities) PublishImage(ctx context.Context, in ImageInput) (*ImageRes
 	if err != nil {
 		return nil, err
 	}
-	img := oci.Image{Repository: cfg.Name, Base: cfg.Base, Files: files, Entrypoint: cfg.Entrypoint, Cmd: cfg.Cmd,
-		WorkingDir: cfg.WorkingDir, Labels: map[string]string{
-			"org.opencontainers.image.revision": in.Plan.Commit,
-			"org.opencontainers.image.source":   in.Plan.Repo,
-		}}
-	for _, k := range slices.Sorted(maps.Keys(cfg.Env)) {
-		img.Env = append(img.Env, k+"="+cfg.Env[k])
-	}
-	activity.RecordHeartbeat(ctx, imageProgress{Image: cfg.Name, Step: "build"})
-	built, err := p.Build(ctx, img)
+	step("build")
+	built, err := p.Build(ctx, imageOf(cfg, in.Plan, files))
 	if err != nil {
 		return nil, classifyImage(err, "build "+cfg.Name)
 	}
-	activity.RecordHeartbeat(ctx, imageProgress{Image: cfg.Name, Step: "push"})
+	res := &ImageResult{Name: cfg.Name}
+	step("push")
 	var last time.Time
 	p.Progress = func(written, total int64) {
 		if time.Since(last) >= time.Second || written == total {
@@ -103,13 +105,51 @@ func (a *Activities) PublishImage(ctx context.Context, in ImageInput) (*ImageRes
 			activity.RecordHeartbeat(ctx, imageProgress{Image: cfg.Name, Step: "push", Written: written, Total: total})
 		}
 	}
-	pushed, err := p.Push(ctx, cfg.Name, built, tags)
-	if err != nil {
+	if err := push(ctx, p, cfg.Name, built, tags, res); err != nil {
 		return nil, classifyImage(err, "push "+cfg.Name)
 	}
-	a.Log.Info().Str("run", in.RunID).Str("image", cfg.Name).Str("digest", pushed.Digest).
-		Strs("tags", pushed.Tags).Strs("unchanged", pushed.Skipped).Msg("image published")
-	return &ImageResult{Name: cfg.Name, Digest: pushed.Digest, Tags: tags, Skipped: pushed.Skipped}, nil
+	log := a.Log.Info()
+	if len(res.Kept) > 0 || len(res.Behind) > 0 {
+		log = a.Log.Warn()
+	}
+	log.Str("run", in.RunID).Str("ref", in.Event.Ref).Str("commit", in.Plan.Commit).Str("image", cfg.Name).
+		Str("digest", res.Digest).Strs("tags", res.Tags).Strs("unchanged", res.Skipped).
+		Strs("kept_elsewhere", res.Kept).Strs("behind_newer_release", res.Behind).Msg("image published")
+	return res, nil
+}
+
+// push pushes built under tags and fills res.
+func push(ctx context.Context, p *oci.Pusher, repo string, built v1.Image, tags []oci.Tag, res *ImageResult) error {
+	pushed, err := p.Push(ctx, repo, built, tags)
+	if err != nil {
+		return err
+	}
+	res.Digest, res.Skipped, res.Kept, res.Behind = pushed.Digest, pushed.Skipped, pushed.Kept, pushed.Behind
+	at := map[string]bool{}
+	for _, t := range append(pushed.Tags, pushed.Skipped...) {
+		at[t] = true
+	}
+	res.Tags = []string{}
+	for _, t := range tags {
+		if at[t.Name] {
+			res.Tags = append(res.Tags, t.Name)
+		}
+	}
+	return nil
+}
+
+// imageOf is the image config describes, labelled with the commit and
+// repository it was built from.
+func imageOf(cfg config.ImagePublish, plan Plan, files []oci.File) oci.Image {
+	img := oci.Image{Repository: cfg.Name, Base: cfg.Base, Files: files, Entrypoint: cfg.Entrypoint, Cmd: cfg.Cmd,
+		WorkingDir: cfg.WorkingDir, Labels: map[string]string{
+			oci.RevisionLabel:                 plan.Commit,
+			"org.opencontainers.image.source": plan.Repo,
+		}}
+	for _, k := range slices.Sorted(maps.Keys(cfg.Env)) {
+		img.Env = append(img.Env, k+"="+cfg.Env[k])
+	}
+	return img
 }
 
 // imageFiles maps the artifacts each rule matches into the image: a file
@@ -138,8 +178,10 @@ func imageFiles(root string, rules []config.ImageFile) ([]oci.File, error) {
 	return out, nil
 }
 
-// imageTags applies the image's tag rules to the run's event.
-func (a *Activities) imageTags(ctx context.Context, cfg config.ImagePublish, in ImageInput) ([]string, error) {
+// imageTags applies the image's tag rules to the run's event. An
+// image-triggered run follows the tag rules when its ref is a tag and the
+// branch rules otherwise, as manual runs do.
+func (a *Activities) imageTags(ctx context.Context, cfg config.ImagePublish, in ImageInput) ([]oci.Tag, error) {
 	rules := oci.TagRules{}
 	if t := cfg.Tags; t != nil {
 		rules = oci.TagRules{DefaultBranch: t.DefaultBranch, Branch: t.Branch, Tag: t.Tag, SemverMinor: t.SemverMinor,
@@ -147,9 +189,6 @@ func (a *Activities) imageTags(ctx context.Context, cfg config.ImagePublish, in 
 	}
 	ev := in.Event
 	ti := oci.TagInput{Kind: string(ev.Kind), Branch: ev.Branch, Tag: ev.Tag, PR: prNumber(ev), Commit: in.Plan.Commit}
-	if ev.Kind == event.KindImage {
-		ti.Kind = string(event.KindBranch)
-	}
 	if ev.Branch != "" {
 		def, err := gitx.DefaultBranch(ctx, in.Plan.CloneURL)
 		if err != nil && !errors.Is(err, gitx.ErrNotFound) {
@@ -208,12 +247,14 @@ func secret(ref config.SecretRef) (string, error) {
 	return string(b), err
 }
 
-// classifyImage makes refusals and missing images permanent.
+// classifyImage makes refusals, missing and invalid images, and write-once
+// tag conflicts permanent.
 func classifyImage(err error, what string) error {
 	switch {
 	case errors.Is(err, oci.ErrUnauthorized):
 		return permanent(ErrRegistryRefused, "%s: %v", what, err)
-	case errors.Is(err, oci.ErrNotFound), errors.Is(err, fs.ErrNotExist):
+	case errors.Is(err, oci.ErrNotFound), errors.Is(err, fs.ErrNotExist),
+		errors.Is(err, oci.ErrInvalid), errors.Is(err, oci.ErrTagConflict):
 		return permanent(ErrInvalidImage, "%s: %v", what, err)
 	}
 	return fmt.Errorf("%s: %w", what, err)

@@ -66,7 +66,7 @@ func (p *Pusher) Build(ctx context.Context, img Image) (v1.Image, error) {
 	}
 	plat, err := v1.ParsePlatform(platform)
 	if err != nil {
-		return nil, fmt.Errorf("%s: platform %q: %w", what, platform, err)
+		return nil, fmt.Errorf("%s: platform %q: %w: %w", what, platform, ErrInvalid, err)
 	}
 	created := img.Created.UTC()
 	if img.Created.IsZero() {
@@ -102,7 +102,7 @@ func (p *Pusher) base(ctx context.Context, ref string, plat v1.Platform) (v1.Ima
 	}
 	r, err := name.ParseReference(ref, p.nameOptions()...)
 	if err != nil {
-		return nil, fmt.Errorf("base image %q: %w", ref, err)
+		return nil, fmt.Errorf("base image %q: %w: %w", ref, ErrInvalid, err)
 	}
 	desc, err := remote.Get(r, append(p.remoteOptions(ctx), remote.WithPlatform(plat))...)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"context"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"testing"
@@ -59,7 +60,7 @@ func TestBuildOnBaseFromRegistry(t *testing.T) {
 
 	img, err := p.Build(ctx, appImage(dir, reg.host+"/acme/base:1"))
 	require.NoError(t, err)
-	res, err := p.Push(ctx, reg.host+"/acme/app", img, []string{"latest"})
+	res, err := p.Push(ctx, reg.host+"/acme/app", img, moving("latest"))
 	require.NoError(t, err)
 
 	got := reg.pull(t, "acme/app:latest")
@@ -213,7 +214,22 @@ func TestBuildRejectsBadFiles(t *testing.T) {
 		_, err := (&oci.Pusher{}).Build(context.Background(), oci.Image{Files: c.files})
 		require.Error(t, err, c.want)
 		assert.Contains(t, err.Error(), c.want)
+		if c.want == "no such file" {
+			assert.ErrorIs(t, err, fs.ErrNotExist)
+		} else {
+			assert.ErrorIs(t, err, oci.ErrInvalid, "retrying cannot fix %s", c.want)
+		}
 	}
+}
+
+// TestBuildBadReferencesAreInvalid: a base or platform that does not parse
+// is the config's fault, so the error says it is permanent.
+func TestBuildBadReferencesAreInvalid(t *testing.T) {
+	_, err := (&oci.Pusher{}).Build(context.Background(), oci.Image{Base: "Not A Reference::1"})
+	require.ErrorIs(t, err, oci.ErrInvalid)
+	assert.Contains(t, err.Error(), `base image "Not A Reference::1"`)
+	_, err = (&oci.Pusher{}).Build(context.Background(), oci.Image{Platform: "linux/amd64/v3/x/y"})
+	require.ErrorIs(t, err, oci.ErrInvalid)
 }
 
 func writeFile(t *testing.T, path, content string) {

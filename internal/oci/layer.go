@@ -39,11 +39,11 @@ func planLayer(files []File) ([]entry, error) {
 	seen := map[string]string{}
 	for _, f := range files {
 		if !path.IsAbs(f.Target) || path.Clean(f.Target) == "/" {
-			return nil, fmt.Errorf("file %s: target %q must be an absolute file path in the image", f.Source, f.Target)
+			return nil, fmt.Errorf("file %s: %w: target %q must be an absolute file path in the image", f.Source, ErrInvalid, f.Target)
 		}
 		name := strings.TrimPrefix(path.Clean(f.Target), "/")
 		if prev, dup := seen[name]; dup {
-			return nil, fmt.Errorf("files %s and %s both go to /%s", prev, f.Source, name)
+			return nil, fmt.Errorf("%w: files %s and %s both go to /%s", ErrInvalid, prev, f.Source, name)
 		}
 		seen[name] = f.Source
 		fi, err := os.Stat(f.Source)
@@ -51,7 +51,7 @@ func planLayer(files []File) ([]entry, error) {
 			return nil, fmt.Errorf("file for /%s: %w", name, err)
 		}
 		if !fi.Mode().IsRegular() {
-			return nil, fmt.Errorf("file %s for /%s is not a regular file", f.Source, name)
+			return nil, fmt.Errorf("%w: file %s for /%s is not a regular file", ErrInvalid, f.Source, name)
 		}
 		mode := f.Mode.Perm()
 		if f.Mode == 0 {
@@ -63,7 +63,7 @@ func planLayer(files []File) ([]entry, error) {
 	for _, e := range entries {
 		for dir := path.Dir(e.name); dir != "."; dir = path.Dir(dir) {
 			if src, clash := seen[dir]; clash {
-				return nil, fmt.Errorf("file %s goes to /%s, which %s needs as a directory", src, dir, e.src)
+				return nil, fmt.Errorf("%w: file %s goes to /%s, which %s needs as a directory", ErrInvalid, src, dir, e.src)
 			}
 		}
 	}

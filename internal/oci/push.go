@@ -75,18 +75,26 @@ type PushResult struct {
 	// Skipped are the tags that already pointed at Digest: nothing was
 	// written for them.
 	Skipped []string
+	// Kept are WriteOnce and IfAbsent tags left at the other image they
+	// already pointed at (see TagPolicy).
+	Kept []string
+	// Behind are Forward tags not moved because the repository holds a
+	// newer release of their series.
+	Behind []string
 }
 
-// Push writes image to repo under tags. It is idempotent, so a retried
-// activity is safe: tags already at the image's digest are skipped, and
-// blobs the registry has (from the base, or an earlier attempt) are not
-// uploaded again. The image is written once, under the first tag that needs
-// it; the other tags are manifest PUTs only. On an error the result still
+// Push writes image to repo under tags, each as its policy allows. It is
+// idempotent, so a retried activity is safe: tags already at the image's
+// digest are skipped, and blobs the registry has (from the base, or an
+// earlier attempt) are not uploaded again. The image is written once, under
+// the first tag that needs it; the other tags are manifest PUTs only. A
+// WriteOnce tag at another commit's image fails the push with
+// ErrTagConflict before anything is written. On an error the result still
 // says which tags were pushed or skipped before it.
-func (p *Pusher) Push(ctx context.Context, repo string, image v1.Image, tags []string) (PushResult, error) {
+func (p *Pusher) Push(ctx context.Context, repo string, image v1.Image, tags []Tag) (PushResult, error) {
 	r, err := name.NewRepository(repo, p.nameOptions()...)
 	if err != nil {
-		return PushResult{}, fmt.Errorf("push to %q: %w", repo, err)
+		return PushResult{}, fmt.Errorf("push to %q: %w: %w", repo, ErrInvalid, err)
 	}
 	if len(tags) == 0 {
 		return PushResult{}, fmt.Errorf("push to %s: no tags", r.Name())
@@ -96,13 +104,17 @@ func (p *Pusher) Push(ctx context.Context, repo string, image v1.Image, tags []s
 		return PushResult{}, fmt.Errorf("push to %s: digest the image: %w", r.Name(), err)
 	}
 	res := PushResult{Digest: digest.String()}
-	missing, skipped, err := p.missingTags(ctx, r, digest, tags)
-	res.Skipped = skipped
+	puller, err := remote.NewPuller(p.remoteOptions(ctx)...)
+	if err != nil {
+		return res, fmt.Errorf("push to %s: %w", r.Name(), err)
+	}
+	tags, res.Behind, err = p.forward(ctx, puller, r, tags)
 	if err != nil {
 		return res, err
 	}
-	if len(missing) == 0 {
-		return res, nil
+	missing, err := p.missingTags(ctx, puller, r, image, digest, tags, &res)
+	if err != nil || len(missing) == 0 {
+		return res, err
 	}
 	opts := p.remoteOptions(ctx)
 	if p.Progress != nil {
@@ -139,31 +151,36 @@ func (p *Pusher) Push(ctx context.Context, repo string, image v1.Image, tags []s
 	return res, nil
 }
 
-// missingTags splits tags into those that need a push and those already at
-// digest, with one manifest HEAD each.
-func (p *Pusher) missingTags(ctx context.Context, r name.Repository, digest v1.Hash, tags []string) ([]name.Tag, []string, error) {
-	puller, err := remote.NewPuller(p.remoteOptions(ctx)...)
-	if err != nil {
-		return nil, nil, fmt.Errorf("push to %s: %w", r.Name(), err)
-	}
+// missingTags returns the tags that need a push, with one manifest HEAD
+// each, and records in res those already at digest and the WriteOnce and
+// IfAbsent ones kept at another image. Every tag is checked before any is
+// written, so a conflict fails the push with nothing moved.
+func (p *Pusher) missingTags(ctx context.Context, puller *remote.Puller, r name.Repository, image v1.Image, digest v1.Hash, tags []Tag, res *PushResult) ([]name.Tag, error) {
 	var missing []name.Tag
-	var skipped []string
-	for _, t := range dedupe(append([]string(nil), tags...)) {
-		tag, err := name.NewTag(r.Name()+":"+t, p.nameOptions()...)
+	for _, t := range dedupe(append([]Tag(nil), tags...)) {
+		tag, err := name.NewTag(r.Name()+":"+t.Name, p.nameOptions()...)
 		if err != nil {
-			return nil, skipped, fmt.Errorf("push to %s: tag %q: %w", r.Name(), t, err)
+			return nil, fmt.Errorf("push to %s: tag %q: %w: %w", r.Name(), t.Name, ErrInvalid, err)
 		}
 		desc, err := puller.Head(ctx, tag)
 		switch {
 		case err == nil && desc.Digest == digest:
-			skipped = append(skipped, t)
-		case err == nil || isNotFound(err):
+			res.Skipped = append(res.Skipped, t.Name)
+		case isNotFound(err) || err == nil && t.Moves():
 			missing = append(missing, tag)
+		case err == nil:
+			keep, err := p.keepExisting(ctx, puller, tag, t.Policy, desc.Digest, image, digest)
+			if err != nil {
+				return nil, err
+			}
+			if keep {
+				res.Kept = append(res.Kept, t.Name)
+			}
 		default:
-			return nil, skipped, classify(err, "check tag", tag.Name(), p.secrets())
+			return nil, classify(err, "check tag", tag.Name(), p.secrets())
 		}
 	}
-	return missing, skipped, nil
+	return missing, nil
 }
 
 func (p *Pusher) nameOptions() []name.Option {

@@ -29,7 +29,7 @@ func TestPushIsIdempotent(t *testing.T) {
 	reg.reset()
 	var written, total, calls int64
 	p.Progress = func(w, t int64) { written, total, calls = w, t, calls+1 }
-	first, err := p.Push(ctx, repo, img, tags)
+	first, err := p.Push(ctx, repo, img, moving(tags...))
 	require.NoError(t, err)
 	assert.Positive(t, calls, "progress reported while blobs went up")
 	assert.Positive(t, total)
@@ -49,7 +49,7 @@ func TestPushIsIdempotent(t *testing.T) {
 	require.NoError(t, err)
 	reg.reset()
 	calls = 0
-	second, err := p.Push(ctx, repo, again, tags)
+	second, err := p.Push(ctx, repo, again, moving(tags...))
 	require.NoError(t, err)
 	assert.Zero(t, calls, "nothing to upload, no progress")
 	assert.Equal(t, first.Digest, second.Digest)
@@ -61,12 +61,21 @@ func TestPushIsIdempotent(t *testing.T) {
 
 	// A new tag for the same image is one manifest PUT and no blobs.
 	reg.reset()
-	third, err := p.Push(ctx, repo, again, append(tags, "v1.2.3"))
+	third, err := p.Push(ctx, repo, again, moving(append(tags, "v1.2.3")...))
 	require.NoError(t, err)
 	assert.Equal(t, []string{"v1.2.3"}, third.Tags)
 	assert.Equal(t, tags, third.Skipped)
 	assert.Zero(t, reg.blobUploads())
 	assert.Equal(t, 1, reg.count("/manifests/", http.MethodPut))
+}
+
+// moving makes Moving tags of names.
+func moving(names ...string) []oci.Tag {
+	var tags []oci.Tag
+	for _, n := range names {
+		tags = append(tags, oci.Tag{Name: n, Policy: oci.Moving})
+	}
+	return tags
 }
 
 func TestPushMovesATagToANewDigest(t *testing.T) {
@@ -79,13 +88,13 @@ func TestPushMovesATagToANewDigest(t *testing.T) {
 	}
 	img1, err := p.Build(ctx, build())
 	require.NoError(t, err)
-	_, err = p.Push(ctx, reg.host+"/acme/app", img1, []string{"latest"})
+	_, err = p.Push(ctx, reg.host+"/acme/app", img1, moving("latest"))
 	require.NoError(t, err)
 
 	writeFile(t, dir+"/app", "v2")
 	img2, err := p.Build(ctx, build())
 	require.NoError(t, err)
-	res, err := p.Push(ctx, reg.host+"/acme/app", img2, []string{"latest"})
+	res, err := p.Push(ctx, reg.host+"/acme/app", img2, moving("latest"))
 	require.NoError(t, err)
 	assert.Equal(t, []string{"latest"}, res.Tags, "latest moved, not skipped")
 	d, err := reg.pull(t, "acme/app:latest").Digest()
@@ -105,7 +114,7 @@ func TestPushUnauthorized(t *testing.T) {
 		"WrongToken":    {Auth: map[string]oci.Auth{reg.host: {Token: wrong}}},
 	} {
 		t.Run(name, func(t *testing.T) {
-			_, err := p.Push(context.Background(), reg.host+"/acme/app", img, []string{"latest"})
+			_, err := p.Push(context.Background(), reg.host+"/acme/app", img, moving("latest"))
 			require.ErrorIs(t, err, oci.ErrUnauthorized)
 			assert.NotErrorIs(t, err, oci.ErrNotFound)
 			assert.NotContains(t, err.Error(), wrong)
@@ -118,11 +127,11 @@ func TestPushUnauthorized(t *testing.T) {
 func TestPushRejectsBadInput(t *testing.T) {
 	img, err := (&oci.Pusher{}).Build(context.Background(), oci.Image{})
 	require.NoError(t, err)
-	_, err = (&oci.Pusher{}).Push(context.Background(), "Registry.example.com/UPPER", img, []string{"x"})
+	_, err = (&oci.Pusher{}).Push(context.Background(), "Registry.example.com/UPPER", img, moving("x"))
 	assert.Error(t, err)
 	_, err = (&oci.Pusher{}).Push(context.Background(), "registry.example.com/app", img, nil)
 	assert.ErrorContains(t, err, "no tags")
-	_, err = (&oci.Pusher{}).Push(context.Background(), "registry.example.com/app", img, []string{"bad:tag"})
+	_, err = (&oci.Pusher{}).Push(context.Background(), "registry.example.com/app", img, moving("bad:tag"))
 	assert.ErrorContains(t, err, `tag "bad:tag"`)
 }
 

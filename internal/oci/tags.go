@@ -9,12 +9,13 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
+	"strings"
 )
 
 // TagInput is what tag rules see of a run.
 type TagInput struct {
-	// Kind is kiln's event kind: "branch", "tag", "review", "manual" or
-	// "schedule".
+	// Kind is kiln's event kind: "branch", "tag", "review", "manual",
+	// "schedule" or "image".
 	Kind string
 	// Branch is set for branch pushes, for manual and scheduled runs of a
 	// branch, and to the source branch for reviews. Tag is set for tags.
@@ -33,8 +34,9 @@ type TagInput struct {
 // {branch}, {tag}, {pr}, {sha} and {short_sha}; a nil list keeps its
 // default, so the zero value is the defaults. Branch and tag names are
 // sanitized before they are substituted: every character outside
-// [A-Za-z0-9_.-] becomes "-" (feature/x gives feature-x), and a result over
-// 128 characters is cut to 128.
+// [A-Za-z0-9_.-] becomes "-" (feature/x gives feature-x), leading "." and
+// "-" are dropped, and a branch or tag name too long for a 128-character
+// tag is shortened so the rest of the template still fits.
 type TagRules struct {
 	// DefaultBranch is for runs of the default branch; default
 	// {"{branch}", "latest"}.
@@ -61,50 +63,121 @@ var (
 	invalidTag = regexp.MustCompile(`[^A-Za-z0-9_.-]`)
 	hexSHA     = regexp.MustCompile(`^[0-9a-f]{7,64}$`)
 	// release is a plain semantic version, with no pre-release or build.
-	release      = regexp.MustCompile(`^v?(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)$`)
+	release = regexp.MustCompile(`^v?(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)$`)
+	// version is an exact semantic version, pre-releases and builds too.
+	version      = regexp.MustCompile(`^v?(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)([-+][0-9A-Za-z.+-]*)?$`)
 	placeholders = regexp.MustCompile(`\{[^{}]*\}`)
 )
+
+// TagPolicy says what Push does with a tag that already points at another
+// image.
+type TagPolicy string
+
+const (
+	// Moving tags follow the newest run that has them: branch names,
+	// latest, pr-N and other templates without the commit in them.
+	Moving TagPolicy = "moving"
+	// WriteOnce tags name one commit or release: the short and full SHA,
+	// templates holding either, and a tag run's exact version (v1.2.3).
+	// Push writes them once and fails with ErrTagConflict rather than
+	// move one to another commit's image; one already at an image of the
+	// same commit (a rebuild on a newer base) is left there and reported
+	// in PushResult.Kept.
+	WriteOnce TagPolicy = "write_once"
+	// IfAbsent is WriteOnce for review runs, whose commits nobody has
+	// vouched for yet: a tag at another image is left there and reported
+	// in PushResult.Kept instead of failing the run. A fork's commit whose
+	// short SHA matches a release's cannot take the release's tag.
+	IfAbsent TagPolicy = "if_absent"
+	// Forward tags are a release's X.Y and X. They move only to a release
+	// no older than the newest of their series whose version tag the
+	// repository holds, so a backport (v1.1.5 after v1.2.0) leaves "1"
+	// where it is.
+	Forward TagPolicy = "forward"
+)
+
+// Tag is one tag an image gets, and how Push may move it.
+type Tag struct {
+	Name   string
+	Policy TagPolicy
+	// Release is, for a Forward tag, the version X.Y.Z (without "v") the
+	// run publishes.
+	Release string
+}
+
+// Moves reports whether the tag follows newer runs (Moving and Forward),
+// as opposed to naming one commit. A run that is no longer the head of its
+// branch pushes only the tags that do not move.
+func (t Tag) Moves() bool { return t.Policy == Moving || t.Policy == Forward }
+
+// TagNames returns the names of tags, in order.
+func TagNames(tags []Tag) []string {
+	out := make([]string, len(tags))
+	for i, t := range tags {
+		out[i] = t.Name
+	}
+	return out
+}
 
 // Tags returns the tags an image of the run gets, in rule order: the
 // templates of the rule for the run's kind, then X.Y and X for a semver
 // release, then the short SHA. Duplicates are dropped, keeping the first.
-// Manual and scheduled runs follow the tag rules when Tag is set and the
-// branch rules otherwise. It fails on an unknown kind, on a placeholder the
-// run has no value for, and on a template that does not make a valid tag.
-func Tags(r TagRules, in TagInput) ([]string, error) {
+// Manual, scheduled and image-triggered runs follow the tag rules when Tag
+// is set and the branch rules otherwise. It fails on an unknown kind, on a
+// placeholder the run has no value for, and on a template that does not
+// make a valid tag.
+func Tags(r TagRules, in TagInput) ([]Tag, error) {
 	templates, err := r.templates(in)
 	if err != nil {
 		return nil, err
 	}
-	var tags []string
+	once := WriteOnce
+	if tagKind(in) == "review" {
+		once = IfAbsent
+	}
+	var tags []Tag
 	for _, t := range templates {
-		tag, err := expand(t, in)
+		name, err := expand(t, in)
 		if err != nil {
 			return nil, err
 		}
-		tags = append(tags, tag)
+		policy := Moving
+		if namesCommit(t, in) {
+			policy = once
+		}
+		tags = append(tags, Tag{Name: name, Policy: policy})
 	}
 	if tagKind(in) == "tag" {
 		if m := release.FindStringSubmatch(in.Tag); m != nil {
+			version := m[1] + "." + m[2] + "." + m[3]
 			if r.SemverMinor {
-				tags = append(tags, m[1]+"."+m[2])
+				tags = append(tags, Tag{Name: m[1] + "." + m[2], Policy: Forward, Release: version})
 			}
 			if r.SemverMajor {
-				tags = append(tags, m[1])
+				tags = append(tags, Tag{Name: m[1], Policy: Forward, Release: version})
 			}
 		}
 	}
 	if r.ShortSHA == nil || *r.ShortSHA {
-		tag, err := expand("{short_sha}", in)
+		name, err := expand("{short_sha}", in)
 		if err != nil {
 			return nil, err
 		}
-		tags = append(tags, tag)
+		tags = append(tags, Tag{Name: name, Policy: once})
 	}
 	if len(tags) == 0 {
 		return nil, fmt.Errorf("tag rules give no tags for this %s run", in.Kind)
 	}
 	return dedupe(tags), nil
+}
+
+// namesCommit reports whether template makes a tag that names one commit:
+// it holds the SHA, or it is a tag run's exact version.
+func namesCommit(template string, in TagInput) bool {
+	if strings.Contains(template, "{sha}") || strings.Contains(template, "{short_sha}") {
+		return true
+	}
+	return tagKind(in) == "tag" && strings.Contains(template, "{tag}") && version.MatchString(in.Tag)
 }
 
 // tagKind says which rule a run follows: "default_branch", "branch", "tag"
@@ -115,7 +188,7 @@ func tagKind(in TagInput) string {
 		return "review"
 	case "tag":
 		return "tag"
-	case "manual", "schedule":
+	case "manual", "schedule", "image":
 		if in.Tag != "" {
 			return "tag"
 		}
@@ -150,25 +223,53 @@ func (r TagRules) templates(in TagInput) ([]string, error) {
 }
 
 // expand fills a template's placeholders and checks the result is a tag.
+// When a long branch or tag name would make it over 128 characters, that
+// name is shortened, not the end of the result: "{branch}-{short_sha}"
+// keeps its SHA.
 func expand(template string, in TagInput) (string, error) {
-	var err error
-	out := placeholders.ReplaceAllStringFunc(template, func(p string) string {
-		v, perr := placeholder(p, in)
-		if perr != nil && err == nil {
-			err = fmt.Errorf("tag template %q: %w", template, perr)
+	values := map[string]string{}
+	for _, p := range placeholders.FindAllString(template, -1) {
+		v, err := placeholder(p, in)
+		if err != nil {
+			return "", fmt.Errorf("tag template %q: %w", template, err)
 		}
-		return v
-	})
-	if err != nil {
-		return "", err
+		values[p] = v
 	}
-	if len(out) > maxTagLen {
-		out = out[:maxTagLen]
-	}
+	fit(template, values)
+	out := placeholders.ReplaceAllStringFunc(template, func(p string) string { return values[p] })
 	if !validTag.MatchString(out) {
-		return "", fmt.Errorf("tag template %q gives %q, not a valid tag: use [A-Za-z0-9_.-], not starting with . or -", template, out)
+		return "", fmt.Errorf("tag template %q gives %q, not a valid tag: use at most %d of [A-Za-z0-9_.-], not starting with . or -", template, out, maxTagLen)
 	}
 	return out, nil
+}
+
+// fit shortens the branch and tag names in values, longest first, until
+// template filled with them is at most maxTagLen long. Other placeholders
+// (the SHA, the pull request number) are never cut.
+func fit(template string, values map[string]string) {
+	count := map[string]int{}
+	for _, p := range placeholders.FindAllString(template, -1) {
+		count[p]++
+	}
+	length := func() int {
+		n := len(placeholders.ReplaceAllString(template, ""))
+		for p, c := range count {
+			n += c * len(values[p])
+		}
+		return n
+	}
+	for length() > maxTagLen {
+		longest := ""
+		for _, p := range []string{"{branch}", "{tag}"} {
+			if count[p] > 0 && len(values[p]) > len(values[longest]) {
+				longest = p
+			}
+		}
+		if longest == "" {
+			return // nothing left to cut: expand reports the tag too long
+		}
+		values[longest] = values[longest][:len(values[longest])-1]
+	}
 }
 
 func placeholder(p string, in TagInput) (string, error) {
@@ -200,22 +301,30 @@ func placeholder(p string, in TagInput) (string, error) {
 	return "", fmt.Errorf("unknown placeholder %s (known: {branch}, {tag}, {pr}, {sha}, {short_sha})", p)
 }
 
-// sanitize makes a branch or tag name usable inside an image tag.
+// sanitize makes a branch or tag name usable inside an image tag. A tag
+// may not start with "." or "-", and git allows both ("refs/heads/-wip"),
+// so they are dropped from the front.
 func sanitize(s string) string {
-	s = invalidTag.ReplaceAllString(s, "-")
+	s = strings.TrimLeft(invalidTag.ReplaceAllString(s, "-"), ".-")
 	if len(s) > maxTagLen {
 		s = s[:maxTagLen]
 	}
 	return s
 }
 
-func dedupe(tags []string) []string {
-	seen := make(map[string]bool, len(tags))
+// dedupe drops later tags of a name already seen, keeping the first's
+// place; a name that any rule makes unmovable stays unmovable.
+func dedupe(tags []Tag) []Tag {
+	seen := make(map[string]int, len(tags))
 	out := tags[:0]
 	for _, t := range tags {
-		if !seen[t] {
-			seen[t] = true
+		i, dup := seen[t.Name]
+		switch {
+		case !dup:
+			seen[t.Name] = len(out)
 			out = append(out, t)
+		case out[i].Moves() && !t.Moves():
+			out[i] = t
 		}
 	}
 	return out

@@ -1,0 +1,178 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/rs/zerolog"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/worker"
+
+	"github.com/kiln-ci/kiln/internal/config"
+	"github.com/kiln-ci/kiln/internal/event"
+	"github.com/kiln-ci/kiln/internal/gitx"
+)
+
+// imageRig is a git repository on main, an in-process registry (plain HTTP
+// on loopback) that can be made slow, and a data dir for artifacts.
+type imageRig struct {
+	repo    string // the git repository's directory, its clone URL
+	commits []string
+	host    string
+	a       *Activities
+	slow    time.Duration // each base manifest GET waits this long
+	mu      sync.Mutex
+}
+
+func newImageRig(t *testing.T) *imageRig {
+	t.Helper()
+	rig := &imageRig{repo: t.TempDir(), a: &Activities{DataDir: t.TempDir(), Log: zerolog.Nop()}}
+	head, err := gitx.InitRepo(context.Background(), rig.repo, fstest.MapFS{"cfn/app.yaml": {Data: []byte("Resources: {}\n")}}, "first")
+	require.NoError(t, err)
+	rig.commits = append(rig.commits, head)
+	reg := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/acme/base/manifests/") {
+			rig.mu.Lock()
+			d := rig.slow
+			rig.mu.Unlock()
+			time.Sleep(d)
+		}
+		reg.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	rig.host = strings.TrimPrefix(srv.URL, "http://")
+	return rig
+}
+
+// input is a run of commit for ev whose build left app.txt holding content.
+func (rig *imageRig) input(t *testing.T, runID, commit, content string, ev event.Event, img config.ImagePublish) ImageInput {
+	t.Helper()
+	dir := filepath.Join(rig.a.DataDir, "artifacts", safeName(runID))
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "app.txt"), []byte(content), 0o644))
+	if img.Name == "" {
+		img.Name = rig.host + "/acme/app"
+	}
+	if img.Files == nil {
+		img.Files = []config.ImageFile{{From: "app.txt", To: "/srv"}}
+	}
+	return ImageInput{RunID: runID, Pipeline: "app", Event: ev, Plan: Plan{
+		Repo: "acme/app", CloneURL: rig.repo, Commit: commit,
+		Publish: &config.PublishStage{Images: []config.ImagePublish{img}},
+	}}
+}
+
+func (rig *imageRig) publish(t *testing.T, in ImageInput, opts ...worker.Options) (*ImageResult, error) {
+	t.Helper()
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestActivityEnvironment()
+	for _, o := range opts {
+		env.SetWorkerOptions(o)
+	}
+	env.RegisterActivity(rig.a)
+	v, err := env.ExecuteActivity(rig.a.PublishImage, in)
+	if err != nil {
+		return nil, err
+	}
+	var res ImageResult
+	require.NoError(t, v.Get(&res))
+	return &res, nil
+}
+
+func (rig *imageRig) digestOf(t *testing.T, tag string) string {
+	t.Helper()
+	ref, err := name.NewTag(rig.host + "/acme/app:" + tag)
+	require.NoError(t, err)
+	desc, err := remote.Head(ref)
+	require.NoError(t, err)
+	return desc.Digest.String()
+}
+
+var mainPush = event.Event{Kind: event.KindBranch, Ref: "refs/heads/main", Branch: "main"}
+
+// requirePermanent says err is a non-retryable application error of typ.
+func requirePermanent(t *testing.T, err error, typ string) *temporal.ApplicationError {
+	t.Helper()
+	var appErr *temporal.ApplicationError
+	require.True(t, errors.As(err, &appErr), "%v", err)
+	assert.Equal(t, typ, appErr.Type())
+	assert.True(t, appErr.NonRetryable(), "%v", err)
+	return appErr
+}
+
+// TestImageTriggeredTagRun: a run an image started on a tag ref follows
+// the tag rules.
+func TestImageTriggeredTagRun(t *testing.T) {
+	rig := newImageRig(t)
+	sha := rig.commits[0]
+	ev := event.Event{Kind: event.KindImage, Ref: "refs/tags/v1.4.0", Tag: "v1.4.0",
+		Image: &event.ImagePush{Name: "r.local/acme/base", Digest: "sha256:00"}}
+	res, err := rig.publish(t, rig.input(t, "app/tag-v1.4.0/image-1", sha, "x", ev,
+		config.ImagePublish{Tags: &config.TagRules{SemverMajor: true}}))
+	require.NoError(t, err)
+	assert.Equal(t, []string{"v1.4.0", "1", sha[:7]}, res.Tags)
+}
+
+// TestReviewRunLeavesAnotherImagesSHATag: a pull request's commit does not
+// move a short-SHA tag that is already taken; the run still succeeds.
+func TestReviewRunLeavesAnotherImagesSHATag(t *testing.T) {
+	rig := newImageRig(t)
+	sha := rig.commits[0]
+	res, err := rig.publish(t, rig.input(t, "app/main/1", sha, "release", mainPush, config.ImagePublish{}))
+	require.NoError(t, err)
+	release := res.Digest
+
+	review := event.Event{Kind: event.KindReview, Ref: "refs/pull/5/head", Branch: "fork-branch",
+		PullRequest: &event.PullRequest{Number: 5, Fork: true}}
+	res, err = rig.publish(t, rig.input(t, "app/pr-5/1", sha, "fork", review, config.ImagePublish{}))
+	require.NoError(t, err)
+	assert.Equal(t, []string{"pr-5"}, res.Tags)
+	assert.Equal(t, []string{sha[:7]}, res.Kept)
+	assert.Equal(t, release, rig.digestOf(t, sha[:7]))
+}
+
+// TestWriteOnceConflictIsPermanent: a branch run whose SHA tag is another
+// commit's image fails for good, naming the tag and both digests.
+func TestWriteOnceConflictIsPermanent(t *testing.T) {
+	rig := newImageRig(t)
+	sha := rig.commits[0]
+	res, err := rig.publish(t, rig.input(t, "app/main/1", sha, "one", mainPush, config.ImagePublish{}))
+	require.NoError(t, err)
+	// Another commit whose short SHA collides.
+	other := sha[:7] + strings.Repeat("f", 33)
+	_, err = rig.publish(t, rig.input(t, "app/main/2", other, "two", mainPush, config.ImagePublish{}))
+	appErr := requirePermanent(t, err, ErrInvalidImage)
+	assert.Contains(t, appErr.Error(), "/acme/app:"+sha[:7])
+	assert.Contains(t, appErr.Error(), res.Digest)
+	assert.Contains(t, appErr.Error(), "commit "+sha)
+	assert.Equal(t, res.Digest, rig.digestOf(t, sha[:7]))
+}
+
+// TestBadFilesArePermanent: two rules writing one target cannot succeed on
+// a retry.
+func TestBadFilesArePermanent(t *testing.T) {
+	rig := newImageRig(t)
+	img := config.ImagePublish{Files: []config.ImageFile{{From: "app.txt", To: "/srv"}, {From: "*.txt", To: "/srv"}}}
+	_, err := rig.publish(t, rig.input(t, "app/main/1", rig.commits[0], "x", mainPush, img))
+	appErr := requirePermanent(t, err, ErrInvalidImage)
+	assert.Contains(t, appErr.Error(), "both go to /srv/app.txt")
+}
+

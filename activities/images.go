@@ -17,7 +17,6 @@ import (
 	"github.com/bmatcuk/doublestar/v4"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"go.temporal.io/sdk/activity"
 
 	"github.com/kiln-ci/kiln/internal/awsx"
 	"github.com/kiln-ci/kiln/internal/config"
@@ -62,8 +61,9 @@ type ImageResult struct {
 	Behind []string `json:"behind,omitempty"`
 }
 
-// imageProgress is PublishImage's heartbeat: a push of large layers keeps
-// the activity alive while bytes move, and one that stalls times out.
+// imageProgress is PublishImage's heartbeat: it beats on a ticker from start
+// to end, so reading and compressing large artifacts keeps the activity
+// alive, and a push that stalls still shows where it stopped.
 type imageProgress struct {
 	Image   string `json:"image"`
 	Step    string `json:"step"`
@@ -77,7 +77,9 @@ type imageProgress struct {
 // digest, and tags that already point at it are left alone.
 func (a *Activities) PublishImage(ctx context.Context, in ImageInput) (*ImageResult, error) {
 	cfg := in.Plan.Publish.Images[in.Index]
-	step := func(s string) { activity.RecordHeartbeat(ctx, imageProgress{Image: cfg.Name, Step: s}) }
+	hb := newHeartbeater(ctx, nil, imageProgress{Image: cfg.Name, Step: "prepare"}, nil)
+	defer hb.stop()
+	step := func(s string) { hb.set(func(p *imageProgress) { *p = imageProgress{Image: cfg.Name, Step: s} }) }
 	artifacts := a.paths("build", safeName(in.RunID), 1).Artifacts
 	files, err := imageFiles(artifacts, cfg.Files)
 	if err != nil {
@@ -102,7 +104,7 @@ func (a *Activities) PublishImage(ctx context.Context, in ImageInput) (*ImageRes
 	p.Progress = func(written, total int64) {
 		if time.Since(last) >= time.Second || written == total {
 			last = time.Now()
-			activity.RecordHeartbeat(ctx, imageProgress{Image: cfg.Name, Step: "push", Written: written, Total: total})
+			hb.set(func(p *imageProgress) { p.Step, p.Written, p.Total = "push", written, total })
 		}
 	}
 	if err := push(ctx, p, cfg.Name, built, tags, res); err != nil {

@@ -17,10 +17,12 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/worker"
@@ -176,3 +178,69 @@ func TestBadFilesArePermanent(t *testing.T) {
 	assert.Contains(t, appErr.Error(), "both go to /srv/app.txt")
 }
 
+// beatCounter counts PublishImage's heartbeats by step.
+type beatCounter struct {
+	interceptor.WorkerInterceptorBase
+	mu    sync.Mutex
+	steps map[string]int
+}
+
+func (b *beatCounter) InterceptActivity(ctx context.Context, next interceptor.ActivityInboundInterceptor) interceptor.ActivityInboundInterceptor {
+	i := &beatInbound{b: b}
+	i.Next = next
+	return i
+}
+
+func (b *beatCounter) count(step string) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.steps[step]
+}
+
+type beatInbound struct {
+	interceptor.ActivityInboundInterceptorBase
+	b *beatCounter
+}
+
+func (i *beatInbound) Init(outbound interceptor.ActivityOutboundInterceptor) error {
+	o := &beatOutbound{b: i.b}
+	o.Next = outbound
+	return i.Next.Init(o)
+}
+
+type beatOutbound struct {
+	interceptor.ActivityOutboundInterceptorBase
+	b *beatCounter
+}
+
+func (o *beatOutbound) RecordHeartbeat(ctx context.Context, details ...any) {
+	if len(details) == 1 {
+		if p, ok := details[0].(imageProgress); ok {
+			o.b.mu.Lock()
+			o.b.steps[p.Step]++
+			o.b.mu.Unlock()
+		}
+	}
+	o.Next.RecordHeartbeat(ctx, details...)
+}
+
+// TestPublishImageHeartbeatsWhileBuilding: a build that takes longer than
+// the heartbeat timeout (a slow base pull, gigabytes of artifacts to
+// compress) still heartbeats, on the ticker.
+func TestPublishImageHeartbeatsWhileBuilding(t *testing.T) {
+	defer func(d time.Duration) { heartbeatEvery = d }(heartbeatEvery)
+	heartbeatEvery = 10 * time.Millisecond
+	rig := newImageRig(t)
+	base, err := random.Image(256, 1)
+	require.NoError(t, err)
+	ref, err := name.NewTag(rig.host + "/acme/base:1")
+	require.NoError(t, err)
+	require.NoError(t, remote.Write(ref, base))
+	rig.slow = 300 * time.Millisecond
+
+	beats := &beatCounter{steps: map[string]int{}}
+	in := rig.input(t, "app/main/1", rig.commits[0], "x", mainPush, config.ImagePublish{Base: rig.host + "/acme/base:1"})
+	_, err = rig.publish(t, in, worker.Options{Interceptors: []interceptor.WorkerInterceptor{beats}})
+	require.NoError(t, err)
+	assert.GreaterOrEqual(t, beats.count("build"), 10, "beats while the base is pulled and the layer built")
+}

@@ -82,7 +82,7 @@ func (a *Activities) Build(ctx context.Context, in BuildInput) (*BuildResult, er
 	log.Info().Str("log", paths.Log).Msg("build started")
 	src := filepath.Join(paths.Work, "src")
 	hb.set(func(p *BuildProgress) { *p = BuildProgress{Step: "checkout"} })
-	fmt.Fprintf(out, "[kiln] checking out %s at %s\n", in.Plan.CloneURL, in.Plan.Commit)
+	fmt.Fprintf(out, "[kiln] checking out %s at %s\n", gitx.Redact(in.Plan.CloneURL), in.Plan.Commit)
 	if err := gitx.Checkout(ctx, in.Plan.CloneURL, in.Plan.Commit, src, out); err != nil {
 		if errors.Is(err, gitx.ErrNotFound) {
 			return nil, permanent(ErrRefNotFound, "%v", err)

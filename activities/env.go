@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/kiln-ci/kiln/internal/event"
+	"github.com/kiln-ci/kiln/internal/gitx"
 )
 
 // EventEnv is the environment a build sees about its event: kiln's own KILN_*
@@ -29,7 +30,7 @@ func EventEnv(in BuildInput) []string {
 		"CODEBUILD_INITIATOR=kiln/" + in.Pipeline,
 		"CODEBUILD_RESOLVED_SOURCE_VERSION=" + in.Plan.Commit,
 		"CODEBUILD_SOURCE_VERSION=" + in.Plan.Commit,
-		"CODEBUILD_SOURCE_REPO_URL=" + in.Plan.CloneURL,
+		"CODEBUILD_SOURCE_REPO_URL=" + gitx.Redact(in.Plan.CloneURL),
 	}
 	switch ev.Kind {
 	case event.KindBranch:

@@ -57,6 +57,13 @@ func Checkout(ctx context.Context, url, commit, dir string, log io.Writer) error
 	if _, err := g.run(ctx, "checkout", "--quiet", "--detach", commit); err != nil {
 		return fmt.Errorf("commit %s in %s: %w (%v)", commit, Redact(url), ErrNotFound, err)
 	}
+	// The build's commands can read .git/config: the clone URL's
+	// credentials do not stay in it.
+	if bare, ok := withoutCredentials(url); ok {
+		if _, err := g.run(ctx, "remote", "set-url", "origin", bare); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

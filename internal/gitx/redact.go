@@ -68,3 +68,24 @@ func scrub(s string, secrets []string) string {
 	}
 	return s
 }
+
+// withoutCredentials returns an HTTP(S) rawURL without its user info, and
+// whether it had any: a token may be the password (x-access-token:TOKEN@)
+// or the user name alone (TOKEN@).
+func withoutCredentials(rawURL string) (string, bool) {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.User == nil || (u.Scheme != "http" && u.Scheme != "https") {
+		return "", false // ssh://git@host names a login, not a secret
+	}
+	u.User = nil
+	return u.String(), true
+}
+
+// StripCredentials returns an HTTP(S) rawURL without the user info that may
+// hold a token, for a build's environment; other URLs as they are.
+func StripCredentials(rawURL string) string {
+	if bare, ok := withoutCredentials(rawURL); ok {
+		return bare
+	}
+	return rawURL
+}

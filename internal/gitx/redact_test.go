@@ -4,14 +4,33 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net/http"
+	"net/http/cgi"
+	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/fstest"
 )
 
 // token is what a clone URL may carry; no error or log may show it.
 const token = "ghs_SECRETt0ken"
+
+func TestStripCredentials(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://x-access-token:" + token + "@github.com/o/r.git": "https://github.com/o/r.git",
+		"https://" + token + "@github.com/o/r.git":                "https://github.com/o/r.git",
+		"https://github.com/o/r.git":                              "https://github.com/o/r.git",
+		"ssh://git@github.com/o/r.git":                            "ssh://git@github.com/o/r.git",
+		"/srv/repos/widget":                                       "/srv/repos/widget",
+	} {
+		if got := StripCredentials(in); got != want {
+			t.Errorf("StripCredentials(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
 
 func TestRedact(t *testing.T) {
 	for in, want := range map[string]string{
@@ -109,5 +128,55 @@ func TestGitStderrIsScrubbed(t *testing.T) {
 	}
 	if got := log.String(); strings.Contains(got, token) || !strings.Contains(got, "token xxxxx is expired") {
 		t.Errorf("log not scrubbed, or lost git's message:\n%s", got)
+	}
+}
+
+// TestCheckoutLeavesNoCredentials: a checkout over HTTP with a token in the
+// clone URL (served by git http-backend behind basic auth) works, and the
+// token is not left in .git/config for the build's commands to read.
+func TestCheckoutLeavesNoCredentials(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	head, err := InitRepo(ctx, filepath.Join(root, "r.git"), fstest.MapFS{"README": {Data: []byte("hi\n")}}, "initial")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gitPath, err := exec.LookPath("git")
+	if err != nil {
+		t.Skip("git is not installed")
+	}
+	backend := &cgi.Handler{Path: gitPath, Args: []string{"http-backend"},
+		Env: []string{"GIT_PROJECT_ROOT=" + root, "GIT_HTTP_EXPORT_ALL=1"}}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if u, p, ok := r.BasicAuth(); !ok || u != "x-access-token" || p != token {
+			w.Header().Set("WWW-Authenticate", `Basic realm="git"`)
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		backend.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	withToken := strings.Replace(srv.URL, "http://", "http://x-access-token:"+token+"@", 1) + "/r.git"
+
+	dir := t.TempDir()
+	var log bytes.Buffer
+	if err := Checkout(ctx, withToken, head, dir, &log); err != nil {
+		t.Fatalf("Checkout: %v\n%s", err, log.String())
+	}
+	if _, err := os.Stat(filepath.Join(dir, "README")); err != nil {
+		t.Fatalf("the commit was not checked out: %v", err)
+	}
+	config, err := os.ReadFile(filepath.Join(dir, ".git", "config"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(config), token) {
+		t.Errorf(".git/config holds the token:\n%s", config)
+	}
+	if !strings.Contains(string(config), srv.URL+"/r.git") {
+		t.Errorf(".git/config lost the remote:\n%s", config)
+	}
+	if strings.Contains(log.String(), token) {
+		t.Errorf("log holds the token:\n%s", log.String())
 	}
 }

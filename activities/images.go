@@ -59,6 +59,12 @@ type ImageResult struct {
 	Kept []string `json:"kept,omitempty"`
 	// Behind are X.Y and X tags left at a newer release of their series.
 	Behind []string `json:"behind,omitempty"`
+	// Stale says the branch had moved past the run's commit: only the tags
+	// that name the commit were pushed, and Withheld lists the moving tags
+	// (latest, the branch) that were not, so an old run cannot roll them
+	// back.
+	Stale    bool     `json:"stale,omitempty"`
+	Withheld []string `json:"withheld,omitempty"`
 }
 
 // imageProgress is PublishImage's heartbeat: it beats on a ticker from start
@@ -74,7 +80,8 @@ type imageProgress struct {
 // PublishImage builds the image from the build's artifacts on its base
 // image, and pushes it with the tags its rules give this run. The image is
 // reproducible (fixed timestamps, sorted files), so a retry builds the same
-// digest, and tags that already point at it are left alone.
+// digest, and tags that already point at it are left alone. A branch run
+// whose branch has moved on pushes only the tags naming its commit.
 func (a *Activities) PublishImage(ctx context.Context, in ImageInput) (*ImageResult, error) {
 	cfg := in.Plan.Publish.Images[in.Index]
 	hb := newHeartbeater(ctx, nil, imageProgress{Image: cfg.Name, Step: "prepare"}, nil)
@@ -98,7 +105,16 @@ func (a *Activities) PublishImage(ctx context.Context, in ImageInput) (*ImageRes
 	if err != nil {
 		return nil, classifyImage(err, "build "+cfg.Name)
 	}
+	step("check branch head")
 	res := &ImageResult{Name: cfg.Name}
+	stale, err := branchMoved(ctx, in.Plan, in.Event)
+	if err != nil {
+		return nil, err
+	}
+	if stale {
+		tags, res.Withheld = splitMoving(tags)
+		res.Stale = true
+	}
 	step("push")
 	var last time.Time
 	p.Progress = func(written, total int64) {
@@ -111,17 +127,24 @@ func (a *Activities) PublishImage(ctx context.Context, in ImageInput) (*ImageRes
 		return nil, classifyImage(err, "push "+cfg.Name)
 	}
 	log := a.Log.Info()
-	if len(res.Kept) > 0 || len(res.Behind) > 0 {
+	if res.Stale || len(res.Kept) > 0 || len(res.Behind) > 0 {
 		log = a.Log.Warn()
 	}
 	log.Str("run", in.RunID).Str("ref", in.Event.Ref).Str("commit", in.Plan.Commit).Str("image", cfg.Name).
 		Str("digest", res.Digest).Strs("tags", res.Tags).Strs("unchanged", res.Skipped).
-		Strs("kept_elsewhere", res.Kept).Strs("behind_newer_release", res.Behind).Msg("image published")
+		Strs("kept_elsewhere", res.Kept).Strs("behind_newer_release", res.Behind).
+		Bool("stale", res.Stale).Strs("withheld", res.Withheld).Msg("image published")
 	return res, nil
 }
 
-// push pushes built under tags and fills res.
+// push pushes built under tags and fills res; with no tags left (a stale
+// run without a short-SHA tag) it only records the digest.
 func push(ctx context.Context, p *oci.Pusher, repo string, built v1.Image, tags []oci.Tag, res *ImageResult) error {
+	if len(tags) == 0 {
+		d, err := built.Digest()
+		res.Digest = d.String()
+		return err
+	}
 	pushed, err := p.Push(ctx, repo, built, tags)
 	if err != nil {
 		return err
@@ -138,6 +161,19 @@ func push(ctx context.Context, p *oci.Pusher, repo string, built v1.Image, tags 
 		}
 	}
 	return nil
+}
+
+// splitMoving splits tags into those that name the commit and the names of
+// those that move with the branch.
+func splitMoving(tags []oci.Tag) (fixed []oci.Tag, moving []string) {
+	for _, t := range tags {
+		if t.Moves() {
+			moving = append(moving, t.Name)
+		} else {
+			fixed = append(fixed, t)
+		}
+	}
+	return fixed, moving
 }
 
 // imageOf is the image config describes, labelled with the commit and

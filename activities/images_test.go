@@ -64,6 +64,15 @@ func newImageRig(t *testing.T) *imageRig {
 	return rig
 }
 
+// commit adds a commit to main, moving the branch on.
+func (rig *imageRig) commit(t *testing.T) string {
+	t.Helper()
+	sha, err := gitx.Commit(context.Background(), rig.repo, "another")
+	require.NoError(t, err)
+	rig.commits = append(rig.commits, sha)
+	return sha
+}
+
 // input is a run of commit for ev whose build left app.txt holding content.
 func (rig *imageRig) input(t *testing.T, runID, commit, content string, ev event.Event, img config.ImagePublish) ImageInput {
 	t.Helper()
@@ -120,6 +129,113 @@ func requirePermanent(t *testing.T, err error, typ string) *temporal.Application
 	return appErr
 }
 
+// TestStaleBranchRunDoesNotRollBackTags: a run whose branch moved on while
+// it waited (for a retry, say) pushes only its SHA tag; latest and main
+// stay at the newer commit's image.
+func TestStaleBranchRunDoesNotRollBackTags(t *testing.T) {
+	rig := newImageRig(t)
+	old := rig.commits[0]
+	head := rig.commit(t)
+
+	res, err := rig.publish(t, rig.input(t, "app/main/new", head, "new", mainPush, config.ImagePublish{}))
+	require.NoError(t, err)
+	assert.False(t, res.Stale)
+	assert.Equal(t, []string{"main", "latest", head[:7]}, res.Tags)
+	newDigest := res.Digest
+
+	res, err = rig.publish(t, rig.input(t, "app/main/old", old, "old", mainPush, config.ImagePublish{}))
+	require.NoError(t, err)
+	assert.True(t, res.Stale)
+	assert.Equal(t, []string{"main", "latest"}, res.Withheld)
+	assert.Equal(t, []string{old[:7]}, res.Tags)
+	assert.NotEqual(t, newDigest, res.Digest)
+	assert.Equal(t, newDigest, rig.digestOf(t, "latest"), "latest not rolled back")
+	assert.Equal(t, newDigest, rig.digestOf(t, "main"))
+	assert.Equal(t, res.Digest, rig.digestOf(t, old[:7]), "the old commit still gets its SHA tag")
+
+	// A deleted branch has no head to be: nothing moves either.
+	gone := mainPush
+	gone.Ref, gone.Branch = "refs/heads/gone", "gone"
+	res, err = rig.publish(t, rig.input(t, "app/gone/1", head, "new", gone, config.ImagePublish{}))
+	require.NoError(t, err)
+	assert.True(t, res.Stale)
+	assert.Equal(t, []string{"gone"}, res.Withheld)
+}
+
+// TestBranchHeadUnreachableIsRetried: without the remote kiln cannot tell
+// whether the run is stale, and tries again later rather than guessing.
+func TestBranchHeadUnreachableIsRetried(t *testing.T) {
+	rig := newImageRig(t)
+	in := rig.templatesInput(rig.commits[0])
+	in.Plan.CloneURL = filepath.Join(t.TempDir(), "no-such-repo")
+	_, err := rig.publishTemplates(t, in)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "head of branch main")
+	var appErr *temporal.ApplicationError
+	require.True(t, errors.As(err, &appErr))
+	assert.False(t, appErr.NonRetryable(), "%v", err)
+}
+
+func (rig *imageRig) templatesInput(commit string) TemplatesInput {
+	return TemplatesInput{RunID: "app/main/old", Pipeline: "app", Event: mainPush, Plan: Plan{
+		Repo: "acme/app", CloneURL: rig.repo, Commit: commit,
+		Publish: &config.PublishStage{CloudFormation: &config.CloudFormationPublish{
+			Bucket: "templates", Region: "us-east-1", Templates: []string{"cfn/app.yaml"}}},
+	}, AMIs: map[string]string{"us-east-1": "ami-0123456789abcdef0"}}
+}
+
+func (rig *imageRig) publishTemplates(t *testing.T, in TemplatesInput) (*TemplatesResult, error) {
+	t.Helper()
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestActivityEnvironment()
+	env.RegisterActivity(rig.a)
+	v, err := env.ExecuteActivity(rig.a.PublishTemplates, in)
+	if err != nil {
+		return nil, err
+	}
+	var res TemplatesResult
+	require.NoError(t, v.Get(&res))
+	return &res, nil
+}
+
+// TestStaleBranchRunSkipsTemplates: the templates under a branch's prefix
+// are its head's; an old run of the branch uploads none.
+func TestStaleBranchRunSkipsTemplates(t *testing.T) {
+	rig := newImageRig(t)
+	old := rig.commits[0]
+	rig.commit(t)
+	res, err := rig.publishTemplates(t, rig.templatesInput(old))
+	require.NoError(t, err)
+	assert.True(t, res.Stale)
+	assert.Empty(t, res.Objects)
+}
+
+// TestBranchMoved: only branch runs are checked, against the remote head.
+func TestBranchMoved(t *testing.T) {
+	rig := newImageRig(t)
+	ctx := context.Background()
+	plan := Plan{CloneURL: rig.repo, Commit: rig.commits[0]}
+	for _, c := range []struct {
+		ev   event.Event
+		want bool
+	}{
+		{mainPush, false},
+		{event.Event{Kind: event.KindManual, Branch: "main"}, false},
+		{event.Event{Kind: event.KindBranch, Branch: "other"}, true},
+		{event.Event{Kind: event.KindTag, Tag: "v1.0.0"}, false},
+		{event.Event{Kind: event.KindImage, Tag: "v1.0.0"}, false},
+		{event.Event{Kind: event.KindReview, Branch: "other", PullRequest: &event.PullRequest{Number: 1}}, false},
+	} {
+		moved, err := branchMoved(ctx, plan, c.ev)
+		require.NoError(t, err)
+		assert.Equal(t, c.want, moved, "%+v", c.ev)
+	}
+	rig.commit(t)
+	moved, err := branchMoved(ctx, plan, mainPush)
+	require.NoError(t, err)
+	assert.True(t, moved, "main moved on")
+}
+
 // TestImageTriggeredTagRun: a run an image started on a tag ref follows
 // the tag rules.
 func TestImageTriggeredTagRun(t *testing.T) {
@@ -131,6 +247,7 @@ func TestImageTriggeredTagRun(t *testing.T) {
 		config.ImagePublish{Tags: &config.TagRules{SemverMajor: true}}))
 	require.NoError(t, err)
 	assert.Equal(t, []string{"v1.4.0", "1", sha[:7]}, res.Tags)
+	assert.False(t, res.Stale)
 }
 
 // TestReviewRunLeavesAnotherImagesSHATag: a pull request's commit does not
@@ -158,7 +275,8 @@ func TestWriteOnceConflictIsPermanent(t *testing.T) {
 	sha := rig.commits[0]
 	res, err := rig.publish(t, rig.input(t, "app/main/1", sha, "one", mainPush, config.ImagePublish{}))
 	require.NoError(t, err)
-	// Another commit whose short SHA collides.
+	// Another commit whose short SHA collides; it is not main's head, so
+	// only its SHA tag is tried.
 	other := sha[:7] + strings.Repeat("f", 33)
 	_, err = rig.publish(t, rig.input(t, "app/main/2", other, "two", mainPush, config.ImagePublish{}))
 	appErr := requirePermanent(t, err, ErrInvalidImage)

@@ -37,16 +37,28 @@ type TemplatesInput struct {
 // TemplatesResult lists the uploaded objects as s3:// URLs.
 type TemplatesResult struct {
 	Objects []string `json:"objects"`
+	// Stale says nothing was uploaded: the branch had moved past the
+	// run's commit, and its templates are a newer run's to publish.
+	Stale bool `json:"stale,omitempty"`
 }
 
 // PublishTemplates checks out the commit, injects the AMI map into each
 // template, and uploads them to s3://<bucket>/<branch or tag>/<path>.
-// PutObject overwrites, so a retry uploads the same objects again.
+// PutObject overwrites, so a retry uploads the same objects again. A branch
+// run whose branch has moved past its commit uploads nothing: the objects
+// under the branch's prefix are the newer commit's.
 func (a *Activities) PublishTemplates(ctx context.Context, in TemplatesInput) (*TemplatesResult, error) {
 	cf := in.Plan.Publish.CloudFormation
 	prefix := cfn.KeyPrefix(in.Event.Branch, in.Event.Tag, prNumber(in.Event))
 	if prefix == "" {
 		return nil, permanent(ErrInvalidTemplate, "the run names no branch, tag or pull request to publish the templates under")
+	}
+	if stale, err := branchMoved(ctx, in.Plan, in.Event); err != nil {
+		return nil, err
+	} else if stale {
+		a.Log.Warn().Str("run", in.RunID).Str("ref", in.Event.Ref).Str("commit", in.Plan.Commit).
+			Str("prefix", prefix).Msg("templates not published: the branch has moved past this run's commit")
+		return &TemplatesResult{Stale: true}, nil
 	}
 	work := a.paths("publish", safeName(in.RunID), activity.GetInfo(ctx).Attempt).Work
 	defer os.RemoveAll(work)
@@ -96,6 +108,27 @@ func TemplateAMIs(cf *config.CloudFormationPublish, bake map[string]string, dist
 		return distributed[cf.Account]
 	}
 	return bake
+}
+
+// branchMoved reports whether ev is a branch run (a push, or a manual,
+// scheduled or image-triggered run of a branch) whose branch no longer
+// points at the run's commit on the remote: a newer commit is the head, or
+// the branch is gone. Such a run must not move what follows the branch
+// (latest, the branch's tag, the templates under its prefix), or a run
+// retried a day late would roll them back. A remote that cannot be reached
+// is a transient error.
+func branchMoved(ctx context.Context, plan Plan, ev event.Event) (bool, error) {
+	if ev.Kind == event.KindReview || ev.Tag != "" || ev.Branch == "" {
+		return false, nil
+	}
+	head, err := gitx.ResolveRef(ctx, plan.CloneURL, "refs/heads/"+ev.Branch)
+	switch {
+	case errors.Is(err, gitx.ErrNotFound):
+		return true, nil
+	case err != nil:
+		return false, fmt.Errorf("check the head of branch %s: %w", ev.Branch, err)
+	}
+	return head != plan.Commit, nil
 }
 
 func prNumber(ev event.Event) int {

@@ -133,7 +133,7 @@ func (a *Activities) TestAMI(ctx context.Context, in TestInput) (_ *TestResult, 
 func (a *Activities) runTestCommands(ctx context.Context, in TestInput, inst ec2types.Instance, region, work string, hb *heartbeater[testCheckpoint], out *countingWriter) error {
 	src := filepath.Join(work, "test")
 	hb.set(func(cp *testCheckpoint) { cp.Step = "checkout" })
-	fmt.Fprintf(out, "[kiln] checking out %s at %s\n", in.Plan.CloneURL, in.Plan.Commit)
+	fmt.Fprintf(out, "[kiln] checking out %s at %s\n", gitx.Redact(in.Plan.CloneURL), in.Plan.Commit)
 	if err := gitx.Checkout(ctx, in.Plan.CloneURL, in.Plan.Commit, src, out); err != nil {
 		if errors.Is(err, gitx.ErrNotFound) {
 			return permanent(ErrRefNotFound, "%v", err)

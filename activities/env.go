@@ -30,7 +30,7 @@ func EventEnv(in BuildInput) []string {
 		"CODEBUILD_INITIATOR=kiln/" + in.Pipeline,
 		"CODEBUILD_RESOLVED_SOURCE_VERSION=" + in.Plan.Commit,
 		"CODEBUILD_SOURCE_VERSION=" + in.Plan.Commit,
-		"CODEBUILD_SOURCE_REPO_URL=" + gitx.Redact(in.Plan.CloneURL),
+		"CODEBUILD_SOURCE_REPO_URL=" + gitx.StripCredentials(in.Plan.CloneURL),
 	}
 	switch ev.Kind {
 	case event.KindBranch:

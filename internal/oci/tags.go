@@ -3,6 +3,9 @@
 // publish stage. Images are reproducible (the same files, base and config
 // give the same digest) and pushes are idempotent (a tag already at the
 // digest is left alone, and blobs the registry has are not uploaded again).
+// Each tag has a policy (see TagPolicy): tags that name a commit or a
+// release are written once, X.Y and X only move forward, and the rest
+// follow the newest run.
 package oci
 
 import (
@@ -313,7 +316,9 @@ func sanitize(s string) string {
 }
 
 // dedupe drops later tags of a name already seen, keeping the first's
-// place; a name that any rule makes unmovable stays unmovable.
+// place and the strictest policy any rule gave the name: a tag that one
+// rule makes write-once never moves, one that only moves forward never
+// moves back.
 func dedupe(tags []Tag) []Tag {
 	seen := make(map[string]int, len(tags))
 	out := tags[:0]
@@ -323,9 +328,19 @@ func dedupe(tags []Tag) []Tag {
 		case !dup:
 			seen[t.Name] = len(out)
 			out = append(out, t)
-		case out[i].Moves() && !t.Moves():
+		case strictness(t.Policy) > strictness(out[i].Policy):
 			out[i] = t
 		}
 	}
 	return out
+}
+
+func strictness(p TagPolicy) int {
+	switch p {
+	case Forward:
+		return 1
+	case WriteOnce, IfAbsent:
+		return 2
+	}
+	return 0
 }

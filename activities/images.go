@@ -86,7 +86,7 @@ func (a *Activities) PublishImage(ctx context.Context, in ImageInput) (*ImageRes
 	cfg := in.Plan.Publish.Images[in.Index]
 	hb := newHeartbeater(ctx, nil, imageProgress{Image: cfg.Name, Step: "prepare"}, nil)
 	defer hb.stop()
-	step := func(s string) { hb.set(func(p *imageProgress) { *p = imageProgress{Image: cfg.Name, Step: s} }) }
+	step := func(s string) { hb.set(func(cur *imageProgress) { *cur = imageProgress{Image: cfg.Name, Step: s} }) }
 	artifacts := a.paths("build", safeName(in.RunID), 1).Artifacts
 	files, err := imageFiles(artifacts, cfg.Files)
 	if err != nil {
@@ -120,7 +120,7 @@ func (a *Activities) PublishImage(ctx context.Context, in ImageInput) (*ImageRes
 	p.Progress = func(written, total int64) {
 		if time.Since(last) >= time.Second || written == total {
 			last = time.Now()
-			hb.set(func(p *imageProgress) { p.Step, p.Written, p.Total = "push", written, total })
+			hb.set(func(cur *imageProgress) { cur.Step, cur.Written, cur.Total = "push", written, total })
 		}
 	}
 	if err := push(ctx, p, cfg.Name, built, tags, res); err != nil {

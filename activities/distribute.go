@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/kiln-ci/kiln/internal/awsx"
 )
@@ -135,6 +137,7 @@ func (a *Activities) CopyAMI(ctx context.Context, in CopyInput) (*CopyResult, er
 	hb.set(func(cp *copyCheckpoint) { cp.AMI, cp.Step = res.AMI, "waiting for "+res.AMI })
 	img, err := a.waitAvailable(ctx, dst, res.AMI, what)
 	if err != nil {
+		a.stopCancelledCopy(ctx, dst, in, res.AMI)
 		return nil, err
 	}
 	hb.set(func(cp *copyCheckpoint) { cp.Step = "tagging" })
@@ -144,6 +147,27 @@ func (a *Activities) CopyAMI(ctx context.Context, in CopyInput) (*CopyResult, er
 	a.Log.Info().Str("run", in.RunID).Str("source", in.Source.AMI).Str("account", res.Account).
 		Str("region", in.Region).Str("ami", res.AMI).Bool("resumed", res.Resumed).Msg("AMI copied")
 	return res, nil
+}
+
+// stopCancelledCopy deregisters a copy still pending when its run is
+// cancelled: deregistering is how AWS stops a copy, which would otherwise go
+// on, and be paid for, for a run nobody wants. Only a cancel does this; a
+// worker shutting down or a timed-out attempt leaves the copy for the retry
+// to wait for.
+func (a *Activities) stopCancelledCopy(ctx context.Context, c EC2API, in CopyInput, ami string) {
+	var cancelled *temporal.CanceledError
+	if ami == "" || !errors.As(context.Cause(ctx), &cancelled) {
+		return
+	}
+	// The activity's context is done; the call gets its own minute.
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	log := a.Log.With().Str("run", in.RunID).Str("region", in.Region).Str("ami", ami).Logger()
+	if _, err := c.DeregisterImage(dctx, &ec2.DeregisterImageInput{ImageId: aws.String(ami)}); err != nil {
+		log.Warn().Err(err).Msg("run cancelled: could not stop the pending copy; deregister it by hand")
+		return
+	}
+	log.Info().Msg("run cancelled: pending copy stopped (deregistered)")
 }
 
 // sourceImage is what a distribution needs to know of the source AMI.

@@ -224,3 +224,41 @@ func TestCopyToken(t *testing.T) {
 	retry.Generation = 1
 	assert.NotEqual(t, tok, CopyToken(retry))
 }
+
+// deregisters records DeregisterImage calls.
+type deregisters struct {
+	EC2API
+	amis []string
+}
+
+func (d *deregisters) DeregisterImage(ctx context.Context, in *ec2.DeregisterImageInput, _ ...func(*ec2.Options)) (*ec2.DeregisterImageOutput, error) {
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	d.amis = append(d.amis, aws.ToString(in.ImageId))
+	return &ec2.DeregisterImageOutput{}, nil
+}
+
+// TestCancelStopsPendingCopy: a cancelled run deregisters its pending copy
+// (on a live context, though the activity's is done); a worker stopping or
+// an attempt timing out leaves it for the retry.
+func TestCancelStopsPendingCopy(t *testing.T) {
+	a := &Activities{Log: zerolog.Nop()}
+	in := CopyInput{RunID: "p/main/1", Region: "eu-west-1"}
+	for name, tc := range map[string]struct {
+		cause error
+		want  []string
+	}{
+		"run cancelled":     {temporal.NewCanceledError(), []string{"ami-pending"}},
+		"worker stopping":   {context.Canceled, nil},
+		"attempt timed out": {context.DeadlineExceeded, nil},
+	} {
+		t.Run(name, func(t *testing.T) {
+			ctx, cancel := context.WithCancelCause(context.Background())
+			cancel(tc.cause)
+			c := &deregisters{}
+			a.stopCancelledCopy(ctx, c, in, "ami-pending")
+			assert.Equal(t, tc.want, c.amis)
+		})
+	}
+}

@@ -43,6 +43,7 @@ func callsOf() []call {
 	for _, r := range []string{"us-east-2", "ap-south-1"} {
 		add(builder, dist, r, "findCopy, copyImage, waitAvailable, tagImageAndSnapshots",
 			"ec2:DescribeImages", "ec2:CopyImage", "ec2:CreateTags")
+		add(builder, dist, r, "stopCancelledCopy", "ec2:DeregisterImage")
 	}
 	add(builder, dist, "ap-south-1", "Share of the share copy: describeSource, grant",
 		"ec2:DescribeImages", "ec2:ModifyImageAttribute", "ec2:ModifySnapshotAttribute")
@@ -51,6 +52,7 @@ func callsOf() []call {
 		add("222222222222", dist, r, "findCopy, copyImage, waitAvailable, tagImageAndSnapshots as the role",
 			"ec2:DescribeImages", "ec2:CopyImage", "ec2:CreateTags")
 		add("222222222222", dist, r, "checkKey as the role", "kms:DescribeKey")
+		add("222222222222", dist, r, "stopCancelledCopy as the role", "ec2:DeregisterImage")
 	}
 	return calls
 }
@@ -129,4 +131,35 @@ func arnRegion(arn string) string {
 		return ""
 	}
 	return f[3]
+}
+
+// TestDeregisterOnlyKilnCopies: stopping a cancelled copy is the one
+// destructive call kiln makes; it is limited to images tagged kiln:source in
+// the copy regions, for the builder and for every target role.
+func TestDeregisterOnlyKilnCopies(t *testing.T) {
+	pol := generate(t, fullPipeline())
+	docs := map[string]Document{"builder": pol.Builder}
+	for acct, tr := range pol.Targets {
+		docs[acct] = tr.Policy
+	}
+	for who, d := range docs {
+		found := false
+		for _, s := range d.Statement {
+			if !slices.Contains(s.Action, "ec2:DeregisterImage") || s.Sid == sidPacker {
+				continue // Packer's own set (force_deregister) is Packer's
+			}
+			found = true
+			if got := s.Condition["StringLike"]["aws:ResourceTag/kiln:source"]; !slices.Equal(got, []string{"ami-*"}) {
+				t.Errorf("%s: DeregisterImage is not limited to kiln's copies: %+v", who, s.Condition)
+			}
+			for _, r := range s.Resource {
+				if !strings.HasPrefix(r, "arn:aws:ec2:") || !strings.HasSuffix(r, "::image/*") || arnRegion(r) == "" {
+					t.Errorf("%s: DeregisterImage on %q, want images of one region", who, r)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("%s may not stop its cancelled copies", who)
+		}
+	}
 }

@@ -217,7 +217,8 @@ func (g *generator) policies() *Policies {
 			out.Targets = map[string]TargetRole{}
 		}
 		stmts := []Statement{{Sid: "CopyIntoThisAccountAnyResourceAsEc2HasNoCopyArnsRegionLimited",
-			Action: copyActions, Resource: anyResource, Condition: inRegions(t.regions...)}}
+			Action: copyActions, Resource: anyResource, Condition: inRegions(t.regions...)},
+			stopCopies("StopCancelledCopiesMadeByKilnOnly", t.regions)}
 		out.Targets[acct] = TargetRole{Roles: set(t.roles), Regions: set(t.regions),
 			Policy: document(append(stmts, t.keys.statements("CopyKeys")...)),
 			Trust: document([]Statement{{Sid: "TrustKilnBuilderToAssumeThisRole", Principal: &Principal{AWS: g.builder},
@@ -274,7 +275,8 @@ func (g *generator) builderStatements() []Statement {
 	}
 	if len(g.ownCopies) > 0 {
 		st = append(st, Statement{Sid: "KilnCopiesInOwnAccountAnyResourceAsEc2HasNoCopyArnsRegionLimited",
-			Action: copyActions, Resource: anyResource, Condition: inRegions(g.ownCopies...)})
+			Action: copyActions, Resource: anyResource, Condition: inRegions(g.ownCopies...)},
+			stopCopies("KilnStopsItsCancelledCopiesOnly", g.ownCopies))
 	}
 	st = append(st, g.ownKeys.statements("OwnAccountCopyKeys")...)
 	if len(g.roles) > 0 {
@@ -376,6 +378,18 @@ func document(st []Statement) Document {
 		st[i].Effect = "Allow"
 	}
 	return Document{Version: Version, Statement: st}
+}
+
+// stopCopies lets kiln deregister, when a run is cancelled, the copies it
+// is waiting for: only images carrying its kiln:source tag, in the copy
+// regions.
+func stopCopies(sid string, regions []string) Statement {
+	var res []string
+	for _, r := range set(regions) {
+		res = append(res, "arn:aws:ec2:"+r+"::image/*")
+	}
+	return Statement{Sid: sid, Action: ec2("DeregisterImage"), Resource: res,
+		Condition: Condition{"StringLike": {"aws:ResourceTag/kiln:source": []string{"ami-*"}}}}
 }
 
 func inRegions(regions ...string) Condition {

@@ -146,14 +146,15 @@ type dependentRun struct {
 }
 
 // groupDependents pairs each dependent pipeline and ref with the pushed
-// images that trigger it, in config order.
+// images that trigger it, in config order. An image whose branch had moved
+// on (Stale) triggers nothing: the newer run's image does.
 func groupDependents(deps []activities.Dependent, images []activities.ImageResult) []dependentRun {
 	var out []dependentRun
 	at := map[[2]string]int{}
 	for _, dep := range deps {
 		for _, img := range images {
-			if img.Name != dep.Image {
-				continue
+			if img.Name != dep.Image || img.Stale {
+				continue // a stale image is not the branch's: it triggers nothing
 			}
 			key := [2]string{dep.Pipeline, dep.Ref}
 			i, ok := at[key]

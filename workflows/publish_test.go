@@ -104,6 +104,35 @@ func (s *pipelineSuite) TestOnlyReleaseRefsTrigger() {
 	}
 }
 
+// TestStaleImageTriggersNothing: an image pushed by a run whose branch had
+// moved on (only its commit's tags went up) starts no dependent.
+func (s *pipelineSuite) TestStaleImageTriggersNothing() {
+	plan := publishPlan()
+	started := false
+	s.env.OnActivity(acts.Plan, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.PlanInput) (*activities.Plan, error) {
+			if in.Pipeline == "app" {
+				started = true
+				return nil, temporal.NewNonRetryableApplicationError("stop here", activities.ErrUnknownPipeline, nil)
+			}
+			return &plan, nil
+		})
+	s.env.OnActivity(acts.Build, mock.Anything, mock.Anything).Return(&activities.BuildResult{}, nil).Once()
+	s.env.OnActivity(acts.PublishImage, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.ImageInput) (*activities.ImageResult, error) {
+			return &activities.ImageResult{Name: in.Plan.Publish.Images[in.Index].Name, Digest: "sha256:0123456789abcdef0123",
+				Tags: []string{"0123456"}, Stale: true, Withheld: []string{"main", "latest"}}, nil
+		}).Times(2)
+
+	s.run(pushEvent)
+
+	s.Require().NoError(s.env.GetWorkflowError())
+	var res workflows.PipelineResult
+	s.Require().NoError(s.env.GetWorkflowResult(&res))
+	s.Empty(res.Publish.Triggered)
+	s.False(started)
+}
+
 // TestOneDependentRunForSeveralImages: a pipeline triggered by two images
 // that one run pushes starts once, with an ID from both digests.
 func (s *pipelineSuite) TestOneDependentRunForSeveralImages() {

@@ -53,12 +53,15 @@ type TagRules struct {
 	Branch []string `yaml:"branch,omitempty" json:"branch,omitempty"`
 	// Tag: pushed tags; default ["{tag}"].
 	Tag []string `yaml:"tag,omitempty" json:"tag,omitempty"`
-	// SemverMinor and SemverMajor also tag vX.Y.Z as X.Y and X.
+	// SemverMinor and SemverMajor also tag vX.Y.Z as X.Y and X. Those only
+	// move forward: a backport older than the series' newest release in the
+	// registry leaves them.
 	SemverMinor bool `yaml:"semver_minor,omitempty" json:"semver_minor,omitempty"`
 	SemverMajor bool `yaml:"semver_major,omitempty" json:"semver_major,omitempty"`
 	// Review: pull-request runs; default ["pr-{pr}"].
 	Review []string `yaml:"review,omitempty" json:"review,omitempty"`
 	// ShortSHA also tags every image with the short commit SHA; default true.
+	// Tags naming a commit, and a tag run's exact version, are write-once.
 	ShortSHA *bool `yaml:"short_sha,omitempty" json:"short_sha,omitempty"`
 }
 

@@ -8,11 +8,11 @@ import (
 )
 
 // ECR actions: logging in, and pushing (and reading a base image) in a
-// repository.
+// repository. ListImages lists its tags, so X.Y and X only move forward.
 var (
 	ecrLogin = []string{"ecr:GetAuthorizationToken"}
 	ecrPush  = []string{"ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:CompleteLayerUpload",
-		"ecr:GetDownloadUrlForLayer", "ecr:InitiateLayerUpload", "ecr:PutImage", "ecr:UploadLayerPart"}
+		"ecr:GetDownloadUrlForLayer", "ecr:InitiateLayerUpload", "ecr:ListImages", "ecr:PutImage", "ecr:UploadLayerPart"}
 )
 
 // publishStatements are what the builder needs for the publish stage and

@@ -134,11 +134,8 @@ func (a *Activities) runTestCommands(ctx context.Context, in TestInput, inst ec2
 	src := filepath.Join(work, "test")
 	hb.set(func(cp *testCheckpoint) { cp.Step = "checkout" })
 	fmt.Fprintf(out, "[kiln] checking out %s at %s\n", gitx.Redact(in.Plan.CloneURL), in.Plan.Commit)
-	if err := gitx.Checkout(ctx, in.Plan.CloneURL, in.Plan.Commit, src, out); err != nil {
-		if errors.Is(err, gitx.ErrNotFound) {
-			return permanent(ErrRefNotFound, "%v", err)
-		}
-		return fmt.Errorf("checkout: %w", err)
+	if err := checkout(ctx, in.Plan, src, out); err != nil {
+		return err
 	}
 	ip := aws.ToString(inst.PublicIpAddress)
 	if ip == "" {

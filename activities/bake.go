@@ -3,7 +3,6 @@ package activities
 import (
 	"context"
 	"errors"
-	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
@@ -12,7 +11,6 @@ import (
 	"go.temporal.io/sdk/activity"
 
 	"github.com/kiln-ci/kiln/internal/event"
-	"github.com/kiln-ci/kiln/internal/gitx"
 	"github.com/kiln-ci/kiln/internal/packer"
 )
 
@@ -114,11 +112,8 @@ func (a *Activities) runPacker(ctx context.Context, in BakeInput, hb *heartbeate
 	defer logFile.Close()
 	src := filepath.Join(paths.Work, "bake")
 	defer os.RemoveAll(src)
-	if err := gitx.Checkout(ctx, in.Plan.CloneURL, in.Plan.Commit, src, logFile); err != nil {
-		if errors.Is(err, gitx.ErrNotFound) {
-			return nil, logPath, permanent(ErrRefNotFound, "%v", err)
-		}
-		return nil, logPath, fmt.Errorf("checkout: %w", err)
+	if err := checkout(ctx, in.Plan, src, logFile); err != nil {
+		return nil, logPath, err
 	}
 	opts, err := a.packerOptions(in, src)
 	if err != nil {

@@ -83,11 +83,8 @@ func (a *Activities) Build(ctx context.Context, in BuildInput) (*BuildResult, er
 	src := filepath.Join(paths.Work, "src")
 	hb.set(func(p *BuildProgress) { *p = BuildProgress{Step: "checkout"} })
 	fmt.Fprintf(out, "[kiln] checking out %s at %s\n", gitx.Redact(in.Plan.CloneURL), in.Plan.Commit)
-	if err := gitx.Checkout(ctx, in.Plan.CloneURL, in.Plan.Commit, src, out); err != nil {
-		if errors.Is(err, gitx.ErrNotFound) {
-			return nil, permanent(ErrRefNotFound, "%v", err)
-		}
-		return nil, fmt.Errorf("checkout: %w", err)
+	if err := checkout(ctx, in.Plan, src, out); err != nil {
+		return nil, err
 	}
 	spec, err := loadBuildspec(src, in.Plan.Build.Buildspec)
 	if err != nil {

@@ -228,7 +228,11 @@ func (a *Activities) imageTags(ctx context.Context, cfg config.ImagePublish, in 
 	ev := in.Event
 	ti := oci.TagInput{Kind: string(ev.Kind), Branch: ev.Branch, Tag: ev.Tag, PR: prNumber(ev), Commit: in.Plan.Commit}
 	if ev.Branch != "" {
-		def, err := gitx.DefaultBranch(ctx, in.Plan.CloneURL)
+		remote, err := in.Plan.Remote()
+		if err != nil {
+			return nil, err
+		}
+		def, err := gitx.DefaultBranch(ctx, remote)
 		if err != nil && !errors.Is(err, gitx.ErrNotFound) {
 			return nil, err
 		}

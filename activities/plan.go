@@ -3,6 +3,8 @@ package activities
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -22,7 +24,10 @@ type PlanInput struct {
 type Plan struct {
 	Repo     string `json:"repo"`
 	CloneURL string `json:"clone_url"`
-	Commit   string `json:"commit"`
+	// CloneAuth says where the clone credentials are read, on the worker;
+	// the token itself is never in the plan.
+	CloneAuth *config.CloneAuth `json:"clone_auth,omitempty"`
+	Commit    string            `json:"commit"`
 	// Branch is the default branch's name when the event named HEAD (an
 	// image trigger without a ref).
 	Branch           string             `json:"branch,omitempty"`
@@ -152,28 +157,33 @@ func (a *Activities) Plan(ctx context.Context, in PlanInput) (*Plan, error) {
 	if repo == nil {
 		return nil, permanent(ErrInvalidRunRequest, "pipeline %q names repo %q, which is not in %s", p.Name, p.Repo, a.Config.File)
 	}
+	remote, err := remoteOf(repo.CloneURL, repo.CloneAuth)
+	if err != nil {
+		return nil, err
+	}
 	ev, branch := in.Event, ""
 	if ev.Ref == "HEAD" && ev.Commit == "" {
-		b, err := gitx.DefaultBranch(ctx, repo.CloneURL)
+		b, err := gitx.DefaultBranch(ctx, remote)
 		if err != nil {
 			return nil, err
 		}
 		branch = b
 		ev.FromRef(b)
 	}
-	commit, err := a.resolveCommit(ctx, repo.CloneURL, ev)
+	commit, err := a.resolveCommit(ctx, remote, ev)
 	if err != nil {
 		return nil, err
 	}
 	dependents, defaultBranch := a.dependents(p), branch
 	if len(dependents) > 0 && defaultBranch == "" && ev.Branch != "" {
-		if defaultBranch, err = gitx.DefaultBranch(ctx, repo.CloneURL); err != nil && !errors.Is(err, gitx.ErrNotFound) {
+		if defaultBranch, err = gitx.DefaultBranch(ctx, remote); err != nil && !errors.Is(err, gitx.ErrNotFound) {
 			return nil, err
 		}
 	}
 	return &Plan{
 		Repo:             repo.Name,
 		CloneURL:         repo.CloneURL,
+		CloneAuth:        repo.CloneAuth,
 		Commit:           commit,
 		Branch:           branch,
 		CancelSuperseded: p.CancelsSuperseded(in.Event.Kind),
@@ -190,7 +200,7 @@ func (a *Activities) Plan(ctx context.Context, in PlanInput) (*Plan, error) {
 	}, nil
 }
 
-func (a *Activities) resolveCommit(ctx context.Context, url string, ev event.Event) (string, error) {
+func (a *Activities) resolveCommit(ctx context.Context, remote gitx.Remote, ev event.Event) (string, error) {
 	if ev.Commit != "" {
 		if !gitx.IsSHA(ev.Commit) {
 			return "", permanent(ErrInvalidRunRequest, "commit %q is not a full SHA", ev.Commit)
@@ -200,7 +210,7 @@ func (a *Activities) resolveCommit(ctx context.Context, url string, ev event.Eve
 	if ev.Ref == "" {
 		return "", permanent(ErrInvalidRunRequest, "the run names neither a commit nor a ref")
 	}
-	sha, err := gitx.ResolveRef(ctx, url, ev.Ref)
+	sha, err := gitx.ResolveRef(ctx, remote, ev.Ref)
 	if errors.Is(err, gitx.ErrNotFound) {
 		return "", permanent(ErrRefNotFound, "%v", err)
 	}
@@ -232,4 +242,37 @@ func (a *Activities) dependents(p *config.Pipeline) []Dependent {
 		}
 	}
 	return out
+}
+
+// Remote is the plan's repository with its clone credentials, read here on
+// the worker.
+func (p Plan) Remote() (gitx.Remote, error) { return remoteOf(p.CloneURL, p.CloneAuth) }
+
+func remoteOf(cloneURL string, auth *config.CloneAuth) (gitx.Remote, error) {
+	r := gitx.Remote{URL: cloneURL}
+	if auth == nil {
+		return r, nil
+	}
+	token, err := auth.Password.Resolve()
+	if err != nil {
+		return r, permanent(ErrInvalidRunRequest, "clone_auth.password of %s: %v", gitx.Redact(cloneURL), err)
+	}
+	r.Username, r.Password = auth.User(), string(token)
+	return r, nil
+}
+
+// checkout checks the plan's commit out into dir, writing git's output to
+// log. A commit the remote does not have is permanent.
+func checkout(ctx context.Context, plan Plan, dir string, log io.Writer) error {
+	r, err := plan.Remote()
+	if err != nil {
+		return err
+	}
+	if err := gitx.Checkout(ctx, r, plan.Commit, dir, log); err != nil {
+		if errors.Is(err, gitx.ErrNotFound) {
+			return permanent(ErrRefNotFound, "%v", err)
+		}
+		return fmt.Errorf("checkout: %w", err)
+	}
+	return nil
 }

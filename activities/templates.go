@@ -62,11 +62,8 @@ func (a *Activities) PublishTemplates(ctx context.Context, in TemplatesInput) (*
 	}
 	work := a.paths("publish", safeName(in.RunID), activity.GetInfo(ctx).Attempt).Work
 	defer os.RemoveAll(work)
-	if err := gitx.Checkout(ctx, in.Plan.CloneURL, in.Plan.Commit, work, io.Discard); err != nil {
-		if errors.Is(err, gitx.ErrNotFound) {
-			return nil, permanent(ErrRefNotFound, "%v", err)
-		}
-		return nil, fmt.Errorf("checkout: %w", err)
+	if err := checkout(ctx, in.Plan, work, io.Discard); err != nil {
+		return nil, err
 	}
 	var templates []cfn.Object
 	for _, name := range cf.Templates {
@@ -121,7 +118,11 @@ func branchMoved(ctx context.Context, plan Plan, ev event.Event) (bool, error) {
 	if ev.Kind == event.KindReview || ev.Tag != "" || ev.Branch == "" {
 		return false, nil
 	}
-	head, err := gitx.ResolveRef(ctx, plan.CloneURL, "refs/heads/"+ev.Branch)
+	remote, err := plan.Remote()
+	if err != nil {
+		return false, err
+	}
+	head, err := gitx.ResolveRef(ctx, remote, "refs/heads/"+ev.Branch)
 	switch {
 	case errors.Is(err, gitx.ErrNotFound):
 		return true, nil

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"net/url"
 	"path"
 	"slices"
 	"strings"
@@ -39,6 +40,23 @@ func (c *checker) repos() {
 			continue
 		}
 		first[key] = at.line
+		c.cloneURL(i, r)
+	}
+}
+
+// cloneURL refuses credentials in a clone URL, which every run records in
+// its history, and clone_auth where git would not send it.
+func (c *checker) cloneURL(i int, r Repo) {
+	u, err := url.Parse(r.CloneURL)
+	isHTTP := err == nil && (u.Scheme == "http" || u.Scheme == "https")
+	if isHTTP && u.User != nil {
+		if _, hasPassword := u.User.Password(); hasPassword {
+			c.p.add(c.tree.at("repos", i, "clone_url"), "holds a password, which would be recorded in every run's history; "+
+				"remove it and set clone_auth.password (env or file) instead")
+		}
+	}
+	if r.CloneAuth != nil && !isHTTP {
+		c.p.add(c.tree.at("repos", i, "clone_auth"), "is for http(s) clone URLs; %q is not one (ssh uses the worker's keys)", r.CloneURL)
 	}
 }
 

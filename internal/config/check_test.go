@@ -89,3 +89,26 @@ pipelines:
 		t.Run(tt.name, func(t *testing.T) { requireProblems(t, tt.src, tt.want...) })
 	}
 }
+
+// TestCloneCredentials: a password in a clone URL would be in every run's
+// history and is refused, pointing at clone_auth; clone_auth needs http(s).
+func TestCloneCredentials(t *testing.T) {
+	requireProblems(t, `repos:
+  - name: acme/widget
+    clone_url: https://x-access-token:ghs_secret@github.com/acme/widget.git
+    webhook_secret: {env: WIDGET_SECRET}
+  - name: acme/ssh
+    clone_url: git@github.com:acme/ssh.git
+    clone_auth: {password: {env: TOKEN}}
+    webhook_secret: {env: SSH_SECRET}
+  - name: acme/private
+    clone_url: https://github.com/acme/private.git
+    clone_auth: {password: {env: TOKEN}}
+    webhook_secret: {env: PRIVATE_SECRET}
+pipelines:
+  - {name: ci, repo: acme/private, triggers: {manual: true}, stages: {build: {buildspec: buildspec.yml}}}
+`,
+		problem{3, "repos[0].clone_url", "holds a password, which would be recorded in every run's history; remove it and set clone_auth.password"},
+		problem{7, "repos[1].clone_auth", `is for http(s) clone URLs; "git@github.com:acme/ssh.git" is not one`},
+	)
+}

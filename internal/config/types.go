@@ -27,8 +27,11 @@ type Repo struct {
 	// Name is the repository's full name as the git host sends it in webhook
 	// payloads ("owner/name").
 	Name string `yaml:"name" json:"name"`
-	// CloneURL is where builds clone from: https, ssh, or a local path.
+	// CloneURL is where builds clone from: https, ssh, or a local path. It
+	// may not hold a password: it is in every run's history.
 	CloneURL string `yaml:"clone_url" json:"clone_url"`
+	// CloneAuth logs in to an http(s) CloneURL.
+	CloneAuth *CloneAuth `yaml:"clone_auth,omitempty" json:"clone_auth,omitempty"`
 	// WebhookSecret is the shared HMAC secret of the repository's webhook. kiln
 	// refuses to start without one: an empty secret would accept unsigned payloads.
 	WebhookSecret SecretRef `yaml:"webhook_secret" json:"webhook_secret"`
@@ -62,6 +65,26 @@ type Report struct {
 	Statuses *bool `yaml:"statuses,omitempty" json:"statuses,omitempty"`
 	// Comment keeps one pull-request comment per review run; default true.
 	Comment *bool `yaml:"comment,omitempty" json:"comment,omitempty"`
+}
+
+// CloneAuth is HTTP basic auth for fetching a private repository: a token
+// as the password, as GitHub, Gitea, GitLab and Bitbucket accept. It is
+// read on the worker and given to git in its environment only, never on
+// its command line, in .git/config, in logs or in workflow history.
+type CloneAuth struct {
+	// Username defaults to x-access-token (GitHub's and Gitea's convention;
+	// GitLab takes oauth2, Bitbucket x-token-auth).
+	Username string `yaml:"username,omitempty" json:"username,omitempty"`
+	// Password is the token.
+	Password SecretRef `yaml:"password" json:"password"`
+}
+
+// User is the user name to send.
+func (a *CloneAuth) User() string {
+	if a.Username == "" {
+		return "x-access-token"
+	}
+	return a.Username
 }
 
 // SecretRef says where a secret is read from. The secret itself never appears

@@ -25,18 +25,20 @@ var shaPattern = regexp.MustCompile(`^[0-9a-f]{40}([0-9a-f]{24})?$`)
 // IsSHA reports whether s is a full hex object name (SHA-1 or SHA-256).
 func IsSHA(s string) bool { return shaPattern.MatchString(s) }
 
-// Checkout makes dir a clone of url at exactly commit, with the working tree
+// Checkout makes dir a clone of r at exactly commit, with the working tree
 // checked out and detached. It fetches only that commit when the remote allows
 // it, and falls back to fetching all branches, tags and pull refs. Neither its
-// error nor what it writes to log holds the password of url's user info.
-func Checkout(ctx context.Context, url, commit, dir string, log io.Writer) error {
+// error nor what it writes to log holds r's password, and the checkout's
+// .git/config names the URL without credentials.
+func Checkout(ctx context.Context, r Remote, commit, dir string, log io.Writer) error {
+	url := r.URL
 	if !IsSHA(commit) {
 		return fmt.Errorf("checkout %q: %w: not a full commit SHA", commit, ErrNotFound)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	g := git{dir: dir, log: log, secrets: secretsOf(url)}
+	g := r.gitFor(dir, log)
 	steps := [][]string{
 		{"init", "--quiet"},
 		{"remote", "add", "origin", url},
@@ -69,11 +71,12 @@ func Checkout(ctx context.Context, url, commit, dir string, log io.Writer) error
 
 // ResolveRef returns the commit a ref points at on the remote. ref may be a
 // full ref ("refs/heads/main") or a short branch or tag name.
-func ResolveRef(ctx context.Context, url, ref string) (string, error) {
+func ResolveRef(ctx context.Context, r Remote, ref string) (string, error) {
+	url := r.URL
 	if IsSHA(ref) {
 		return ref, nil
 	}
-	out, err := git{secrets: secretsOf(url)}.run(ctx, "ls-remote", "--", url, ref)
+	out, err := r.gitFor("", nil).run(ctx, "ls-remote", "--", url, ref)
 	if err != nil {
 		return "", fmt.Errorf("resolve %s in %s: %w", ref, Redact(url), err)
 	}
@@ -137,8 +140,9 @@ func (g git) run(ctx context.Context, args ...string) (string, error) {
 
 // DefaultBranch returns the name of the branch the remote's HEAD points at,
 // e.g. "main".
-func DefaultBranch(ctx context.Context, url string) (string, error) {
-	out, err := git{secrets: secretsOf(url)}.run(ctx, "ls-remote", "--symref", "--", url, "HEAD")
+func DefaultBranch(ctx context.Context, r Remote) (string, error) {
+	url := r.URL
+	out, err := r.gitFor("", nil).run(ctx, "ls-remote", "--symref", "--", url, "HEAD")
 	if err != nil {
 		return "", fmt.Errorf("default branch of %s: %w", Redact(url), err)
 	}

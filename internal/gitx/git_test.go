@@ -15,15 +15,15 @@ func TestDefaultBranchAndHEAD(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	branch, err := DefaultBranch(ctx, dir)
+	branch, err := DefaultBranch(ctx, Remote{URL: dir})
 	if err != nil || branch != "main" {
 		t.Fatalf("DefaultBranch = %q, %v; want main", branch, err)
 	}
-	sha, err := ResolveRef(ctx, dir, "HEAD")
+	sha, err := ResolveRef(ctx, Remote{URL: dir}, "HEAD")
 	if err != nil || sha != head {
 		t.Fatalf("ResolveRef(HEAD) = %q, %v; want %s", sha, err, head)
 	}
-	if _, err := DefaultBranch(ctx, t.TempDir()); err == nil {
+	if _, err := DefaultBranch(ctx, Remote{URL: t.TempDir()}); err == nil {
 		t.Fatalf("a directory that is no repository has no default branch, got %v", err)
 	}
 }

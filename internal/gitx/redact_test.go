@@ -3,16 +3,16 @@ package gitx
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
-	"net/http"
-	"net/http/cgi"
-	"net/http/httptest"
+	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"testing/fstest"
+
+	"github.com/kiln-ci/kiln/test/githttp"
 )
 
 // token is what a clone URL may carry; no error or log may show it.
@@ -56,10 +56,10 @@ func TestErrorsHoldNoPassword(t *testing.T) {
 	url := "https://x-access-token:" + token + "@127.0.0.1:1/o/r.git"
 	var log bytes.Buffer
 	errs := map[string]error{
-		"Checkout": Checkout(ctx, url, strings.Repeat("a", 40), t.TempDir(), &log),
+		"Checkout": Checkout(ctx, Remote{URL: url}, strings.Repeat("a", 40), t.TempDir(), &log),
 	}
-	_, errs["ResolveRef"] = ResolveRef(ctx, url, "main")
-	_, errs["DefaultBranch"] = DefaultBranch(ctx, url)
+	_, errs["ResolveRef"] = ResolveRef(ctx, Remote{URL: url}, "main")
+	_, errs["DefaultBranch"] = DefaultBranch(ctx, Remote{URL: url})
 	for name, err := range errs {
 		if err == nil {
 			t.Fatalf("%s: no error from an unreachable remote", name)
@@ -106,10 +106,10 @@ func TestGitStderrIsScrubbed(t *testing.T) {
 	url := "https://x-access-token:" + raw + "@git.example.com/o/r.git"
 	var log bytes.Buffer
 	errs := map[string]error{
-		"Checkout": Checkout(ctx, url, strings.Repeat("a", 40), t.TempDir(), &log),
+		"Checkout": Checkout(ctx, Remote{URL: url}, strings.Repeat("a", 40), t.TempDir(), &log),
 	}
-	_, errs["ResolveRef"] = ResolveRef(ctx, url, "main")
-	_, errs["DefaultBranch"] = DefaultBranch(ctx, url)
+	_, errs["ResolveRef"] = ResolveRef(ctx, Remote{URL: url}, "main")
+	_, errs["DefaultBranch"] = DefaultBranch(ctx, Remote{URL: url})
 	for name, err := range errs {
 		if err == nil || errors.Is(err, ErrNotFound) {
 			t.Fatalf("%s: want git's failure, got %v", name, err)
@@ -131,36 +131,29 @@ func TestGitStderrIsScrubbed(t *testing.T) {
 	}
 }
 
-// TestCheckoutLeavesNoCredentials: a checkout over HTTP with a token in the
-// clone URL (served by git http-backend behind basic auth) works, and the
-// token is not left in .git/config for the build's commands to read.
-func TestCheckoutLeavesNoCredentials(t *testing.T) {
-	ctx := context.Background()
+// authServer serves a one-commit repository r.git behind basic auth
+// (x-access-token and token), and returns its base URL and the commit.
+func authServer(t *testing.T) (string, string) {
+	t.Helper()
 	root := t.TempDir()
-	head, err := InitRepo(ctx, filepath.Join(root, "r.git"), fstest.MapFS{"README": {Data: []byte("hi\n")}}, "initial")
+	head, err := InitRepo(context.Background(), filepath.Join(root, "r.git"), fstest.MapFS{"README": {Data: []byte("hi\n")}}, "initial")
 	if err != nil {
 		t.Fatal(err)
 	}
-	gitPath, err := exec.LookPath("git")
-	if err != nil {
-		t.Skip("git is not installed")
-	}
-	backend := &cgi.Handler{Path: gitPath, Args: []string{"http-backend"},
-		Env: []string{"GIT_PROJECT_ROOT=" + root, "GIT_HTTP_EXPORT_ALL=1"}}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if u, p, ok := r.BasicAuth(); !ok || u != "x-access-token" || p != token {
-			w.Header().Set("WWW-Authenticate", `Basic realm="git"`)
-			http.Error(w, "unauthorized", http.StatusUnauthorized)
-			return
-		}
-		backend.ServeHTTP(w, r)
-	}))
-	defer srv.Close()
-	withToken := strings.Replace(srv.URL, "http://", "http://x-access-token:"+token+"@", 1) + "/r.git"
+	return githttp.Serve(t, root, "x-access-token", token), head
+}
+
+// TestCheckoutLeavesNoCredentials: a checkout over HTTP with a token in the
+// clone URL works, and the token is not left in .git/config for the build's
+// commands to read.
+func TestCheckoutLeavesNoCredentials(t *testing.T) {
+	ctx := context.Background()
+	base, head := authServer(t)
+	withToken := strings.Replace(base, "http://", "http://x-access-token:"+token+"@", 1) + "/r.git"
 
 	dir := t.TempDir()
 	var log bytes.Buffer
-	if err := Checkout(ctx, withToken, head, dir, &log); err != nil {
+	if err := Checkout(ctx, Remote{URL: withToken}, head, dir, &log); err != nil {
 		t.Fatalf("Checkout: %v\n%s", err, log.String())
 	}
 	if _, err := os.Stat(filepath.Join(dir, "README")); err != nil {
@@ -173,10 +166,56 @@ func TestCheckoutLeavesNoCredentials(t *testing.T) {
 	if strings.Contains(string(config), token) {
 		t.Errorf(".git/config holds the token:\n%s", config)
 	}
-	if !strings.Contains(string(config), srv.URL+"/r.git") {
+	if !strings.Contains(string(config), base+"/r.git") {
 		t.Errorf(".git/config lost the remote:\n%s", config)
 	}
 	if strings.Contains(log.String(), token) {
 		t.Errorf("log holds the token:\n%s", log.String())
+	}
+}
+
+// TestRemoteAuth: a Remote's user and token log in to a private repository
+// for all three operations, while git's argv, the checkout's config and
+// every error stay free of the token (and its base64 form); without the
+// token, or with a wrong one, the remote refuses.
+func TestRemoteAuth(t *testing.T) {
+	ctx := context.Background()
+	base, head := authServer(t)
+	r := Remote{URL: base + "/r.git", Username: "x-access-token", Password: token}
+
+	dir := t.TempDir()
+	var log bytes.Buffer
+	if err := Checkout(ctx, r, head, dir, &log); err != nil {
+		t.Fatalf("Checkout: %v\n%s", err, log.String())
+	}
+	config, _ := os.ReadFile(filepath.Join(dir, ".git", "config"))
+	basic := base64.StdEncoding.EncodeToString([]byte("x-access-token:" + token))
+	for _, secret := range []string{token, basic} {
+		if strings.Contains(string(config), secret) || strings.Contains(log.String(), secret) {
+			t.Errorf("config or log holds %q:\n%s\n%s", secret, config, log.String())
+		}
+	}
+	if got, err := ResolveRef(ctx, r, "main"); err != nil || got != head {
+		t.Errorf("ResolveRef = %q, %v; want %s", got, err, head)
+	}
+	if got, err := DefaultBranch(ctx, r); err != nil || got != "main" {
+		t.Errorf("DefaultBranch = %q, %v", got, err)
+	}
+	if got := fmt.Sprintf("%v %+v %s", r, r, r); strings.Contains(got, token) {
+		t.Errorf("a printed Remote shows the token: %s", got)
+	}
+
+	for name, bad := range map[string]Remote{
+		"no token":    {URL: r.URL},
+		"wrong token": {URL: r.URL, Username: "x-access-token", Password: "wrong-" + token},
+	} {
+		_, err := ResolveRef(ctx, bad, "main")
+		if err == nil {
+			t.Errorf("%s: the private repository answered", name)
+			continue
+		}
+		if strings.Contains(err.Error(), token) {
+			t.Errorf("%s: error holds the token: %v", name, err)
+		}
 	}
 }

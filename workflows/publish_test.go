@@ -26,6 +26,21 @@ func publishPlan() activities.Plan {
 	return p
 }
 
+// onPlanWithChildren answers the plan activity with plan for this run, and
+// records and stops at once every run of the "app" pipeline it starts.
+func (s *pipelineSuite) onPlanWithChildren(plan *activities.Plan) *[]activities.PlanInput {
+	var children []activities.PlanInput
+	s.env.OnActivity(acts.Plan, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.PlanInput) (*activities.Plan, error) {
+			if in.Pipeline == "app" {
+				children = append(children, in)
+				return nil, temporal.NewNonRetryableApplicationError("stop here", activities.ErrUnknownPipeline, nil)
+			}
+			return plan, nil
+		})
+	return &children
+}
+
 // TestPublishTriggersDependents: each image is pushed; the dependent
 // pipeline starts once, on HEAD, with the image and its digest, as a child
 // run whose ID carries the digest (a second start of that ID is refused:
@@ -34,15 +49,7 @@ func (s *pipelineSuite) TestPublishTriggersDependents() {
 	// The child run is the real workflow; its plan ends it at once, and
 	// tells what it was started with.
 	plan := publishPlan()
-	var child activities.PlanInput
-	s.env.OnActivity(acts.Plan, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in activities.PlanInput) (*activities.Plan, error) {
-			if in.Pipeline == "app" {
-				child = in
-				return nil, temporal.NewNonRetryableApplicationError("stop here", activities.ErrUnknownPipeline, nil)
-			}
-			return &plan, nil
-		})
+	children := s.onPlanWithChildren(&plan)
 	s.env.OnActivity(acts.Build, mock.Anything, mock.Anything).Return(&activities.BuildResult{}, nil).Once()
 	s.env.OnActivity(acts.PublishImage, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.ImageInput) (*activities.ImageResult, error) {
@@ -58,7 +65,8 @@ func (s *pipelineSuite) TestPublishTriggersDependents() {
 	s.Require().NotNil(res.Publish)
 	s.Len(res.Publish.Images, 2)
 	s.Equal([]string{"app/HEAD/image-0123456789ab"}, res.Publish.Triggered)
-	s.Require().Equal("app", child.Pipeline, "the child run started")
+	s.Require().Len(*children, 1, "the child run started")
+	child := (*children)[0]
 	s.Equal(event.KindImage, child.Event.Kind)
 	s.Equal("HEAD", child.Event.Ref)
 	s.Equal(&event.ImagePush{Name: "r.local/acme/base", Digest: "sha256:0123456789abcdef0123",
@@ -78,15 +86,7 @@ func (s *pipelineSuite) TestOnlyReleaseRefsTrigger() {
 		s.Run(name, func() {
 			s.SetupTest()
 			plan := publishPlan()
-			started := false
-			s.env.OnActivity(acts.Plan, mock.Anything, mock.Anything).Return(
-				func(_ context.Context, in activities.PlanInput) (*activities.Plan, error) {
-					if in.Pipeline == "app" {
-						started = true
-						return nil, temporal.NewNonRetryableApplicationError("stop here", activities.ErrUnknownPipeline, nil)
-					}
-					return &plan, nil
-				})
+			children := s.onPlanWithChildren(&plan)
 			s.env.OnActivity(acts.Build, mock.Anything, mock.Anything).Return(&activities.BuildResult{}, nil).Once()
 			s.env.OnActivity(acts.PublishImage, mock.Anything, mock.Anything).Return(
 				&activities.ImageResult{Name: "r.local/acme/base", Digest: "sha256:0123456789abcdef0123"}, nil)
@@ -99,7 +99,7 @@ func (s *pipelineSuite) TestOnlyReleaseRefsTrigger() {
 			s.Require().NotNil(res.Publish)
 			s.NotEmpty(res.Publish.Images, "the images are still pushed")
 			s.Empty(res.Publish.Triggered)
-			s.False(started, "no dependent run started")
+			s.Empty(*children, "no dependent run started")
 		})
 	}
 }
@@ -108,15 +108,7 @@ func (s *pipelineSuite) TestOnlyReleaseRefsTrigger() {
 // moved on (only its commit's tags went up) starts no dependent.
 func (s *pipelineSuite) TestStaleImageTriggersNothing() {
 	plan := publishPlan()
-	started := false
-	s.env.OnActivity(acts.Plan, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in activities.PlanInput) (*activities.Plan, error) {
-			if in.Pipeline == "app" {
-				started = true
-				return nil, temporal.NewNonRetryableApplicationError("stop here", activities.ErrUnknownPipeline, nil)
-			}
-			return &plan, nil
-		})
+	children := s.onPlanWithChildren(&plan)
 	s.env.OnActivity(acts.Build, mock.Anything, mock.Anything).Return(&activities.BuildResult{}, nil).Once()
 	s.env.OnActivity(acts.PublishImage, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.ImageInput) (*activities.ImageResult, error) {
@@ -130,7 +122,7 @@ func (s *pipelineSuite) TestStaleImageTriggersNothing() {
 	var res workflows.PipelineResult
 	s.Require().NoError(s.env.GetWorkflowResult(&res))
 	s.Empty(res.Publish.Triggered)
-	s.False(started)
+	s.Empty(*children)
 }
 
 // TestOneDependentRunForSeveralImages: a pipeline triggered by two images
@@ -138,15 +130,7 @@ func (s *pipelineSuite) TestStaleImageTriggersNothing() {
 func (s *pipelineSuite) TestOneDependentRunForSeveralImages() {
 	plan := publishPlan()
 	plan.Dependents = append(plan.Dependents, activities.Dependent{Image: "r.local/acme/tools", Pipeline: "app"})
-	var children []activities.PlanInput
-	s.env.OnActivity(acts.Plan, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in activities.PlanInput) (*activities.Plan, error) {
-			if in.Pipeline == "app" {
-				children = append(children, in)
-				return nil, temporal.NewNonRetryableApplicationError("stop here", activities.ErrUnknownPipeline, nil)
-			}
-			return &plan, nil
-		})
+	children := s.onPlanWithChildren(&plan)
 	s.env.OnActivity(acts.Build, mock.Anything, mock.Anything).Return(&activities.BuildResult{}, nil).Once()
 	s.env.OnActivity(acts.PublishImage, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.ImageInput) (*activities.ImageResult, error) {
@@ -162,8 +146,8 @@ func (s *pipelineSuite) TestOneDependentRunForSeveralImages() {
 	s.Require().Len(res.Publish.Triggered, 1)
 	s.Regexp(`^app/HEAD/image-[0-9a-f]{12}$`, res.Publish.Triggered[0])
 	s.NotContains(res.Publish.Triggered[0], "base0123", "the ID is not the first image's digest alone")
-	s.Require().Len(children, 1, "one run for both images")
-	s.Equal("r.local/acme/base", children[0].Event.Image.Name)
+	s.Require().Len(*children, 1, "one run for both images")
+	s.Equal("r.local/acme/base", (*children)[0].Event.Image.Name)
 }
 
 // TestPublishFailureFailsStage: a registry refusal is not retried and

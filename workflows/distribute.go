@@ -195,7 +195,14 @@ func (d *distribution) execute(ctx workflow.Context, u *unit) (string, error) {
 		}).Get(ctx, &out)
 		return out.AMI, err
 	}
-	ctx = workflow.WithActivityOptions(ctx, distributeOptions(copyTimeout))
+	opts := distributeOptions(copyTimeout)
+	// A cancelled run waits for its pending copies to be stopped: the copy
+	// learns of the cancel on its next heartbeat, while the run is still
+	// open, and deregisters what AWS is still copying.
+	if workflow.GetVersion(ctx, "copy-waits-for-cancel", workflow.DefaultVersion, 1) == 1 {
+		opts.WaitForCancellation = true
+	}
+	ctx = workflow.WithActivityOptions(ctx, opts)
 	var out activities.CopyResult
 	err := workflow.ExecuteActivity(ctx, a.CopyAMI, activities.CopyInput{
 		RunID: runID, Pipeline: d.r.in.Pipeline, Source: d.source,

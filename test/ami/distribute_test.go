@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/kiln-ci/kiln/activities"
 	"github.com/kiln-ci/kiln/internal/awsx"
@@ -27,6 +28,7 @@ const (
 	// any role be assumed, and the proxy denies deniedRole while asked to.
 	distributeRole = "arn:aws:iam::222222222222:role/kiln-distribute"
 	deniedRole     = "arn:aws:iam::444444444444:role/kiln-denied"
+	cancelRole     = "arn:aws:iam::555555555555:role/kiln-distribute"
 	kmsAlias       = "alias/kiln-ami"
 )
 
@@ -34,6 +36,7 @@ const (
 var keyRegions = map[string][]string{
 	"222222222222": {"eu-west-1", "us-west-2", "ap-southeast-2"},
 	"444444444444": {"eu-west-1", "us-west-2"},
+	"555555555555": {"eu-central-1"},
 }
 
 // TestDistribute: bake, test, then distribute to two accounts in three
@@ -166,6 +169,61 @@ func TestDistributeDeniedWaitsForRetry(t *testing.T) {
 	assert.ErrorContains(t, err, "already completed", "a finished run refuses a retry")
 }
 
+// TestCancelStopsPendingCopies: cancelling a run while its copy is still
+// pending (the proxy holds this test's copies pending) stops the copy:
+// kiln deregisters it, as the target's role, and moto has no copy left.
+func TestCancelStopsPendingCopies(t *testing.T) {
+	t.Parallel()
+	const account, region = "555555555555", "eu-central-1"
+	it.proxy.PendingWhere(time.Hour, func(r awsproxy.Request) bool { return r.Account == account })
+	ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
+	defer cancel()
+	id, err := it.runs.Start(ctx, starter.ManualRun{Pipeline: "cancelcopy", Ref: "main"})
+	require.NoError(t, err)
+
+	require.Eventually(t, func() bool { return len(copiesBy(account)) > 0 },
+		runTimeout/2, 100*time.Millisecond, "run %s never started its copy", id)
+	require.Len(t, copiesBy(account), 1)
+	src := copiesBy(account)[0].Params.Get("SourceImageId")
+	pending := copyIDs(t, account, region, src)
+	require.Len(t, pending, 1)
+	// The copy is pending: its waiter is polling.
+	require.Eventually(t, func() bool {
+		return it.proxy.Count("DescribeImages", func(r awsproxy.Request) bool { return r.Account == account && r.Region == region }) > 2
+	}, runTimeout/2, 100*time.Millisecond)
+
+	require.NoError(t, it.temporal.CancelWorkflow(ctx, id, ""))
+	err = it.temporal.GetWorkflow(ctx, id, "").Get(ctx, nil)
+	var canceled *temporal.CanceledError
+	require.ErrorAs(t, err, &canceled)
+
+	var deregistered []awsproxy.Request
+	require.Eventually(t, func() bool {
+		deregistered = nil
+		for _, r := range it.proxy.Requests() {
+			if r.Action == "DeregisterImage" && r.Account == account && r.Status == 200 {
+				deregistered = append(deregistered, r)
+			}
+		}
+		return len(deregistered) > 0
+	}, 30*time.Second, 100*time.Millisecond, "the pending copy of %s was never stopped", id)
+	require.Len(t, deregistered, 1)
+	assert.Equal(t, region, deregistered[0].Region)
+	assert.Equal(t, pending[0], deregistered[0].Params.Get("ImageId"))
+	assert.Empty(t, copyIDs(t, account, region, src), "moto still has the copy")
+}
+
+// copiesBy are kiln's CopyImage calls that account sent and moto answered.
+func copiesBy(account string) []awsproxy.Request {
+	var out []awsproxy.Request
+	for _, r := range it.proxy.Requests() {
+		if isKilnCopy(r) && r.Account == account && r.Status == 200 {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
 // sourceOf is the source AMI of a run's distribution, from its progress.
 func sourceOf(t *testing.T, p workflows.Progress) string {
 	t.Helper()
@@ -200,12 +258,22 @@ func isKilnCopy(r awsproxy.Request) bool {
 // sees them: duplicates from a repeated copy would show here.
 func countCopies(t *testing.T, account, region, source string) int {
 	t.Helper()
+	return len(copyIDs(t, account, region, source))
+}
+
+// copyIDs are the images of source account holds in region.
+func copyIDs(t *testing.T, account, region, source string) []string {
+	t.Helper()
 	out, err := ec2For(t, account, region).DescribeImages(context.Background(), &ec2.DescribeImagesInput{
 		Owners:  []string{"self"},
 		Filters: []ec2types.Filter{{Name: aws.String("tag:" + activities.TagSource), Values: []string{source}}},
 	})
 	require.NoError(t, err)
-	return len(out.Images)
+	var ids []string
+	for _, img := range out.Images {
+		ids = append(ids, aws.ToString(img.ImageId))
+	}
+	return ids
 }
 
 func imageAs(t *testing.T, account, region, ami string) ec2types.Image {

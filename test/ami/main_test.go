@@ -187,6 +187,14 @@ pipelines:
             role: ` + deniedRole + `
             mode: copy
             regions: [{region: eu-west-1, kms_key: ` + kmsAlias + `}, {region: us-west-2, kms_key: ` + kmsAlias + `}]
+  - name: cancelcopy
+    repo: kiln-ami/app
+    triggers: {manual: true}
+    stages:
+      bake: {template: ami.pkr.hcl, region: us-east-1, timeout: 5m, vars: {endpoint: {{.Endpoint}}}}
+      distribute:
+        targets:
+          - {account: "555555555555", role: ` + cancelRole + `, mode: copy, regions: [{region: eu-central-1, kms_key: ` + kmsAlias + `}]}
   - name: testcancel
     repo: kiln-ami/app
     triggers: {manual: true}

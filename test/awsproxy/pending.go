@@ -16,10 +16,18 @@ var (
 // PendingFor makes AMIs created by CopyImage look as real copies do: pending
 // for d after the copy, then available. moto's copies are available at once,
 // so without this a waiter never waits. It rewrites DescribeImages answers.
-func (p *Proxy) PendingFor(d time.Duration) {
+func (p *Proxy) PendingFor(d time.Duration) { p.PendingWhere(d, nil) }
+
+// PendingWhere is PendingFor for the copies whose CopyImage request match
+// accepts (nil: all), so a test can hold its own copies pending without
+// slowing the tests beside it.
+func (p *Proxy) PendingWhere(d time.Duration, match func(Request) bool) {
 	var mu sync.Mutex
 	copied := map[string]time.Time{}
-	p.Rewrite("CopyImage", func(_ Request, body []byte) []byte {
+	p.Rewrite("CopyImage", func(req Request, body []byte) []byte {
+		if match != nil && !match(req) {
+			return body
+		}
 		if m := imageIDRe.FindSubmatch(body); m != nil {
 			mu.Lock()
 			copied[string(m[1])] = time.Now()

@@ -58,6 +58,9 @@ var archived = map[string]enumspb.EventType{
 	// publish-triggered before image triggers were limited to the default
 	// branch and tags, one run per dependent (image-triggers-from-release-refs).
 	"publish-triggered-each-image": enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
+	// distribute-retried before copies waited for their cancellation
+	// (copy-waits-for-cancel).
+	"distribute-retried-before-cancel-wait": enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
 }
 
 // TestReplayCorpus replays every recorded history with the current code.

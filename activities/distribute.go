@@ -74,6 +74,10 @@ type CopyResult struct {
 type copyCheckpoint struct {
 	AMI  string `json:"ami,omitempty"`
 	Step string `json:"step"`
+	// Created says this run's CopyImage made AMI, rather than finding a copy
+	// another run made: only such a copy is stopped when the run is
+	// cancelled.
+	Created bool `json:"created,omitempty"`
 }
 
 // CopyAMI copies the source AMI into one account and region and waits until
@@ -123,6 +127,7 @@ func (a *Activities) CopyAMI(ctx context.Context, in CopyInput) (*CopyResult, er
 		}
 	}
 	res.AMI, res.Resumed = prev.AMI, prev.AMI != ""
+	created := prev.Created
 	if res.AMI == "" {
 		if res.AMI, err = findCopy(ctx, dst, in, what); err != nil {
 			return nil, err
@@ -130,14 +135,22 @@ func (a *Activities) CopyAMI(ctx context.Context, in CopyInput) (*CopyResult, er
 		res.Resumed = res.AMI != ""
 	}
 	if res.AMI == "" {
-		if res.AMI, err = copyImage(ctx, dst, in, src, what); err != nil {
+		res.AMI, err = copyImage(ctx, dst, in, src, what)
+		created = res.AMI != ""
+		if err != nil {
+			if created {
+				hb.set(func(cp *copyCheckpoint) { cp.AMI, cp.Created = res.AMI, true })
+				a.stopCancelledCopy(ctx, dst, in, res.AMI)
+			}
 			return nil, err
 		}
 	}
-	hb.set(func(cp *copyCheckpoint) { cp.AMI, cp.Step = res.AMI, "waiting for "+res.AMI })
+	hb.set(func(cp *copyCheckpoint) { cp.AMI, cp.Created, cp.Step = res.AMI, created, "waiting for "+res.AMI })
 	img, err := a.waitAvailable(ctx, dst, res.AMI, what)
 	if err != nil {
-		a.stopCancelledCopy(ctx, dst, in, res.AMI)
+		if created {
+			a.stopCancelledCopy(ctx, dst, in, res.AMI)
+		}
 		return nil, err
 	}
 	hb.set(func(cp *copyCheckpoint) { cp.Step = "tagging" })
@@ -149,9 +162,11 @@ func (a *Activities) CopyAMI(ctx context.Context, in CopyInput) (*CopyResult, er
 	return res, nil
 }
 
-// stopCancelledCopy deregisters a copy still pending when its run is
-// cancelled: deregistering is how AWS stops a copy, which would otherwise go
-// on, and be paid for, for a run nobody wants. Only a cancel does this; a
+// stopCancelledCopy deregisters a copy this run made that is still pending
+// when the run is cancelled: deregistering is how AWS stops a copy, which
+// would otherwise go on, and be paid for, for a run nobody wants. A copy
+// another run made (found by its tags), or one that is already available,
+// is left alone: another run may be using it. Only a cancel does this; a
 // worker shutting down or a timed-out attempt leaves the copy for the retry
 // to wait for.
 func (a *Activities) stopCancelledCopy(ctx context.Context, c EC2API, in CopyInput, ami string) {
@@ -159,10 +174,15 @@ func (a *Activities) stopCancelledCopy(ctx context.Context, c EC2API, in CopyInp
 	if ami == "" || !errors.As(context.Cause(ctx), &cancelled) {
 		return
 	}
-	// The activity's context is done; the call gets its own minute.
+	// The activity's context is done; the calls get their own minute.
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
 	log := a.Log.With().Str("run", in.RunID).Str("region", in.Region).Str("ami", ami).Logger()
+	out, err := c.DescribeImages(dctx, &ec2.DescribeImagesInput{ImageIds: []string{ami}})
+	if err != nil || len(out.Images) != 1 || out.Images[0].State != ec2types.ImageStatePending {
+		log.Info().Err(err).Msg("run cancelled: the copy is not pending (or unknown); left as it is")
+		return
+	}
 	if _, err := c.DeregisterImage(dctx, &ec2.DeregisterImageInput{ImageId: aws.String(ami)}); err != nil {
 		log.Warn().Err(err).Msg("run cancelled: could not stop the pending copy; deregister it by hand")
 		return
@@ -273,8 +293,9 @@ func copyImage(ctx context.Context, c EC2API, in CopyInput, src *sourceImage, wh
 		return "", awsx.Classify(err, what)
 	}
 	id := aws.ToString(out.ImageId)
+	// On an error the new ID is still returned: the copy exists.
 	if err := tagNewCopy(ctx, c, id, mark, fmt.Sprintf("%s: tag the new copy %s", what, id)); err != nil {
-		return "", err
+		return id, err
 	}
 	return id, nil
 }

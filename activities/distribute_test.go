@@ -225,10 +225,15 @@ func TestCopyToken(t *testing.T) {
 	assert.NotEqual(t, tok, CopyToken(retry))
 }
 
-// deregisters records DeregisterImage calls.
+// deregisters records DeregisterImage calls; its image is in state.
 type deregisters struct {
 	EC2API
-	amis []string
+	state ec2types.ImageState
+	amis  []string
+}
+
+func (d *deregisters) DescribeImages(_ context.Context, in *ec2.DescribeImagesInput, _ ...func(*ec2.Options)) (*ec2.DescribeImagesOutput, error) {
+	return &ec2.DescribeImagesOutput{Images: []ec2types.Image{{ImageId: aws.String(in.ImageIds[0]), State: d.state}}}, nil
 }
 
 func (d *deregisters) DeregisterImage(ctx context.Context, in *ec2.DeregisterImageInput, _ ...func(*ec2.Options)) (*ec2.DeregisterImageOutput, error) {
@@ -240,23 +245,25 @@ func (d *deregisters) DeregisterImage(ctx context.Context, in *ec2.DeregisterIma
 }
 
 // TestCancelStopsPendingCopy: a cancelled run deregisters its pending copy
-// (on a live context, though the activity's is done); a worker stopping or
-// an attempt timing out leaves it for the retry.
+// (on a live context, though the activity's is done); an available copy, a
+// worker stopping or an attempt timing out leave it.
 func TestCancelStopsPendingCopy(t *testing.T) {
 	a := &Activities{Log: zerolog.Nop()}
 	in := CopyInput{RunID: "p/main/1", Region: "eu-west-1"}
 	for name, tc := range map[string]struct {
 		cause error
+		state ec2types.ImageState
 		want  []string
 	}{
-		"run cancelled":     {temporal.NewCanceledError(), []string{"ami-pending"}},
-		"worker stopping":   {context.Canceled, nil},
-		"attempt timed out": {context.DeadlineExceeded, nil},
+		"run cancelled":     {temporal.NewCanceledError(), ec2types.ImageStatePending, []string{"ami-pending"}},
+		"copy available":    {temporal.NewCanceledError(), ec2types.ImageStateAvailable, nil},
+		"worker stopping":   {context.Canceled, ec2types.ImageStatePending, nil},
+		"attempt timed out": {context.DeadlineExceeded, ec2types.ImageStatePending, nil},
 	} {
 		t.Run(name, func(t *testing.T) {
 			ctx, cancel := context.WithCancelCause(context.Background())
 			cancel(tc.cause)
-			c := &deregisters{}
+			c := &deregisters{state: tc.state}
 			a.stopCancelledCopy(ctx, c, in, "ami-pending")
 			assert.Equal(t, tc.want, c.amis)
 		})

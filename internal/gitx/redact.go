@@ -16,6 +16,12 @@ const redacted = "xxxxx"
 // returned as they are.
 func Redact(rawURL string) string {
 	if u, err := url.Parse(rawURL); err == nil {
+		if user := loneHTTPUser(u); user != "" {
+			// https://TOKEN@host: a user name alone on http(s) is how
+			// some hosts take a token.
+			u.User = url.User(redacted)
+			return u.String()
+		}
 		return u.Redacted()
 	}
 	// Unparsable, say for a bad escape in the password: cut it out as
@@ -31,6 +37,9 @@ func Redact(rawURL string) string {
 // scrubbing one does not leave part of another.
 func secretsOf(rawURL string) []string {
 	pass := rawPassword(rawURL)
+	if u, err := url.Parse(rawURL); err == nil && pass == "" {
+		pass = loneHTTPUser(u)
+	}
 	if pass == "" {
 		return nil
 	}
@@ -88,4 +97,16 @@ func StripCredentials(rawURL string) string {
 		return bare
 	}
 	return rawURL
+}
+
+// loneHTTPUser is the user name of an http(s) URL with no password, which
+// may be a token; "" otherwise.
+func loneHTTPUser(u *url.URL) string {
+	if u.User == nil || (u.Scheme != "http" && u.Scheme != "https") {
+		return ""
+	}
+	if _, hasPassword := u.User.Password(); hasPassword {
+		return ""
+	}
+	return u.User.Username()
 }

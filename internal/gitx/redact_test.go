@@ -37,6 +37,7 @@ func TestRedact(t *testing.T) {
 		"https://x-access-token:" + token + "@github.com/o/r.git": "https://x-access-token:xxxxx@github.com/o/r.git",
 		"https://oauth2:a%2Fb%40c@gitlab.example.com/o/r.git":     "https://oauth2:xxxxx@gitlab.example.com/o/r.git",
 		"https://u:p%zz@host/o/r.git":                             "https://u:xxxxx@host/o/r.git", // unparsable
+		"https://" + token + "@github.com/o/r.git":                "https://xxxxx@github.com/o/r.git",
 		"https://github.com/o/r.git":                              "https://github.com/o/r.git",
 		"ssh://git@github.com/o/r.git":                            "ssh://git@github.com/o/r.git",
 		"git@github.com:o/r.git":                                  "git@github.com:o/r.git",
@@ -52,27 +53,31 @@ func TestRedact(t *testing.T) {
 // password out of its error and log, also the wrapping around git's own
 // message, against a remote that cannot be reached.
 func TestErrorsHoldNoPassword(t *testing.T) {
-	ctx := context.Background()
-	url := "https://x-access-token:" + token + "@127.0.0.1:1/o/r.git"
-	var log bytes.Buffer
-	errs := map[string]error{
-		"Checkout": Checkout(ctx, Remote{URL: url}, strings.Repeat("a", 40), t.TempDir(), &log),
-	}
-	_, errs["ResolveRef"] = ResolveRef(ctx, Remote{URL: url}, "main")
-	_, errs["DefaultBranch"] = DefaultBranch(ctx, Remote{URL: url})
-	for name, err := range errs {
-		if err == nil {
-			t.Fatalf("%s: no error from an unreachable remote", name)
+	for url, shown := range map[string]string{
+		"https://x-access-token:" + token + "@127.0.0.1:1/o/r.git": "x-access-token:xxxxx@127.0.0.1:1/o/r.git",
+		"https://" + token + "@127.0.0.1:1/o/r.git":                "https://xxxxx@127.0.0.1:1/o/r.git",
+	} {
+		ctx := context.Background()
+		var log bytes.Buffer
+		errs := map[string]error{
+			"Checkout": Checkout(ctx, Remote{URL: url}, strings.Repeat("a", 40), t.TempDir(), &log),
 		}
-		if strings.Contains(err.Error(), token) {
-			t.Errorf("%s: error shows the token: %v", name, err)
+		_, errs["ResolveRef"] = ResolveRef(ctx, Remote{URL: url}, "main")
+		_, errs["DefaultBranch"] = DefaultBranch(ctx, Remote{URL: url})
+		for name, err := range errs {
+			if err == nil {
+				t.Fatalf("%s: no error from an unreachable remote", name)
+			}
+			if strings.Contains(err.Error(), token) {
+				t.Errorf("%s: error shows the token: %v", name, err)
+			}
+			if !strings.Contains(err.Error(), shown) {
+				t.Errorf("%s: error does not name the redacted URL %s: %v", name, shown, err)
+			}
 		}
-		if !strings.Contains(err.Error(), "x-access-token:xxxxx@127.0.0.1:1/o/r.git") {
-			t.Errorf("%s: error does not name the redacted URL: %v", name, err)
+		if strings.Contains(log.String(), token) {
+			t.Errorf("log shows the token:\n%s", log.String())
 		}
-	}
-	if strings.Contains(log.String(), token) {
-		t.Errorf("log shows the token:\n%s", log.String())
 	}
 }
 
@@ -217,5 +222,24 @@ func TestRemoteAuth(t *testing.T) {
 		if strings.Contains(err.Error(), token) {
 			t.Errorf("%s: error holds the token: %v", name, err)
 		}
+	}
+}
+
+// TestRemoteAuthKeepsWorkerGitConfig: a worker's own GIT_CONFIG_* entries
+// (a proxy or CA set that way) still apply next to the auth header.
+func TestRemoteAuthKeepsWorkerGitConfig(t *testing.T) {
+	t.Setenv("GIT_CONFIG_COUNT", "1")
+	t.Setenv("GIT_CONFIG_KEY_0", "kiln.test")
+	t.Setenv("GIT_CONFIG_VALUE_0", "kept")
+	r := Remote{URL: "https://git.example.com/o/r.git", Username: "x-access-token", Password: token}
+	out, err := r.gitFor("", nil).run(context.Background(), "config", "--list")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "kiln.test=kept") {
+		t.Errorf("the worker's entry is gone:\n%s", out)
+	}
+	if !strings.Contains(out, "http.https://git.example.com/.extraheader=Authorization: Basic ") {
+		t.Errorf("the auth header is missing:\n%s", out)
 	}
 }

@@ -2,9 +2,12 @@ package gitx
 
 import (
 	"encoding/base64"
+	"fmt"
 	"io"
 	"net/url"
+	"os"
 	"slices"
+	"strconv"
 )
 
 // Remote is a repository to fetch from. For an http(s) URL, Username and
@@ -34,9 +37,15 @@ func (r Remote) gitFor(dir string, log io.Writer) git {
 	basic := base64.StdEncoding.EncodeToString([]byte(r.Username + ":" + r.Password))
 	// http.<url>.extraHeader applies to URLs under that prefix only: a
 	// redirect or submodule elsewhere does not get the token.
-	g.env = append(g.env, "GIT_CONFIG_COUNT=1",
-		"GIT_CONFIG_KEY_0=http."+u.Scheme+"://"+u.Host+"/.extraHeader",
-		"GIT_CONFIG_VALUE_0=Authorization: Basic "+basic)
+	// The worker's own GIT_CONFIG_* entries (a proxy, a CA) are kept: the
+	// header is added after them.
+	n, _ := strconv.Atoi(os.Getenv("GIT_CONFIG_COUNT"))
+	if n < 0 {
+		n = 0
+	}
+	g.env = append(g.env, "GIT_CONFIG_COUNT="+strconv.Itoa(n+1),
+		fmt.Sprintf("GIT_CONFIG_KEY_%d=http.%s://%s/.extraHeader", n, u.Scheme, u.Host),
+		fmt.Sprintf("GIT_CONFIG_VALUE_%d=Authorization: Basic %s", n, basic))
 	g.secrets = append(g.secrets, basic, r.Password)
 	slices.SortFunc(g.secrets, func(a, b string) int { return len(b) - len(a) })
 	return g

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
@@ -116,14 +117,23 @@ func (a *Activities) PublishImage(ctx context.Context, in ImageInput) (*ImageRes
 		res.Stale = true
 	}
 	step("push")
+	// The heartbeat ticks on, so a push stuck on a dead connection would
+	// only end at the start-to-close timeout: a watchdog ends it when no
+	// byte has gone up for pushStall, and the retry pushes what is missing.
+	pushCtx, moved, stopWatch := watchStall(ctx, pushStall)
+	defer stopWatch()
 	var last time.Time
 	p.Progress = func(written, total int64) {
+		moved()
 		if time.Since(last) >= time.Second || written == total {
 			last = time.Now()
 			hb.set(func(cur *imageProgress) { cur.Step, cur.Written, cur.Total = "push", written, total })
 		}
 	}
-	if err := push(ctx, p, cfg.Name, built, tags, res); err != nil {
+	if err := push(pushCtx, p, cfg.Name, built, tags, res); err != nil {
+		if errors.Is(context.Cause(pushCtx), errPushStalled) {
+			return nil, fmt.Errorf("push %s: %w", cfg.Name, context.Cause(pushCtx))
+		}
 		return nil, classifyImage(err, "push "+cfg.Name)
 	}
 	log := a.Log.Info()
@@ -135,6 +145,49 @@ func (a *Activities) PublishImage(ctx context.Context, in ImageInput) (*ImageRes
 		Strs("kept_elsewhere", res.Kept).Strs("behind_newer_release", res.Behind).
 		Bool("stale", res.Stale).Strs("withheld", res.Withheld).Msg("image published")
 	return res, nil
+}
+
+// pushStall is how long a push may go without a byte going up.
+var pushStall = 3 * time.Minute
+
+// errPushStalled ends a push that stopped moving; it is retried.
+var errPushStalled = errors.New("the push stalled")
+
+// watchStall returns a context that is cancelled (cause errPushStalled)
+// when moved has not been called for d, moved itself, and stop, which ends
+// the watch.
+func watchStall(ctx context.Context, d time.Duration) (context.Context, func(), func()) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	var mu sync.Mutex
+	last := time.Now()
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(d / 4)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				mu.Lock()
+				idle := time.Since(last)
+				mu.Unlock()
+				if idle >= d {
+					cancel(fmt.Errorf("%w: no byte went up for %s", errPushStalled, d.Round(time.Second)))
+					return
+				}
+			}
+		}
+	}()
+	moved := func() {
+		mu.Lock()
+		last = time.Now()
+		mu.Unlock()
+	}
+	var once sync.Once
+	return ctx, moved, func() { once.Do(func() { close(done); cancel(nil) }) }
 }
 
 // push pushes built under tags and fills res; with no tags left (a stale

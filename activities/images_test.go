@@ -362,3 +362,26 @@ func TestPublishImageHeartbeatsWhileBuilding(t *testing.T) {
 	require.NoError(t, err)
 	assert.GreaterOrEqual(t, beats.count("build"), 10, "beats while the base is pulled and the layer built")
 }
+
+// TestWatchStall: a push that keeps moving is never cut; one that stops
+// moving is cancelled with errPushStalled, which PublishImage retries.
+func TestWatchStall(t *testing.T) {
+	const d = time.Second
+	ctx, moved, stop := watchStall(context.Background(), d)
+	for range 20 { // 2 d of steady progress, a tenth of d apart
+		time.Sleep(d / 10)
+		moved()
+	}
+	require.NoError(t, ctx.Err(), "a moving push was cut")
+	select {
+	case <-ctx.Done():
+	case <-time.After(10 * d):
+		t.Fatal("a stalled push was never cut")
+	}
+	assert.ErrorIs(t, context.Cause(ctx), errPushStalled)
+	stop()
+
+	ctx, _, stop = watchStall(context.Background(), d)
+	stop()
+	assert.NotErrorIs(t, context.Cause(ctx), errPushStalled, "stop ends the watch without a stall")
+}

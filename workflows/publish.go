@@ -56,7 +56,9 @@ func (r *pipelineRun) publish(ctx workflow.Context, plan *activities.Plan, res *
 		opts.ScheduleToStartTimeout = 10 * time.Minute
 		ictx = workflow.WithActivityOptions(ctx, opts)
 	}
-	// A push heartbeats as its bytes go up; one that stalls is retried.
+	// The image activity heartbeats all along, so a dead worker is noticed
+	// in two minutes; a push that stalls ends itself (activities.pushStall)
+	// and is retried.
 	ictx = workflow.WithHeartbeatTimeout(ictx, 2*time.Minute)
 	var futures []workflow.Future
 	for i := range plan.Publish.Images {

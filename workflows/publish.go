@@ -112,7 +112,12 @@ func (r *pipelineRun) triggerDependents(ctx workflow.Context, plan *activities.P
 		return r.triggerEachImage(ctx, plan, images)
 	}
 	if !triggersDependents(plan, r.in.Event) {
-		r.log.Info("images from this ref trigger no dependent pipelines", "kind", r.in.Event.Kind, "branch", r.in.Event.Branch)
+		if plan.DefaultBranch == "" && r.in.Event.Kind != event.KindReview && r.in.Event.Tag == "" {
+			r.log.Warn("the repository's default branch is unknown, so no dependent pipeline is triggered",
+				"kind", r.in.Event.Kind, "branch", r.in.Event.Branch)
+		} else {
+			r.log.Info("images from this ref trigger no dependent pipelines", "kind", r.in.Event.Kind, "branch", r.in.Event.Branch)
+		}
 		return nil
 	}
 	var started []string
@@ -155,8 +160,10 @@ func groupDependents(deps []activities.Dependent, images []activities.ImageResul
 	at := map[[2]string]int{}
 	for _, dep := range deps {
 		for _, img := range images {
-			if img.Name != dep.Image || img.Stale {
-				continue // a stale image is not the branch's: it triggers nothing
+			if img.Name != dep.Image || img.Stale || len(img.Tags) == 0 {
+				// A stale image is not the branch's, and one no tag points
+				// at (all its tags were kept elsewhere) was not written.
+				continue
 			}
 			key := [2]string{dep.Pipeline, dep.Ref}
 			i, ok := at[key]

@@ -89,7 +89,7 @@ func (s *pipelineSuite) TestOnlyReleaseRefsTrigger() {
 			children := s.onPlanWithChildren(&plan)
 			s.env.OnActivity(acts.Build, mock.Anything, mock.Anything).Return(&activities.BuildResult{}, nil).Once()
 			s.env.OnActivity(acts.PublishImage, mock.Anything, mock.Anything).Return(
-				&activities.ImageResult{Name: "r.local/acme/base", Digest: "sha256:0123456789abcdef0123"}, nil)
+				&activities.ImageResult{Name: "r.local/acme/base", Digest: "sha256:0123456789abcdef0123", Tags: []string{"0123456"}}, nil)
 
 			s.run(ev)
 
@@ -105,15 +105,23 @@ func (s *pipelineSuite) TestOnlyReleaseRefsTrigger() {
 }
 
 // TestStaleImageTriggersNothing: an image pushed by a run whose branch had
-// moved on (only its commit's tags went up) starts no dependent.
+// moved on (only its commit's tags went up), or one no tag points at, starts
+// no dependent.
 func (s *pipelineSuite) TestStaleImageTriggersNothing() {
 	plan := publishPlan()
+	plan.Dependents = append(plan.Dependents, activities.Dependent{Image: "r.local/acme/tools", Pipeline: "app"})
 	children := s.onPlanWithChildren(&plan)
 	s.env.OnActivity(acts.Build, mock.Anything, mock.Anything).Return(&activities.BuildResult{}, nil).Once()
 	s.env.OnActivity(acts.PublishImage, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.ImageInput) (*activities.ImageResult, error) {
-			return &activities.ImageResult{Name: in.Plan.Publish.Images[in.Index].Name, Digest: "sha256:0123456789abcdef0123",
-				Tags: []string{"0123456"}, Stale: true, Withheld: []string{"main", "latest"}}, nil
+			if in.Index == 0 {
+				return &activities.ImageResult{Name: in.Plan.Publish.Images[in.Index].Name, Digest: "sha256:0123456789abcdef0123",
+					Tags: []string{"0123456"}, Stale: true, Withheld: []string{"main", "latest"}}, nil
+			}
+			// Not stale, but every tag was kept on another image: nothing
+			// points at this digest.
+			return &activities.ImageResult{Name: in.Plan.Publish.Images[in.Index].Name, Digest: "sha256:fedcba9876543210",
+				Tags: []string{}, Kept: []string{"0123456"}}, nil
 		}).Times(2)
 
 	s.run(pushEvent)
@@ -135,7 +143,8 @@ func (s *pipelineSuite) TestOneDependentRunForSeveralImages() {
 	s.env.OnActivity(acts.PublishImage, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.ImageInput) (*activities.ImageResult, error) {
 			name := in.Plan.Publish.Images[in.Index].Name
-			return &activities.ImageResult{Name: name, Digest: "sha256:" + name[len(name)-4:] + "0123456789abcdef"}, nil
+			return &activities.ImageResult{Name: name, Digest: "sha256:" + name[len(name)-4:] + "0123456789abcdef",
+				Tags: []string{"main"}}, nil
 		}).Times(2)
 
 	s.run(pushEvent)

@@ -2,6 +2,7 @@ package oci
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -79,6 +80,20 @@ func (p *Pusher) forward(ctx context.Context, puller *remote.Puller, r name.Repo
 	for _, t := range tags {
 		if t.Policy == Forward && existing == nil {
 			existing, err = p.listTags(ctx, puller, r)
+			if errors.Is(err, ErrUnauthorized) || errors.Is(err, ErrInvalid) {
+				// The registry will not list tags (no list permission, or
+				// no list API): without knowing the newest release, a
+				// Forward tag could move back, so none moves; the rest of
+				// the push goes on.
+				for _, t := range tags {
+					if t.Policy == Forward {
+						behind = append(behind, t.Name)
+					} else {
+						keep = append(keep, t)
+					}
+				}
+				return keep, behind, nil
+			}
 			if err != nil {
 				return nil, nil, err
 			}

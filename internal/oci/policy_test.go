@@ -182,3 +182,22 @@ func TestInvalidRegistryAnswersArePermanent(t *testing.T) {
 		}
 	}
 }
+
+// TestForwardTagsHeldWhenTagsCannotBeListed: a registry that refuses to list
+// tags (ECR without ecr:ListImages) does not fail the release: its exact
+// version is pushed, X.Y and X are held back, since they might move back.
+func TestForwardTagsHeldWhenTagsCannotBeListed(t *testing.T) {
+	reg := newTestRegistry(t)
+	reg.denyList = true
+	p := reg.pusher(testPassword)
+	img, digest := buildAt(t, p, "v1.2.0", commit)
+	tags, err := oci.Tags(oci.TagRules{SemverMinor: true, SemverMajor: true, ShortSHA: new(bool)},
+		oci.TagInput{Kind: "tag", Tag: "v1.2.0", Commit: commit})
+	require.NoError(t, err)
+	res, err := p.Push(context.Background(), reg.host+"/acme/app", img, tags)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"v1.2.0"}, res.Tags)
+	assert.Equal(t, []string{"1.2", "1"}, res.Behind)
+	assert.Equal(t, digest, reg.digestOf(t, "acme/app:v1.2.0"))
+	assert.Positive(t, reg.count("/tags/list", http.MethodGet), "the listing was tried")
+}

@@ -79,7 +79,7 @@ type PushResult struct {
 	// already pointed at (see TagPolicy).
 	Kept []string
 	// Behind are Forward tags not moved because the repository holds a
-	// newer release of their series.
+	// newer release of their series, or refused to list its tags.
 	Behind []string
 }
 

@@ -30,8 +30,9 @@ const (
 type testRegistry struct {
 	host string // "127.0.0.1:port", which ggcr talks to over plain HTTP
 
-	mu   sync.Mutex
-	reqs []string // "METHOD /path"
+	mu       sync.Mutex
+	reqs     []string // "METHOD /path"
+	denyList bool     // answer tag listing 403, as a token without list scope gets
 }
 
 func newTestRegistry(t *testing.T) *testRegistry {
@@ -41,7 +42,14 @@ func newTestRegistry(t *testing.T) *testRegistry {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tr.mu.Lock()
 		tr.reqs = append(tr.reqs, r.Method+" "+r.URL.Path)
+		deny := tr.denyList && strings.HasSuffix(r.URL.Path, "/tags/list")
 		tr.mu.Unlock()
+		if deny {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusForbidden)
+			_, _ = io.WriteString(w, `{"errors":[{"code":"DENIED","message":"requested access to the resource is denied"}]}`)
+			return
+		}
 		if u, p, ok := r.BasicAuth(); !ok || u != testUser || p != testPassword {
 			w.Header().Set("WWW-Authenticate", `Basic realm="kiln-test"`)
 			w.Header().Set("Content-Type", "application/json")

@@ -108,23 +108,25 @@ func (a *Activities) PublishImage(ctx context.Context, in ImageInput) (*ImageRes
 	}
 	step("check branch head")
 	res := &ImageResult{Name: cfg.Name}
-	stale, err := branchMoved(ctx, in.Plan, in.Event)
+	head, moved, err := branchHead(ctx, in.Plan, in.Event)
 	if err != nil {
 		return nil, err
 	}
-	if stale {
-		tags, res.Withheld = splitMoving(tags)
-		res.Stale = true
+	if moved {
+		if tags, res.Withheld, err = holdBackMoving(ctx, p, cfg.Name, tags, head); err != nil {
+			return nil, classifyImage(err, "check the tags of "+cfg.Name)
+		}
+		res.Stale = len(res.Withheld) > 0
 	}
 	step("push")
 	// The heartbeat ticks on, so a push stuck on a dead connection would
 	// only end at the start-to-close timeout: a watchdog ends it when no
 	// byte has gone up for pushStall, and the retry pushes what is missing.
-	pushCtx, moved, stopWatch := watchStall(ctx, pushStall)
+	pushCtx, progressed, stopWatch := watchStall(ctx, pushStall)
 	defer stopWatch()
 	var last time.Time
 	p.Progress = func(written, total int64) {
-		moved()
+		progressed()
 		if time.Since(last) >= time.Second || written == total {
 			last = time.Now()
 			hb.set(func(cur *imageProgress) { cur.Step, cur.Written, cur.Total = "push", written, total })
@@ -216,17 +218,31 @@ func push(ctx context.Context, p *oci.Pusher, repo string, built v1.Image, tags 
 	return nil
 }
 
-// splitMoving splits tags into those that name the commit and the names of
-// those that move with the branch.
-func splitMoving(tags []oci.Tag) (fixed []oci.Tag, moving []string) {
+// holdBackMoving is for a run whose branch has moved on to head ("" when
+// the branch is gone): it holds back each tag that moves with the branch
+// and already points at the head's image, so the old run does not roll it
+// back. A moving tag the head has not published yet still moves: the
+// head's run moves it on when it publishes, and a pipeline with no such run
+// (scheduled, image-triggered) is not left behind.
+func holdBackMoving(ctx context.Context, p *oci.Pusher, repo string, tags []oci.Tag, head string) (keep []oci.Tag, held []string, err error) {
 	for _, t := range tags {
-		if t.Moves() {
-			moving = append(moving, t.Name)
+		if !t.Moves() {
+			keep = append(keep, t)
+			continue
+		}
+		rev := ""
+		if head != "" {
+			if rev, err = p.RevisionAt(ctx, repo, t.Name); err != nil {
+				return nil, nil, err
+			}
+		}
+		if head == "" || rev == head {
+			held = append(held, t.Name)
 		} else {
-			fixed = append(fixed, t)
+			keep = append(keep, t)
 		}
 	}
-	return fixed, moving
+	return keep, held, nil
 }
 
 // imageOf is the image config describes, labelled with the commit and

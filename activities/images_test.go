@@ -3,6 +3,8 @@ package activities
 import (
 	"context"
 	"errors"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"io"
 	"log"
 	"net/http"
@@ -27,9 +29,12 @@ import (
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/worker"
 
+	"github.com/kiln-ci/kiln/internal/awsx"
+	"github.com/kiln-ci/kiln/internal/cfn"
 	"github.com/kiln-ci/kiln/internal/config"
 	"github.com/kiln-ci/kiln/internal/event"
 	"github.com/kiln-ci/kiln/internal/gitx"
+	"github.com/kiln-ci/kiln/test/motoserver"
 )
 
 // imageRig is a git repository on main, an in-process registry (plain HTTP
@@ -153,6 +158,19 @@ func TestStaleBranchRunDoesNotRollBackTags(t *testing.T) {
 	assert.Equal(t, newDigest, rig.digestOf(t, "main"))
 	assert.Equal(t, res.Digest, rig.digestOf(t, old[:7]), "the old commit still gets its SHA tag")
 
+	// A run whose branch moved on to a commit that has not published
+	// (a nightly run, say, while a push is still building) moves the
+	// branch's tags: the newer run moves them on when it publishes.
+	newer := rig.commit(t)
+	res, err = rig.publish(t, rig.input(t, "app/main/nightly", head, "nightly", mainPush, config.ImagePublish{}))
+	require.NoError(t, err)
+	assert.False(t, res.Stale)
+	assert.Empty(t, res.Withheld)
+	assert.Equal(t, res.Digest, rig.digestOf(t, "latest"), "latest follows the newest published commit")
+	res, err = rig.publish(t, rig.input(t, "app/main/newer", newer, "newer", mainPush, config.ImagePublish{}))
+	require.NoError(t, err)
+	assert.Equal(t, res.Digest, rig.digestOf(t, "latest"))
+
 	// A deleted branch has no head to be: nothing moves either.
 	gone := mainPush
 	gone.Ref, gone.Branch = "refs/heads/gone", "gone"
@@ -199,19 +217,48 @@ func (rig *imageRig) publishTemplates(t *testing.T, in TemplatesInput) (*Templat
 }
 
 // TestStaleBranchRunSkipsTemplates: the templates under a branch's prefix
-// are its head's; an old run of the branch uploads none.
+// carry their commit; an old run of the branch uploads none once the head's
+// are there, and uploads when the head has not published yet.
 func TestStaleBranchRunSkipsTemplates(t *testing.T) {
+	moto := motoserver.Start(t)
+	for _, kv := range moto.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+	cfg, err := awsx.Config(context.Background(), "us-east-1")
+	require.NoError(t, err)
+	s3c := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })
+	_, err = s3c.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String("templates")})
+	require.NoError(t, err)
+	publishedCommit := func() string {
+		c, err := cfn.PublishedCommit(context.Background(), s3c, "templates", "main/cfn/app.yaml")
+		require.NoError(t, err)
+		return c
+	}
+
 	rig := newImageRig(t)
 	old := rig.commits[0]
-	rig.commit(t)
-	res, err := rig.publishTemplates(t, rig.templatesInput(old))
+	head := rig.commit(t)
+	res, err := rig.publishTemplates(t, rig.templatesInput(head))
+	require.NoError(t, err)
+	assert.Equal(t, []string{"s3://templates/main/cfn/app.yaml"}, res.Objects)
+	assert.Equal(t, head, publishedCommit())
+
+	res, err = rig.publishTemplates(t, rig.templatesInput(old))
 	require.NoError(t, err)
 	assert.True(t, res.Stale)
 	assert.Empty(t, res.Objects)
+	assert.Equal(t, head, publishedCommit(), "not rolled back")
+
+	rig.commit(t) // a newer head that has not published: head's run may
+	res, err = rig.publishTemplates(t, rig.templatesInput(head))
+	require.NoError(t, err)
+	assert.False(t, res.Stale)
+	assert.Len(t, res.Objects, 1)
 }
 
-// TestBranchMoved: only branch runs are checked, against the remote head.
-func TestBranchMoved(t *testing.T) {
+// TestBranchHead: only branch runs are checked, against the remote head.
+func TestBranchHead(t *testing.T) {
 	rig := newImageRig(t)
 	ctx := context.Background()
 	plan := Plan{CloneURL: rig.repo, Commit: rig.commits[0]}
@@ -226,14 +273,15 @@ func TestBranchMoved(t *testing.T) {
 		{event.Event{Kind: event.KindImage, Tag: "v1.0.0"}, false},
 		{event.Event{Kind: event.KindReview, Branch: "other", PullRequest: &event.PullRequest{Number: 1}}, false},
 	} {
-		moved, err := branchMoved(ctx, plan, c.ev)
+		_, moved, err := branchHead(ctx, plan, c.ev)
 		require.NoError(t, err)
 		assert.Equal(t, c.want, moved, "%+v", c.ev)
 	}
-	rig.commit(t)
-	moved, err := branchMoved(ctx, plan, mainPush)
+	next := rig.commit(t)
+	head, moved, err := branchHead(ctx, plan, mainPush)
 	require.NoError(t, err)
 	assert.True(t, moved, "main moved on")
+	assert.Equal(t, next, head)
 }
 
 // TestImageTriggeredTagRun: a run an image started on a tag ref follows

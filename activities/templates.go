@@ -38,27 +38,26 @@ type TemplatesInput struct {
 type TemplatesResult struct {
 	Objects []string `json:"objects"`
 	// Stale says nothing was uploaded: the branch had moved past the
-	// run's commit, and its templates are a newer run's to publish.
+	// run's commit, and its newer head had published its templates (or the
+	// branch is gone).
 	Stale bool `json:"stale,omitempty"`
 }
 
 // PublishTemplates checks out the commit, injects the AMI map into each
 // template, and uploads them to s3://<bucket>/<branch or tag>/<path>.
-// PutObject overwrites, so a retry uploads the same objects again. A branch
-// run whose branch has moved past its commit uploads nothing: the objects
-// under the branch's prefix are the newer commit's.
+// PutObject overwrites, so a retry uploads the same objects again. Each
+// object records its commit (x-amz-meta-kiln-commit). A branch run whose
+// branch has moved past its commit uploads nothing once the newer head's
+// templates are there: they are not rolled back.
 func (a *Activities) PublishTemplates(ctx context.Context, in TemplatesInput) (*TemplatesResult, error) {
 	cf := in.Plan.Publish.CloudFormation
 	prefix := cfn.KeyPrefix(in.Event.Branch, in.Event.Tag, prNumber(in.Event))
 	if prefix == "" {
 		return nil, permanent(ErrInvalidTemplate, "the run names no branch, tag or pull request to publish the templates under")
 	}
-	if stale, err := branchMoved(ctx, in.Plan, in.Event); err != nil {
+	head, moved, err := branchHead(ctx, in.Plan, in.Event)
+	if err != nil {
 		return nil, err
-	} else if stale {
-		a.Log.Warn().Str("run", in.RunID).Str("ref", in.Event.Ref).Str("commit", in.Plan.Commit).
-			Str("prefix", prefix).Msg("templates not published: the branch has moved past this run's commit")
-		return &TemplatesResult{Stale: true}, nil
 	}
 	work := a.paths("publish", safeName(in.RunID), activity.GetInfo(ctx).Attempt).Work
 	defer os.RemoveAll(work)
@@ -83,6 +82,9 @@ func (a *Activities) PublishTemplates(ctx context.Context, in TemplatesInput) (*
 	if err != nil {
 		return nil, permanent(ErrInvalidTemplate, "%v", err)
 	}
+	for i := range objs {
+		objs[i].Commit = in.Plan.Commit
+	}
 	cfg, err := awsx.Config(ctx, region)
 	if err != nil {
 		return nil, err
@@ -90,6 +92,20 @@ func (a *Activities) PublishTemplates(ctx context.Context, in TemplatesInput) (*
 	// A custom endpoint (a local S3 such as moto or MinIO) has no bucket
 	// subdomains; AWS itself takes virtual-hosted requests.
 	client := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = cfg.BaseEndpoint != nil })
+	if moved {
+		// The branch moved on: upload unless its head has published already.
+		published := ""
+		if head != "" {
+			if published, err = cfn.PublishedCommit(ctx, client, cf.Bucket, objs[0].Key); err != nil {
+				return nil, err
+			}
+		}
+		if head == "" || published == head {
+			a.Log.Warn().Str("run", in.RunID).Str("ref", in.Event.Ref).Str("commit", in.Plan.Commit).Str("head", head).
+				Str("prefix", prefix).Msg("templates not published: the branch's newer head has published them (or the branch is gone)")
+			return &TemplatesResult{Stale: true}, nil
+		}
+	}
 	urls, err := cfn.Upload(ctx, client, cf.Bucket, objs)
 	if err != nil {
 		return nil, err
@@ -107,29 +123,30 @@ func TemplateAMIs(cf *config.CloudFormationPublish, bake map[string]string, dist
 	return bake
 }
 
-// branchMoved reports whether ev is a branch run (a push, or a manual,
-// scheduled or image-triggered run of a branch) whose branch no longer
-// points at the run's commit on the remote: a newer commit is the head, or
-// the branch is gone. Such a run must not move what follows the branch
-// (latest, the branch's tag, the templates under its prefix), or a run
-// retried a day late would roll them back. A remote that cannot be reached
-// is a transient error.
-func branchMoved(ctx context.Context, plan Plan, ev event.Event) (bool, error) {
+// branchHead returns, for a branch run (a push, or a manual, scheduled or
+// image-triggered run of a branch), the commit its branch points at on the
+// remote now, and whether that is no longer the run's commit: a newer
+// commit is the head ("" when the branch is gone). Such a run must not move
+// what follows the branch (latest, the branch's tag, the templates under its
+// prefix) once the newer head has published them, or a run retried a day
+// late would roll them back. A remote that cannot be reached is a transient
+// error.
+func branchHead(ctx context.Context, plan Plan, ev event.Event) (head string, moved bool, err error) {
 	if ev.Kind == event.KindReview || ev.Tag != "" || ev.Branch == "" {
-		return false, nil
+		return "", false, nil
 	}
 	remote, err := plan.Remote()
 	if err != nil {
-		return false, err
+		return "", false, err
 	}
-	head, err := gitx.ResolveRef(ctx, remote, "refs/heads/"+ev.Branch)
+	head, err = gitx.ResolveRef(ctx, remote, "refs/heads/"+ev.Branch)
 	switch {
 	case errors.Is(err, gitx.ErrNotFound):
-		return true, nil
+		return "", true, nil
 	case err != nil:
-		return false, fmt.Errorf("check the head of branch %s: %w", ev.Branch, err)
+		return "", false, fmt.Errorf("check the head of branch %s: %w", ev.Branch, err)
 	}
-	return head != plan.Commit, nil
+	return head, head != plan.Commit, nil
 }
 
 func prNumber(ev event.Event) int {

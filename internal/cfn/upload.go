@@ -12,6 +12,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
 	"go.temporal.io/sdk/temporal"
 
@@ -23,11 +24,33 @@ type S3API interface {
 	PutObject(ctx context.Context, in *s3.PutObjectInput, opts ...func(*s3.Options)) (*s3.PutObjectOutput, error)
 }
 
+// CommitMetadata is the S3 user metadata key (x-amz-meta-kiln-commit)
+// naming the commit an uploaded object was published from.
+const CommitMetadata = "kiln-commit"
+
 // Object is one file to publish: Key is its full S3 key, such as
-// KeyPrefix(...) + "app.yaml".
+// KeyPrefix(...) + "app.yaml". Commit, when set, is stored as the object's
+// CommitMetadata.
 type Object struct {
-	Key  string
-	Body []byte
+	Key    string
+	Body   []byte
+	Commit string
+}
+
+// PublishedCommit returns the commit s3://bucket/key was published from (its
+// CommitMetadata); "" when the object or the metadata is missing.
+func PublishedCommit(ctx context.Context, c interface {
+	HeadObject(ctx context.Context, in *s3.HeadObjectInput, opts ...func(*s3.Options)) (*s3.HeadObjectOutput, error)
+}, bucket, key string) (string, error) {
+	out, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	var nf *s3types.NotFound
+	if errors.As(err, &nf) {
+		return "", nil
+	}
+	if err != nil {
+		return "", classifyS3(err, fmt.Sprintf("read s3://%s/%s", bucket, key))
+	}
+	return out.Metadata[CommitMetadata], nil
 }
 
 // contentTypes are what CloudFormation templates and parameter files are
@@ -62,12 +85,16 @@ func Upload(ctx context.Context, c S3API, bucket string, objs []Object) ([]strin
 		if o.Key == "" || strings.HasPrefix(o.Key, "/") || strings.HasSuffix(o.Key, "/") {
 			return urls, &Error{Msg: fmt.Sprintf("S3 key %q must name a file and not start with /", o.Key)}
 		}
-		_, err := c.PutObject(ctx, &s3.PutObjectInput{
+		in := &s3.PutObjectInput{
 			Bucket:      aws.String(bucket),
 			Key:         aws.String(o.Key),
 			Body:        bytes.NewReader(o.Body),
 			ContentType: aws.String(contentType(o.Key)),
-		})
+		}
+		if o.Commit != "" {
+			in.Metadata = map[string]string{CommitMetadata: o.Commit}
+		}
+		_, err := c.PutObject(ctx, in)
 		if err != nil {
 			return urls, classifyS3(err, fmt.Sprintf("upload s3://%s/%s", bucket, o.Key))
 		}

@@ -141,7 +141,7 @@ var allowed = strings.Fields(`ec2:AttachVolume ec2:AuthorizeSecurityGroupIngress
 	ec2:ModifyImageAttribute ec2:ModifyInstanceAttribute ec2:ModifySnapshotAttribute ec2:RegisterImage
 	ec2:RunInstances ec2:StopInstances ec2:TerminateInstances kms:DescribeKey kms:CreateGrant
 	kms:Encrypt kms:Decrypt kms:ReEncrypt* kms:GenerateDataKey* sts:AssumeRole
-	s3:PutObject ecr:GetAuthorizationToken ecr:BatchCheckLayerAvailability ecr:BatchGetImage
+	s3:GetObject s3:PutObject ecr:GetAuthorizationToken ecr:BatchCheckLayerAvailability ecr:BatchGetImage
 	ecr:CompleteLayerUpload ecr:GetDownloadUrlForLayer ecr:InitiateLayerUpload ecr:ListImages ecr:PutImage
 	ecr:UploadLayerPart ses:SendEmail sns:Publish`)
 

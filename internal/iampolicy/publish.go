@@ -22,7 +22,9 @@ func publishStatements(p config.Pipeline) []Statement {
 	var st []Statement
 	if pub := p.Stages.Publish; pub != nil {
 		if cf := pub.CloudFormation; cf != nil {
-			st = append(st, Statement{Sid: "KilnUploadsTemplatesUnderTheBucket", Action: []string{"s3:PutObject"},
+			st = append(st, Statement{Sid: "KilnUploadsTemplatesUnderTheBucket",
+				// GetObject: HeadObject reads which commit published a template.
+				Action:   []string{"s3:GetObject", "s3:PutObject"},
 				Resource: []string{"arn:aws:s3:::" + cf.Bucket + "/*"}})
 		}
 		var repos []string

@@ -43,6 +43,25 @@ func (p *Pusher) keepExisting(ctx context.Context, puller *remote.Puller, tag na
 		tag.Name(), existing, what, digest, ErrTagConflict)
 }
 
+// RevisionAt returns the revision label (the commit) of the image repo:tag
+// points at; "" when the tag does not exist, or names an index or an image
+// without the label.
+func (p *Pusher) RevisionAt(ctx context.Context, repo, tag string) (string, error) {
+	t, err := name.NewTag(repo+":"+tag, p.nameOptions()...)
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	puller, err := remote.NewPuller(p.remoteOptions(ctx)...)
+	if err != nil {
+		return "", err
+	}
+	rev, err := p.revisionAt(ctx, puller, t)
+	if errors.Is(err, ErrNotFound) {
+		return "", nil
+	}
+	return rev, err
+}
+
 // revisionAt returns the revision label of the image tag points at, or ""
 // for an index or an image without one.
 func (p *Pusher) revisionAt(ctx context.Context, puller *remote.Puller, tag name.Tag) (string, error) {

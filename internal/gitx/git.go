@@ -61,7 +61,7 @@ func Checkout(ctx context.Context, r Remote, commit, dir string, log io.Writer) 
 	}
 	// The build's commands can read .git/config: the clone URL's
 	// credentials do not stay in it.
-	if bare, ok := withoutCredentials(url); ok {
+	if bare := StripCredentials(url); bare != url {
 		if _, err := g.run(ctx, "remote", "set-url", "origin", bare); err != nil {
 			return err
 		}

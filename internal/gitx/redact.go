@@ -78,25 +78,17 @@ func scrub(s string, secrets []string) string {
 	return s
 }
 
-// withoutCredentials returns an HTTP(S) rawURL without its user info, and
-// whether it had any: a token may be the password (x-access-token:TOKEN@)
-// or the user name alone (TOKEN@).
-func withoutCredentials(rawURL string) (string, bool) {
+// StripCredentials returns an HTTP(S) rawURL without its user info, which
+// may hold a token as the password (x-access-token:TOKEN@) or as the user
+// name alone (TOKEN@); other URLs (ssh://git@host names a login, not a
+// secret) and paths as they are.
+func StripCredentials(rawURL string) string {
 	u, err := url.Parse(rawURL)
 	if err != nil || u.User == nil || (u.Scheme != "http" && u.Scheme != "https") {
-		return "", false // ssh://git@host names a login, not a secret
+		return rawURL
 	}
 	u.User = nil
-	return u.String(), true
-}
-
-// StripCredentials returns an HTTP(S) rawURL without the user info that may
-// hold a token, for a build's environment; other URLs as they are.
-func StripCredentials(rawURL string) string {
-	if bare, ok := withoutCredentials(rawURL); ok {
-		return bare
-	}
-	return rawURL
+	return u.String()
 }
 
 // loneHTTPUser is the user name of an http(s) URL with no password, which

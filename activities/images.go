@@ -297,6 +297,10 @@ func (a *Activities) imageTags(ctx context.Context, cfg config.ImagePublish, in 
 	ev := in.Event
 	ti := oci.TagInput{Kind: string(ev.Kind), Branch: ev.Branch, Tag: ev.Tag, PR: prNumber(ev), Commit: in.Plan.Commit}
 	if ev.Branch != "" {
+		ti.DefaultBranch = in.Plan.DefaultBranch
+	}
+	if ev.Branch != "" && ti.DefaultBranch == "" {
+		// The plan looks it up only for a pipeline with dependents.
 		remote, err := in.Plan.Remote()
 		if err != nil {
 			return nil, err

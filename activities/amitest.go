@@ -152,11 +152,15 @@ func (a *Activities) runTestCommands(ctx context.Context, in TestInput, inst ec2
 	spec := &buildspec.Spec{Version: "0.2", Phases: buildspec.Phases{
 		Build: &buildspec.Phase{Commands: in.Plan.Test.Commands},
 	}}
+	base, err := a.baseEnv(in.Pipeline, work)
+	if err != nil {
+		return err
+	}
 	hb.set(func(cp *testCheckpoint) { cp.Step = "commands" })
-	_, err := spec.Run(ctx, buildspec.RunOptions{
+	_, err = spec.Run(ctx, buildspec.RunOptions{
 		Dir:     src,
 		Env:     env,
-		BaseEnv: os.Environ(),
+		BaseEnv: append(base, mapEnv(in.Plan.Test.Env)...),
 		Log:     out,
 		Progress: func(p buildspec.Progress) {
 			hb.set(func(cp *testCheckpoint) { cp.Command = p.Command })

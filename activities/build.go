@@ -90,12 +90,16 @@ func (a *Activities) Build(ctx context.Context, in BuildInput) (*BuildResult, er
 	if err != nil {
 		return nil, err
 	}
+	base, err := a.baseEnv(in.Pipeline, paths.Work)
+	if err != nil {
+		return nil, err
+	}
 	runCtx, cancel := context.WithTimeout(ctx, in.Plan.BuildTimeout())
 	defer cancel()
 	result, err := spec.Run(runCtx, buildspec.RunOptions{
 		Dir:          src,
 		Env:          EventEnv(in),
-		BaseEnv:      append(os.Environ(), mapEnv(in.Plan.Build.Env)...),
+		BaseEnv:      append(base, mapEnv(in.Plan.Build.Env)...),
 		Log:          out,
 		ArtifactsDir: paths.Artifacts,
 		Progress: func(p buildspec.Progress) {

@@ -30,7 +30,8 @@ type RunOptions struct {
 	// they reach the shell only as environment variables, never as code.
 	Env []string
 	// BaseEnv is the environment the shell starts from (PATH, HOME...); nil
-	// means os.Environ().
+	// means the worker's PATH alone. The worker's own environment is never
+	// passed on by default: it holds the worker's credentials.
 	BaseEnv []string
 	// Log receives all command output (stdout and stderr interleaved) and
 	// kiln's "[kiln] ..." lines. It is written from one goroutine at a time,
@@ -119,7 +120,7 @@ func (o RunOptions) withDefaults() (RunOptions, error) {
 	}
 	o.Dir = dir
 	if o.BaseEnv == nil {
-		o.BaseEnv = os.Environ()
+		o.BaseEnv = []string{"PATH=" + os.Getenv("PATH")}
 	}
 	if o.Log == nil {
 		o.Log = io.Discard

@@ -40,6 +40,10 @@ type TestStage struct {
 	// KILN_AMI_ID, KILN_INSTANCE_ID, KILN_INSTANCE_IP and KILN_REGION set: an
 	// `inspec exec` or any command. A failing command fails the test.
 	Commands []string `yaml:"commands" json:"commands"`
+	// Env adds plain environment variables to the commands, which otherwise
+	// see nothing of the worker's environment but PATH; kiln's variables
+	// override them.
+	Env map[string]string `yaml:"env,omitempty" json:"env,omitempty"`
 	// Timeout bounds waiting for the instance and running the commands; default 30m.
 	Timeout Duration `yaml:"timeout,omitempty" json:"timeout,omitempty"`
 }

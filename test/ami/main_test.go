@@ -140,6 +140,7 @@ pipelines:
         subnet_id: {{.Subnet}}
         security_group_ids: [{{.Group}}]
         timeout: 2m
+        env: {` + stateEnv + `: {{.State}}}
         commands:
           - test -n "$KILN_AMI_ID" && test -n "$KILN_INSTANCE_ID" && test -n "$KILN_INSTANCE_IP" && test -n "$KILN_REGION"
           - printf '%s\n' "$KILN_AMI_ID" "$KILN_INSTANCE_ID" "$KILN_INSTANCE_IP" "$KILN_REGION" > "$` + stateEnv + `/$KILN_AMI_ID.env"
@@ -202,6 +203,7 @@ pipelines:
       bake: {template: ami.pkr.hcl, region: us-east-1, timeout: 5m, vars: {endpoint: {{.Endpoint}}}}
       test:
         timeout: 2m
+        env: {` + stateEnv + `: {{.State}}}
         commands:
           - touch "$` + stateEnv + `/$KILN_AMI_ID.started"
           - sleep 300
@@ -316,7 +318,7 @@ func writeFixture(ctx context.Context, root string, s *suite) (*config.Config, e
 	// strconv.Quote yields a YAML double-quoted scalar for any path or URL.
 	err = template.Must(template.New("kiln.yaml").Parse(kilnYAML)).Execute(&buf, map[string]string{
 		"Repo": strconv.Quote(repo), "Endpoint": strconv.Quote(s.proxy.URL),
-		"Subnet": s.subnet, "Group": s.group,
+		"Subnet": s.subnet, "Group": s.group, "State": strconv.Quote(s.stateDir),
 	})
 	if err != nil {
 		return nil, err

@@ -131,6 +131,22 @@ pipelines:
                 - echo "widget.go:3:2 undefined frobnicate" >&2
                 - sh -c 'exit 3'
                 - echo "this line must not run"
+  - name: isolation
+    repo: kiln-it/isolation
+    triggers: {manual: true}
+    stages:
+      build:
+        timeout: 2m
+        env: {DECLARED: declared-value}
+        buildspec:
+          version: 0.2
+          phases:
+            build:
+              commands:
+                - mkdir -p out
+                - env | sort > out/env.txt
+                - ls -A "$HOME" > out/home.txt
+          artifacts: {files: ["out/*"]}
   - name: cancel
     repo: kiln-it/cancel
     triggers: {manual: true}
@@ -147,7 +163,15 @@ pipelines:
 `
 
 // repoNames are the test repositories, one per test that needs one.
-var repoNames = []string{"push", "redeliver", "review", "inject", "sched", "fail", "cancel"}
+var repoNames = []string{"push", "redeliver", "review", "inject", "sched", "fail", "cancel", "isolation"}
+
+// workerSecrets are in the worker's environment, as a deployed worker holds
+// its own credentials; no build may see them.
+var workerSecrets = map[string]string{
+	"AWS_SECRET_ACCESS_KEY": "it-leak-aws-secret",
+	"REGISTRY_PASSWORD":     "it-leak-registry",
+	"GITHUB_TOKEN":          "it-leak-github",
+}
 
 // pushBuildspec is the buildspec.yml of the push and redeliver repositories:
 // a file in the repository, as most projects have it, that leaves a report as
@@ -181,6 +205,9 @@ func runSuite(m *testing.M) (int, error) {
 	}
 	defer os.RemoveAll(root)
 	os.Setenv(secretEnv, webhookSecret)
+	for k, v := range workerSecrets {
+		os.Setenv(k, v)
+	}
 	// ctx bounds the set-up only; nothing started here keeps it.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

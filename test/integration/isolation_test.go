@@ -1,0 +1,57 @@
+package integration
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestBuildSeesNoWorkerSecrets runs a host build on a worker whose
+// environment holds an AWS secret key, a registry password and a GitHub
+// token. The build's environment is kiln's variables, the pipeline's env and
+// a minimal base, and none of the worker's own; its HOME is the pipeline's,
+// not the worker's, so tools find none of the worker's credential files.
+func TestBuildSeesNoWorkerSecrets(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	id, err := it.runs.StartManual(ctx, "isolation", "main", "")
+	require.NoError(t, err)
+	res := mustSucceed(t, id)
+
+	env, err := os.ReadFile(filepath.Join(res.Build.ArtifactsDir, "out", "env.txt"))
+	require.NoError(t, err)
+	vars := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(env)), "\n") {
+		if k, v, ok := strings.Cut(line, "="); ok {
+			vars[k] = v
+		}
+	}
+	for name, secret := range workerSecrets {
+		assert.NotContains(t, vars, name, "the worker's %s reached the build", name)
+		assert.NotContains(t, string(env), secret, "the value of the worker's %s reached the build", name)
+	}
+	assert.NotContains(t, vars, secretEnv, "the worker's webhook secret reached the build")
+	assert.Equal(t, "declared-value", vars["DECLARED"], "the pipeline's env reaches the build")
+	assert.Equal(t, "isolation", vars["KILN_PIPELINE"])
+	assert.Equal(t, os.Getenv("PATH"), vars["PATH"], "PATH is the one value taken from the worker")
+	assert.Equal(t, filepath.Join(it.dataDir, "home", "isolation"), vars["HOME"])
+	assert.NotEqual(t, os.Getenv("HOME"), vars["HOME"])
+	assert.True(t, strings.HasPrefix(vars["TMPDIR"], filepath.Join(it.dataDir, "work")), "TMPDIR is the attempt's: %s", vars["TMPDIR"])
+
+	for k := range vars {
+		switch {
+		case strings.HasPrefix(k, "KILN_"), strings.HasPrefix(k, "FLOW_"), strings.HasPrefix(k, "CODEBUILD_"):
+		case k == "PATH", k == "HOME", k == "TMPDIR", k == "LANG", k == "CI", k == "KILN", k == "DECLARED":
+		case k == "PWD", k == "SHLVL", k == "OLDPWD", k == "_": // the shell's own
+		default:
+			t.Errorf("the build sees %s, which neither kiln nor the pipeline set", k)
+		}
+	}
+}

@@ -4,6 +4,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/kiln-ci/kiln/internal/scrub"
 )
 
 // TestParseRecord: fields split on raw commas only; escaped commas and \n
@@ -100,7 +102,7 @@ func TestOutputErrors(t *testing.T) {
 // newline inside them or a longer secret contains a shorter one.
 func TestScrub(t *testing.T) {
 	key := "-----BEGIN KEY-----\nMIIEowIBAAKCAQEA1x,yz\n-----END KEY-----"
-	s := newScrubber([]string{"", "pw", "pw,long\nsecret", key})
+	s := scrub.New([]string{"", "pw", "pw,long\nsecret", key}, escape)
 	cases := map[string]string{
 		"x pw y":                             "x <sensitive> y",
 		`a pw%!(PACKER_COMMA)long\nsecret b`: "a <sensitive> b",
@@ -113,7 +115,7 @@ func TestScrub(t *testing.T) {
 		"shell: -----END KEY-----": "shell: <sensitive>",
 	}
 	for in, want := range cases {
-		if got := s.scrub(in); got != want {
+		if got := s.String(in); got != want {
 			t.Errorf("scrub(%q) = %q, want %q", in, got, want)
 		}
 	}

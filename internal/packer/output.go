@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/kiln-ci/kiln/internal/buildspec"
+	"github.com/kiln-ci/kiln/internal/scrub"
 )
 
 // maxLineBytes bounds one line of packer output kept in memory; the rest of
@@ -34,7 +35,7 @@ type output struct {
 
 func newOutput(o Options) *output {
 	return &output{
-		scrub:    newScrubber(append(slices.Collect(maps.Values(o.SecretVars)), o.Secrets...)).scrub,
+		scrub:    scrub.New(append(slices.Collect(maps.Values(o.SecretVars)), o.Secrets...), escape).String,
 		log:      o.Log,
 		progress: o.Progress,
 		tail:     buildspec.NewTailWriter(buildspec.DefaultTailLines),

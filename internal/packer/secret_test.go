@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/kiln-ci/kiln/internal/scrub"
 )
 
 // secret contains a comma, which packer escapes in machine-readable lines, so
@@ -36,7 +38,7 @@ func assertNoSecret(t *testing.T, rec *recorder, res *Result, err error) {
 			t.Errorf("result contains the secret: %+v", res)
 		}
 	}
-	if !strings.Contains(rec.log.String(), "the secret is "+redacted) {
+	if !strings.Contains(rec.log.String(), "the secret is "+scrub.Redacted) {
 		t.Errorf("log does not show the scrubbed echo:\n%s", rec.log.String())
 	}
 }
@@ -59,7 +61,7 @@ func TestBuildScrubsSecrets(t *testing.T) {
 				if tags["Secret"] != secret {
 					t.Fatalf("tag Secret = %q: the secret never reached packer, the test proves nothing", tags["Secret"])
 				}
-				if !strings.Contains(rec.log.String(), `"Secret": "`+redacted+`"`) {
+				if !strings.Contains(rec.log.String(), `"Secret": "`+scrub.Redacted+`"`) {
 					t.Errorf("log does not show the scrubbed tag:\n%s", rec.log.String())
 				}
 			} else if err == nil {

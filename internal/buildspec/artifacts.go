@@ -3,6 +3,7 @@ package buildspec
 import (
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -21,13 +22,19 @@ func (r *runner) collect() error {
 	if a.BaseDirectory != "" && !filepath.IsLocal(filepath.FromSlash(a.BaseDirectory)) {
 		return fmt.Errorf("buildspec: artifacts base-directory %q is outside the source directory", a.BaseDirectory)
 	}
-	// os.Root refuses paths and symlinks leading out of the base directory, so
-	// a repository cannot make kiln copy other files from the worker.
-	root, err := os.OpenRoot(filepath.Join(r.o.Dir, filepath.FromSlash(a.BaseDirectory)))
+	// The sandbox's view refuses paths and symlinks leading out of the
+	// source directory, so a repository cannot make kiln copy other files
+	// from the worker.
+	src, err := r.o.Sandbox.Source()
 	if err != nil {
-		return fmt.Errorf("buildspec: artifacts base-directory: %w", err)
+		return fmt.Errorf("buildspec: artifacts: %w", err)
 	}
-	defer root.Close()
+	root := src
+	if base := path.Clean(a.BaseDirectory); a.BaseDirectory != "" && base != "." {
+		if root, err = fs.Sub(src, base); err != nil {
+			return fmt.Errorf("buildspec: artifacts base-directory: %w", err)
+		}
+	}
 	files, err := matchArtifacts(root, a, r.logf)
 	if err != nil {
 		return err
@@ -48,12 +55,12 @@ func (r *runner) logf(format string, args ...any) {
 // matchArtifacts returns the files matched by a.Files and not by
 // a.ExcludePaths, once each and sorted. A pattern matching nothing is logged,
 // not an error: CodeBuild behaves the same, and optional outputs are common.
-func matchArtifacts(root *os.Root, a Artifacts, logf func(string, ...any)) ([]string, error) {
+func matchArtifacts(root fs.FS, a Artifacts, logf func(string, ...any)) ([]string, error) {
 	seen := map[string]bool{}
 	var out []string
 	for _, pat := range a.Files {
 		// NoFollow: a symlink loop must not make "**" walk forever.
-		matches, err := doublestar.Glob(root.FS(), cleanPattern(pat), doublestar.WithFilesOnly(), doublestar.WithNoFollow())
+		matches, err := doublestar.Glob(root, cleanPattern(pat), doublestar.WithFilesOnly(), doublestar.WithNoFollow())
 		if err != nil {
 			return nil, fmt.Errorf("buildspec: artifacts files %q: %w", pat, err)
 		}
@@ -64,7 +71,7 @@ func matchArtifacts(root *os.Root, a Artifacts, logf func(string, ...any)) ([]st
 			}
 			// A symlink out of the tree (a virtualenv's bin/python) is skipped,
 			// not copied and not fatal.
-			if fi, err := root.Stat(filepath.FromSlash(m)); err != nil || !fi.Mode().IsRegular() {
+			if fi, err := fs.Stat(root, m); err != nil || !fi.Mode().IsRegular() {
 				logf("artifacts: skipping %s: not a regular file inside the base directory", m)
 				continue
 			}
@@ -98,7 +105,7 @@ func excluded(file string, patterns []string) bool {
 
 // copyArtifacts copies files from root into dir, flattened if discard is set,
 // and returns the destination paths relative to dir.
-func copyArtifacts(root *os.Root, files []string, dir string, discard bool) ([]string, error) {
+func copyArtifacts(root fs.FS, files []string, dir string, discard bool) ([]string, error) {
 	from := map[string]string{}
 	var out []string
 	for _, f := range files {
@@ -120,8 +127,8 @@ func copyArtifacts(root *os.Root, files []string, dir string, discard bool) ([]s
 }
 
 // copyFile copies one file, keeping its permission bits so executables stay executable.
-func copyFile(root *os.Root, src, dst string) error {
-	in, err := root.Open(filepath.FromSlash(src))
+func copyFile(root fs.FS, src, dst string) error {
+	in, err := root.Open(src)
 	if err != nil {
 		return err
 	}

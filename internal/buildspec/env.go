@@ -38,11 +38,3 @@ func buildEnv(base []string, vars []Var, event []string, srcDir string, failed b
 	set("CODEBUILD_BUILD_SUCCEEDING", succeeding)
 	return out
 }
-
-// shellKind maps Env.Shell to a key of shellArgs; "" is CodeBuild's default, bash.
-func shellKind(s string) string {
-	if s == "" {
-		return "bash"
-	}
-	return s
-}

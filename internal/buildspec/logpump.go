@@ -102,6 +102,7 @@ func (p *logPump) loop() {
 		}
 		if err != nil {
 			p.write(held)
+			p.flush()
 			return
 		}
 	}
@@ -116,6 +117,7 @@ func (p *logPump) scan(b []byte) []byte {
 			break
 		}
 		p.write(b[:i])
+		p.flush()
 		b = b[i+len(p.token):]
 		select {
 		case p.synced <- struct{}{}:
@@ -131,6 +133,14 @@ func (p *logPump) scan(b []byte) []byte {
 	}
 	p.write(b[:len(b)-keep])
 	return append([]byte(nil), b[len(b)-keep:]...)
+}
+
+// flush passes on what a scrubbing writer held back, at a sync point: the
+// log and its tail must then show everything written so far.
+func (p *logPump) flush() {
+	if f, ok := p.out.(interface{ Flush() error }); ok {
+		_ = f.Flush()
+	}
 }
 
 // write copies b to the log. Errors are ignored: the pipe must keep draining

@@ -1,6 +1,8 @@
 package buildspec
 
 import (
+	"strings"
+
 	"gopkg.in/yaml.v3"
 )
 
@@ -27,7 +29,7 @@ func Parse(file string, data []byte) (*Spec, error) {
 	if !p.version(root) {
 		return nil, p.err()
 	}
-	s := &Spec{Version: "0.2", Env: Env{Shell: "bash"}}
+	s := &Spec{Version: "0.2"}
 	p.top(root, s)
 	if len(p.errs) > 0 {
 		return nil, p.err()
@@ -67,12 +69,8 @@ func (p *parser) top(root *yaml.Node, s *Spec) {
 			"env":       func(k, v *yaml.Node) { p.env(v, &s.Env) },
 			"phases":    func(k, v *yaml.Node) { sawPhases = true; p.phases(v, &s.Phases) },
 			"artifacts": func(k, v *yaml.Node) { p.artifacts(k, v, &s.Artifacts) },
-			// Accepted and ignored, so existing buildspecs run unchanged; Run
-			// says so in the log.
-			"cache": func(k, v *yaml.Node) { s.Ignored = append(s.Ignored, "cache: kiln keeps no cache between builds") },
-			"reports": func(k, v *yaml.Node) {
-				s.Ignored = append(s.Ignored, "reports: kiln does not collect test reports yet")
-			},
+			"cache":     func(k, v *yaml.Node) { p.cache(k, v, s) },
+			"reports":   func(k, v *yaml.Node) { s.Reports = p.reports(v) },
 		},
 		unsupported: map[string]string{
 			"run-as": notYet + ": builds run as kiln's worker user",
@@ -87,16 +85,14 @@ func (p *parser) top(root *yaml.Node, s *Spec) {
 
 func (p *parser) env(n *yaml.Node, e *Env) {
 	p.mapping(n, "env", section{
-		order: []string{"shell", "variables", "exported-variables", "git-credential-helper"},
+		order: []string{"shell", "variables", "parameter-store", "secrets-manager", "exported-variables", "git-credential-helper"},
 		known: map[string]func(k, v *yaml.Node){
 			"shell":                 func(k, v *yaml.Node) { p.shell(v, e) },
 			"variables":             func(k, v *yaml.Node) { e.Variables = p.variables(v) },
+			"parameter-store":       func(k, v *yaml.Node) { e.ParameterStore = p.secretVars(v, "env.parameter-store") },
+			"secrets-manager":       func(k, v *yaml.Node) { e.SecretsManager = p.secretVars(v, "env.secrets-manager") },
 			"exported-variables":    func(k, v *yaml.Node) { e.ExportedVariables = p.exported(v) },
 			"git-credential-helper": func(k, v *yaml.Node) { e.GitCredentialHelper = p.boolean(v, "env.git-credential-helper") },
-		},
-		unsupported: map[string]string{
-			"parameter-store": notYet + ": pass secrets through kiln instead",
-			"secrets-manager": notYet + ": pass secrets through kiln instead",
 		},
 	})
 }
@@ -130,6 +126,28 @@ func (p *parser) variables(n *yaml.Node) []Var {
 			value, _ = p.scalar(v, joinField("env.variables", k.Value))
 		}
 		vars = append(vars, Var{Name: k.Value, Value: value})
+	}})
+	return vars
+}
+
+// secretVars reads a mapping of variable names to where their values are
+// kept. An empty reference is refused here: the worker would only fail later,
+// further from the line at fault.
+func (p *parser) secretVars(n *yaml.Node, field string) []SecretVar {
+	var vars []SecretVar
+	p.mapping(n, field, section{each: func(k, v *yaml.Node) {
+		if !validName(k.Value) {
+			p.errorf(k, field, "%q is not a valid variable name (letters, digits and _, not starting with a digit)", k.Value)
+			return
+		}
+		f := joinField(field, k.Value)
+		if isNull(v) || (v.Kind == yaml.ScalarNode && strings.TrimSpace(v.Value) == "") {
+			p.errorf(v, f, "must not be empty")
+			return
+		}
+		if ref, ok := p.scalar(v, f); ok {
+			vars = append(vars, SecretVar{Name: k.Value, Ref: ref})
+		}
 	}})
 	return vars
 }

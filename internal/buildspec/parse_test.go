@@ -16,6 +16,11 @@ env:
     ALPHA: "a b"
     NUM: 12
     EMPTY:
+  parameter-store:
+    DB_HOST: /app/prod/db-host
+  secrets-manager:
+    TOKEN: prod/app:token
+    KEY: "arn:aws:secretsmanager:eu-west-1:123456789012:secret:app-AbCdEf:key::"
   exported-variables:
     - IMAGE_TAG
   git-credential-helper: yes
@@ -45,6 +50,18 @@ artifacts:
   base-directory: dist
   discard-paths: yes
   exclude-paths: '**/*.tmp'
+cache:
+  paths:
+    - '/root/.m2/**/*'
+    - node_modules/**/*
+reports:
+  arn:aws:codebuild:eu-west-1:123456789012:report-group/unit:
+    files: ['**/*.xml']
+    base-directory: target/surefire-reports
+    discard-paths: yes
+  e2e:
+    files: [junit.xml]
+    file-format: JUNITXML
 `
 
 func TestParseFullSpec(t *testing.T) {
@@ -56,6 +73,8 @@ func TestParseFullSpec(t *testing.T) {
 			Variables:           []Var{{"ZED", "last-alphabetically"}, {"ALPHA", "a b"}, {"NUM", "12"}, {"EMPTY", ""}},
 			ExportedVariables:   []string{"IMAGE_TAG"},
 			GitCredentialHelper: true,
+			ParameterStore:      []SecretVar{{"DB_HOST", "/app/prod/db-host"}},
+			SecretsManager:      []SecretVar{{"TOKEN", "prod/app:token"}, {"KEY", "arn:aws:secretsmanager:eu-west-1:123456789012:secret:app-AbCdEf:key::"}},
 		},
 		Phases: Phases{
 			Install:   &Phase{OnFailure: OnFailureContinue, Commands: []string{"apt-get install -y jq"}},
@@ -64,6 +83,11 @@ func TestParseFullSpec(t *testing.T) {
 			PostBuild: &Phase{OnFailure: OnFailureAbort, Commands: []string{"echo done"}},
 		},
 		Artifacts: Artifacts{Files: []string{"**/*"}, Name: "app", BaseDirectory: "dist", DiscardPaths: true, ExcludePaths: []string{"**/*.tmp"}},
+		Cache:     Cache{Paths: []string{"/root/.m2/**/*", "node_modules/**/*"}},
+		Reports: []Report{
+			{Name: "arn:aws:codebuild:eu-west-1:123456789012:report-group/unit", Files: []string{"**/*.xml"}, BaseDirectory: "target/surefire-reports", DiscardPaths: true, FileFormat: FormatJUnitXML},
+			{Name: "e2e", Files: []string{"junit.xml"}, FileFormat: FormatJUnitXML},
+		},
 	}
 	if !reflect.DeepEqual(s, want) {
 		t.Errorf("got\n%#v\nwant\n%#v", s, want)
@@ -72,7 +96,7 @@ func TestParseFullSpec(t *testing.T) {
 
 func TestParseMinimalSpecDefaults(t *testing.T) {
 	s := mustParse(t, "version: 0.2\nphases:\n  build:\n    commands: [make]\n")
-	if s.Env.Shell != "bash" || s.Phases.Install != nil || s.Phases.Build.OnFailure != OnFailureAbort {
+	if s.Env.Shell != "" || s.Phases.Install != nil || s.Phases.Build.OnFailure != OnFailureAbort {
 		t.Errorf("defaults not applied: %#v", s)
 	}
 	if got := s.Phases.ordered(); len(got) != 1 || got[0].name != PhaseBuild {
@@ -121,7 +145,7 @@ func TestParseReturnsEveryProblem(t *testing.T) {
 	_, err := Parse("b.yml", []byte(`version: 0.2
 env:
   secrets-manager:
-    TOKEN: arn:x
+    BAD-NAME: arn:x
 phases:
   build:
     run-as: root
@@ -137,7 +161,7 @@ phases:
 			t.Errorf("%T is not *Error", e)
 		}
 	}
-	wantContains(t, err.Error(), "b.yml:3: env.secrets-manager: is not supported by kiln yet")
+	wantContains(t, err.Error(), `b.yml:4: env.secrets-manager: "BAD-NAME" is not a valid variable name`)
 	wantContains(t, err.Error(), "b.yml:7: phases.build.run-as: is not supported by kiln yet")
 }
 
@@ -154,19 +178,44 @@ func TestErrorFormat(t *testing.T) {
 	}
 }
 
-// TestParseAcceptsCacheAndReports keeps real-world buildspecs running: CodeBuild's
-// cache and reports sections are accepted, recorded as ignored, and logged.
-func TestParseAcceptsCacheAndReports(t *testing.T) {
-	spec, err := Parse("b.yml", []byte("version: 0.2\nphases:\n  build:\n    commands: [true]\ncache:\n  paths: [x]\nreports:\n  r:\n    files: [x]\n"))
+// TestParseIgnoresCacheKeys keeps buildspecs written for CodeBuild's keyed
+// caches running: the keys are checked, recorded as ignored, and logged,
+// while the paths are kept.
+func TestParseIgnoresCacheKeys(t *testing.T) {
+	spec, err := Parse("b.yml", []byte(`version: 0.2
+phases:
+  build:
+    commands: [true]
+cache:
+  key: npm-$(codebuild-hash-files package-lock.json)
+  fallback-keys: [npm-]
+  action: restore
+  paths: [node_modules/**/*]
+`))
 	if err != nil {
 		t.Fatalf("Parse: %v", err)
 	}
-	if len(spec.Ignored) != 2 {
-		t.Fatalf("Ignored = %q, want cache and reports", spec.Ignored)
+	want := []string{"cache.key: " + cacheKeyIgnored, "cache.fallback-keys: " + cacheKeyIgnored, "cache.action: " + cacheKeyIgnored}
+	if !reflect.DeepEqual(spec.Ignored, want) || !reflect.DeepEqual(spec.Cache.Paths, []string{"node_modules/**/*"}) {
+		t.Fatalf("Ignored = %q, Cache = %q", spec.Ignored, spec.Cache)
 	}
 	var log strings.Builder
 	if _, err := spec.Run(context.Background(), RunOptions{Dir: t.TempDir(), Log: &log}); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
-	wantContains(t, log.String(), "buildspec cache: kiln keeps no cache between builds; the section is ignored")
+	wantContains(t, log.String(), "buildspec cache.fallback-keys: kiln does not key its caches")
+}
+
+// TestParseCacheAndReportsAreNotIgnored: sections kiln now reads leave
+// nothing in Ignored, and an empty one is accepted as absent.
+func TestParseCacheAndReportsAreNotIgnored(t *testing.T) {
+	for _, tail := range []string{
+		"cache:\n  paths: [x]\nreports:\n  r:\n    files: [x]\n",
+		"cache:\nreports:\n",
+	} {
+		spec := mustParse(t, "version: 0.2\nphases:\n  build:\n    commands: [true]\n"+tail)
+		if len(spec.Ignored) != 0 {
+			t.Errorf("%q: Ignored = %q", tail, spec.Ignored)
+		}
+	}
 }

@@ -42,6 +42,13 @@ type RunOptions struct {
 	// Progress, if set, is called when a phase or command starts or ends, so
 	// the caller can heartbeat. It must be safe to call from any goroutine.
 	Progress func(Progress)
+	// Sandbox runs the build's shells; nil runs them on the worker, in Dir
+	// (Host). With a container sandbox, Dir is the source directory as the
+	// container sees it.
+	Sandbox Sandbox
+	// Secrets are declared secrets, set in every shell's environment (over
+	// env.variables, under kiln's own variables) and scrubbed from the log.
+	Secrets []Secret
 	// KillGrace is the time between SIGTERM and SIGKILL when the build is
 	// cancelled or its leftover processes are cleaned up; 0 means DefaultKillGrace.
 	KillGrace time.Duration
@@ -69,6 +76,9 @@ type Result struct {
 	// Exported holds the env.exported-variables that were set at the end of
 	// the build, read from the build's shell.
 	Exported map[string]string
+	// Reports are the test results of the buildspec's reports section, in
+	// file order, as CollectReports reads them.
+	Reports []ReportResult
 	// Succeeded is true when every phase succeeded and the artifacts were copied.
 	Succeeded bool
 }
@@ -101,13 +111,15 @@ func (s *Spec) Run(ctx context.Context, o RunOptions) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(r.tmp)
 	return r.run(ctx)
 }
 
 // withDefaults fills unset options and makes Dir absolute, since it is also
 // exported as CODEBUILD_SRC_DIR.
 func (o RunOptions) withDefaults() (RunOptions, error) {
+	if o.Sandbox != nil {
+		return o.fill(), nil
+	}
 	if o.Dir == "" {
 		o.Dir = "."
 	}
@@ -118,7 +130,12 @@ func (o RunOptions) withDefaults() (RunOptions, error) {
 	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
 		return o, fmt.Errorf("buildspec: source directory %s is not a directory", dir)
 	}
-	o.Dir = dir
+	o.Dir, o.Sandbox = dir, Host{Dir: dir}
+	return o.fill(), nil
+}
+
+// fill sets the defaults of the options every sandbox shares.
+func (o RunOptions) fill() RunOptions {
 	if o.BaseEnv == nil {
 		o.BaseEnv = []string{"PATH=" + os.Getenv("PATH")}
 	}
@@ -131,5 +148,5 @@ func (o RunOptions) withDefaults() (RunOptions, error) {
 	if o.KillGrace <= 0 {
 		o.KillGrace = DefaultKillGrace
 	}
-	return o, nil
+	return o
 }

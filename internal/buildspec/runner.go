@@ -5,9 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
+
+	"github.com/kiln-ci/kiln/internal/scrub"
 )
 
 // runner is one execution of a Spec. Run hands off to it so each step of a
@@ -15,7 +16,6 @@ import (
 type runner struct {
 	spec    *Spec
 	o       RunOptions
-	tmp     string // command files; removed after the build
 	log     *logPump
 	tail    *TailWriter
 	sh      *shell // nil until needed, and again after a command ends it
@@ -29,20 +29,21 @@ func newRunner(s *Spec, o RunOptions) (*runner, error) {
 	if err != nil {
 		return nil, err
 	}
-	tmp, err := os.MkdirTemp("", "kiln-buildspec-")
-	if err != nil {
-		return nil, fmt.Errorf("buildspec: temp dir: %w", err)
-	}
 	tail := NewTailWriter(DefaultTailLines)
 	// The tail comes first: io.MultiWriter stops at a failing writer, and a
-	// broken log must not also cost the failure report its tail.
-	log, err := newLogPump(io.MultiWriter(tail, o.Log))
+	// broken log must not also cost the failure report its tail. Both see
+	// the output scrubbed: the tail goes into the failure, and so into the
+	// run's history.
+	values := make([]string, 0, len(o.Secrets))
+	for _, sec := range o.Secrets {
+		values = append(values, sec.Value)
+	}
+	log, err := newLogPump(scrub.New(values).Writer(io.MultiWriter(tail, o.Log)))
 	if err != nil {
-		os.RemoveAll(tmp)
 		return nil, err
 	}
 	res := &Result{Exported: map[string]string{}}
-	return &runner{spec: s, o: o, tmp: tmp, log: log, tail: tail, res: res}, nil
+	return &runner{spec: s, o: o, log: log, tail: tail, res: res}, nil
 }
 
 func (r *runner) run(ctx context.Context) (*Result, error) {
@@ -57,10 +58,13 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 		r.sh.stop() // also ends processes the build left in the background
 	}
 	r.log.close()
-	switch {
-	case err != nil:
+	if err != nil {
 		return r.res, err
-	case r.failure != nil:
+	}
+	// Reports are read whether the build failed or not: a failed test run
+	// is when they matter most.
+	r.reports()
+	if r.failure != nil {
 		return r.res, r.failure
 	}
 	if err := r.collect(); err != nil {
@@ -145,7 +149,7 @@ func (r *runner) exec(ctx context.Context, command string) (code int, died bool,
 	if err := ctx.Err(); err != nil {
 		return 0, false, err
 	}
-	if err := r.ensureShell(); err != nil {
+	if err := r.ensureShell(ctx); err != nil {
 		return 0, false, err
 	}
 	code, err = r.sh.run(ctx, command)
@@ -159,12 +163,12 @@ func (r *runner) exec(ctx context.Context, command string) (code int, died bool,
 
 // ensureShell starts a shell if there is none: for the first command, and
 // after a command ended the previous one.
-func (r *runner) ensureShell() error {
+func (r *runner) ensureShell(ctx context.Context) error {
 	if r.sh != nil {
 		return nil
 	}
 	env := buildEnv(r.o.BaseEnv, r.spec.Env.Variables, r.o.Env, r.o.Dir, r.failed)
-	sh, err := startShell(shellKind(r.spec.Env.Shell), r.o.Dir, env, r.log.w, r.tmp, r.o.KillGrace)
+	sh, err := startShell(ctx, r.o.Sandbox, r.spec.Env.Shell, r.o.Dir, env, r.o.Secrets, r.log.w, r.o.KillGrace)
 	if err != nil {
 		return err
 	}
@@ -206,7 +210,7 @@ func (r *runner) export(ctx context.Context) error {
 		return nil
 	}
 	// If the last command ended the shell, a new one reports what it sees.
-	if err := r.ensureShell(); err != nil {
+	if err := r.ensureShell(ctx); err != nil {
 		return err
 	}
 	vals, err := r.sh.readVars(ctx, names)

@@ -2,130 +2,183 @@ package buildspec
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
 
 // errShellDied reports that the shell ended while kiln was talking to it.
 var errShellDied = errors.New("build shell exited")
 
-// shell is one long-lived shell process running a build's commands, so state
+// shell is one long-lived shell running a build's commands, so state
 // (variables, functions, cwd) carries over between them as in CodeBuild 0.2.
 //
-// The shell runs its script from a control pipe (fd 3), a line per step. A
-// step sources the command from a file kiln wrote, then prints $? to a status
-// pipe (fd 4). Commands see neither pipe: stdin is /dev/null, fd 3 is closed
-// at start and fd 4 around each command. Values of variables never appear in
-// the script, only in the environment, so they cannot inject shell code.
+// The protocol is the same in every Sandbox. The shell reads its script
+// from stdin, a step per line; each step sources one command from a
+// here-document (kiln writes no files, so it works in any container) and
+// then writes "s<status>\0" to stdout. Commands see neither: their stdin is
+// /dev/null and their stdout and stderr are the log (fd 3, the script, is
+// closed at start and fd 4, the records, around each command). Values of
+// variables never appear in the script, only in the environment, so they
+// cannot inject shell code.
 type shell struct {
-	cmd    *exec.Cmd
-	ctl    *os.File // write end of the control pipe
-	status chan int // statuses the shell reports; closed when it exits
-	tmp    string   // where command files are written
-	seq    int
-	grace  time.Duration
-	done   bool
+	proc    ShellProcess
+	ctl     *os.File    // write end of the script pipe
+	records chan string // records the shell reports; closed when it exits
+	delim   string      // ends each command's here-document
+	grace   time.Duration
+	done    bool
+	exit    int // the shell's status once it reported one; -1 before
 }
 
-// shellArgs are the argv for each supported env.shell: no rc files, so the
-// worker's dotfiles cannot change a build; the script is the control pipe.
-var shellArgs = map[string][]string{
-	"bash": {"bash", "--noprofile", "--norc", "/dev/fd/3"},
-	"sh":   {"sh", "/dev/fd/3"},
+// shellArgv is the shell for each supported env.shell: no rc files, so the
+// image's or worker's dotfiles cannot change a build. Unset means bash, or
+// sh where there is no bash (a busybox or alpine image).
+func shellArgv(kind string) ([]string, error) {
+	switch kind {
+	case "", "bash":
+		return []string{"bash", "--noprofile", "--norc"}, nil
+	case "sh":
+		return []string{"sh"}, nil
+	}
+	return nil, fmt.Errorf("buildspec: unsupported shell %q", kind)
 }
 
-// startShell starts a shell in its own process group, so stop can signal the
-// shell and everything it started at once.
-func startShell(kind, dir string, env []string, out *os.File, tmp string, grace time.Duration) (*shell, error) {
-	args, ok := shellArgs[kind]
-	if !ok {
-		return nil, fmt.Errorf("buildspec: unsupported shell %q", kind)
+// Argv is what a Sandbox runs for p: /bin/sh, which moves the script to fd
+// 3, the records to fd 4 and the log to stdout, then runs p.Shell, so that
+// every Sandbox can hand the shell three plain streams.
+//
+// Without report it becomes the shell (exec), so signals and Pdeathsig
+// reach the shell itself. With report it waits for the shell, reports its
+// status as a record and exits 0: in a BuildKit container, an exec'd
+// process that exits non-zero takes the whole container down, and a
+// command that ends the shell must not end the build's container.
+func (p ShellSpec) Argv(report bool) []string {
+	script := `exec "$@" /dev/fd/3 3<&0 </dev/null 4>&1 >&2`
+	if report {
+		script = `"$@" /dev/fd/3 3<&0 </dev/null 4>&1 >&2; command printf 'x%s\0' "$?"`
+	}
+	if p.Fallback {
+		script = `command -v "$1" >/dev/null 2>&1 || set -- sh; ` + script
+	}
+	return append([]string{"/bin/sh", "-c", script, "kiln-shell"}, p.Shell...)
+}
+
+// startShell starts a shell in the sandbox.
+func startShell(ctx context.Context, sb Sandbox, kind, dir string, env []string, secrets []Secret, log io.Writer, grace time.Duration) (*shell, error) {
+	argv, err := shellArgv(kind)
+	if err != nil {
+		return nil, err
 	}
 	ctlR, ctlW, err := os.Pipe()
 	if err != nil {
-		return nil, fmt.Errorf("buildspec: control pipe: %w", err)
+		return nil, fmt.Errorf("buildspec: script pipe: %w", err)
 	}
-	statR, statW, err := os.Pipe()
+	recR, recW, err := os.Pipe()
 	if err != nil {
 		ctlR.Close()
 		ctlW.Close()
-		return nil, fmt.Errorf("buildspec: status pipe: %w", err)
+		return nil, fmt.Errorf("buildspec: record pipe: %w", err)
 	}
-	cmd := exec.Command(args[0], args[1:]...)
-	cmd.Dir, cmd.Env = dir, env
-	cmd.Stdout, cmd.Stderr = out, out
-	cmd.ExtraFiles = []*os.File{ctlR, statW}
-	cmd.SysProcAttr = sysProcAttr()
-	err = cmd.Start()
-	ctlR.Close()
-	statW.Close()
+	proc, err := sb.StartShell(ctx, ShellSpec{Shell: argv, Fallback: kind == "", Env: env, Secrets: secrets, Dir: dir, Stdin: ctlR, Stdout: recW, Stderr: log})
 	if err != nil {
 		ctlW.Close()
-		statR.Close()
-		return nil, fmt.Errorf("buildspec: start %s: %w", kind, err)
+		recR.Close()
+		return nil, err
 	}
-	s := &shell{cmd: cmd, ctl: ctlW, status: make(chan int, 1), tmp: tmp, grace: grace}
-	go s.readStatus(statR)
+	nonce := make([]byte, 16)
+	_, _ = rand.Read(nonce)
+	s := &shell{proc: proc, ctl: ctlW, records: make(chan string, 16), delim: "KILN_EOF_" + hex.EncodeToString(nonce), grace: grace, exit: -1}
+	go s.readRecords(recR)
 	// The shell reads its script through its own descriptor; fd 3 would only
 	// let a command read (and eat) the script.
 	if _, err := ctlW.WriteString("exec 3<&-\n"); err != nil {
 		s.stop()
-		return nil, fmt.Errorf("buildspec: start %s: %w", kind, err)
+		return nil, fmt.Errorf("buildspec: start %s: %w", argv[0], err)
 	}
 	return s, nil
 }
 
-func (s *shell) readStatus(r *os.File) {
-	defer close(s.status)
+// readRecords splits the shell's stdout into NUL-terminated records.
+func (s *shell) readRecords(r *os.File) {
+	defer close(s.records)
 	defer r.Close()
 	sc := bufio.NewScanner(r)
-	for sc.Scan() {
-		if n, err := strconv.Atoi(strings.TrimSpace(sc.Text())); err == nil {
-			s.status <- n
+	sc.Buffer(make([]byte, 64*1024), 64<<20) // an exported variable may be long
+	sc.Split(func(data []byte, atEOF bool) (int, []byte, error) {
+		if i := bytes.IndexByte(data, 0); i >= 0 {
+			return i + 1, data[:i], nil
 		}
+		if atEOF {
+			return len(data), nil, nil // a partial record from a dying shell
+		}
+		return 0, nil, nil
+	})
+	for sc.Scan() {
+		s.records <- sc.Text()
 	}
 }
 
 // run sources one command and returns its exit status. errShellDied means the
 // command ended the shell; the caller then stops it and reads exitStatus.
 func (s *shell) run(ctx context.Context, command string) (int, error) {
-	s.seq++
-	file := filepath.Join(s.tmp, fmt.Sprintf("command-%d-%d.sh", s.cmd.Process.Pid, s.seq))
-	if err := os.WriteFile(file, []byte(command+"\n"), 0o600); err != nil {
-		return 0, fmt.Errorf("buildspec: write command file: %w", err)
+	if !strings.HasSuffix(command, "\n") {
+		command += "\n"
 	}
 	// `command printf` still works if the build defines a function named printf.
-	return s.step(ctx, fmt.Sprintf("{ . %s; } 4>&-; command printf '%%s\\n' \"$?\" >&4\n", shQuote(file)))
+	step := fmt.Sprintf("{ . /dev/fd/5; } 4>&- 5<<'%s'\n%s%s\ncommand printf 's%%s\\0' \"$?\" >&4\n", s.delim, command, s.delim)
+	code, _, err := s.step(ctx, step)
+	return code, err
 }
 
-// step sends one line of script and waits for the status it reports.
-func (s *shell) step(ctx context.Context, line string) (int, error) {
-	if _, err := s.ctl.WriteString(line); err != nil {
-		return 0, errShellDied
+// step sends one step of script and waits for its status, collecting the
+// variables it reports on the way.
+func (s *shell) step(ctx context.Context, script string) (int, map[string]string, error) {
+	if _, err := s.ctl.WriteString(script); err != nil {
+		return 0, nil, errShellDied
 	}
-	select {
-	case code, ok := <-s.status:
-		if !ok {
-			return 0, errShellDied
+	vars := map[string]string{}
+	for {
+		select {
+		case rec, ok := <-s.records:
+			if !ok {
+				return 0, nil, errShellDied
+			}
+			switch {
+			case strings.HasPrefix(rec, "v"):
+				if name, value, ok := strings.Cut(rec[1:], "="); ok {
+					vars[name] = value
+				}
+			case strings.HasPrefix(rec, "x"):
+				if code, err := strconv.Atoi(rec[1:]); err == nil {
+					s.exit = code
+				}
+				return 0, nil, errShellDied
+			case strings.HasPrefix(rec, "s"):
+				code, err := strconv.Atoi(rec[1:])
+				if err != nil {
+					return 0, nil, fmt.Errorf("buildspec: the shell reported status %q", rec[1:])
+				}
+				return code, vars, nil
+			}
+		case <-ctx.Done():
+			return 0, nil, ctx.Err()
 		}
-		return code, nil
-	case <-ctx.Done():
-		return 0, ctx.Err()
 	}
 }
 
 // setFailed tells the running shell that the build is failing, as CodeBuild
 // does for post_build and finally commands.
 func (s *shell) setFailed(ctx context.Context) error {
-	_, err := s.step(ctx, "CODEBUILD_BUILD_SUCCEEDING=0; export CODEBUILD_BUILD_SUCCEEDING; command printf '0\\n' >&4\n")
+	_, _, err := s.step(ctx, "CODEBUILD_BUILD_SUCCEEDING=0; export CODEBUILD_BUILD_SUCCEEDING; command printf 's0\\0' >&4\n")
 	return err
 }
 
@@ -133,58 +186,32 @@ func (s *shell) setFailed(ctx context.Context) error {
 // shell itself because commands may have changed them.
 func (s *shell) readVars(ctx context.Context, names []string) (map[string]string, error) {
 	var b strings.Builder
-	for i, name := range names {
+	for _, name := range names {
 		if !validName(name) { // names are written into the script: never trust them blindly
 			return nil, fmt.Errorf("buildspec: exported variable %q is not a valid name", name)
 		}
-		f := shQuote(filepath.Join(s.tmp, fmt.Sprintf("export-%d-%d", s.cmd.Process.Pid, i)))
-		fmt.Fprintf(&b, "case ${%s+set} in set) command printf '%%s' \"$%s\" >%s;; esac; ", name, name, f)
+		fmt.Fprintf(&b, "case ${%s+set} in set) command printf 'v%%s=%%s\\0' %s \"$%s\" >&4;; esac; ", name, name, name)
 	}
-	b.WriteString("command printf '0\\n' >&4\n")
-	if _, err := s.step(ctx, b.String()); err != nil {
-		return nil, err
-	}
-	out := map[string]string{}
-	for i, name := range names {
-		data, err := os.ReadFile(filepath.Join(s.tmp, fmt.Sprintf("export-%d-%d", s.cmd.Process.Pid, i)))
-		if err == nil {
-			out[name] = string(data)
-		} else if !errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("buildspec: read exported variable %s: %w", name, err)
-		}
-	}
-	return out, nil
+	b.WriteString("command printf 's0\\0' >&4\n")
+	_, vars, err := s.step(ctx, b.String())
+	return vars, err
 }
 
-// stop ends the shell and everything in its process group: SIGTERM, up to
-// grace for them to exit, then SIGKILL. The shell is reaped only afterwards,
-// so its pid, which is the group id, cannot be reused while kiln signals it.
+// stop ends the shell and everything it started.
 func (s *shell) stop() {
 	if s.done {
 		return
 	}
 	s.done = true
 	_ = s.ctl.Close() // an idle shell exits on end of script
-	pgid := s.cmd.Process.Pid
-	_ = syscall.Kill(-pgid, syscall.SIGTERM)
-	for deadline := time.Now().Add(s.grace); groupAlive(pgid) && time.Now().Before(deadline); {
-		time.Sleep(25 * time.Millisecond)
-	}
-	_ = syscall.Kill(-pgid, syscall.SIGKILL)
-	_ = s.cmd.Wait()
+	s.proc.Kill(s.grace)
 }
 
-// exitStatus is the stopped shell's exit status in shell convention: 128+N
-// when killed by signal N.
+// exitStatus is the stopped shell's exit status in shell convention: the
+// one it reported, or the process's when it was killed before it could.
 func (s *shell) exitStatus() int {
-	st := s.cmd.ProcessState
-	if ws, ok := st.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-		return 128 + int(ws.Signal())
+	if s.exit >= 0 {
+		return s.exit
 	}
-	return st.ExitCode()
-}
-
-// shQuote quotes s for the shell. It is used only for kiln's own temp paths.
-func shQuote(s string) string {
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+	return s.proc.ExitStatus()
 }

@@ -37,6 +37,11 @@ type Spec struct {
 	Phases Phases
 	// Artifacts says which files the build produces.
 	Artifacts Artifacts
+	// Cache names what the build would like kept for its next run. Run does
+	// not act on it; keeping a cache is the caller's business.
+	Cache Cache
+	// Reports are the test reports to collect after the build, in file order.
+	Reports []Report
 	// Ignored lists the CodeBuild sections kiln accepts but does not act on,
 	// each with the reason; Run writes them to the log.
 	Ignored []string
@@ -44,7 +49,8 @@ type Spec struct {
 
 // Env is the buildspec's env section.
 type Env struct {
-	// Shell is "bash" (the default) or "sh": the shell all commands run in.
+	// Shell is "bash" or "sh": the shell all commands run in. Unset means
+	// bash, or sh in a build image that has no bash.
 	Shell string
 	// Variables are set before the first command. File order is kept so logs
 	// and tests read the way the file does.
@@ -55,6 +61,23 @@ type Env struct {
 	// GitCredentialHelper is recorded for the caller, which owns git
 	// credentials; Run itself does not act on it.
 	GitCredentialHelper bool
+	// SecretsManager maps variables to AWS Secrets Manager references
+	// (secret-id[:json-key[:version-stage[:version-id]]]), in file order.
+	// Parse checks only their shape and Run does not set them: the caller
+	// resolves them on the worker (internal/secrets), so a build definition
+	// never holds a secret's value.
+	SecretsManager []SecretVar
+	// ParameterStore maps variables to AWS Systems Manager parameter names,
+	// in file order; resolved by the worker like SecretsManager.
+	ParameterStore []SecretVar
+}
+
+// SecretVar is one env.secrets-manager or env.parameter-store entry.
+type SecretVar struct {
+	// Name is the shell variable to set, a shell identifier like Var.Name.
+	Name string
+	// Ref says where the value is kept, as written in the buildspec.
+	Ref string
 }
 
 // Var is one env.variables entry.
@@ -96,6 +119,33 @@ type Artifacts struct {
 	DiscardPaths bool
 	// ExcludePaths are globs, relative to BaseDirectory, of files not to copy.
 	ExcludePaths []string
+}
+
+// Cache is the buildspec's cache section.
+type Cache struct {
+	// Paths are as written: absolute, or relative to the source directory,
+	// possibly ending in "/**/*" for a whole directory.
+	Paths []string
+}
+
+// FormatJUnitXML is the only report file-format kiln reads, and the default.
+const FormatJUnitXML = "JUNITXML"
+
+// Report is one entry of the buildspec's reports section: a report group and
+// the test result files that feed it.
+type Report struct {
+	// Name is the report group's name or ARN, the entry's key.
+	Name string
+	// Files are doublestar globs relative to BaseDirectory.
+	Files []string
+	// BaseDirectory is relative to the source directory; "" means the source
+	// directory itself.
+	BaseDirectory string
+	// DiscardPaths is CodeBuild's flag for the uploaded files' paths; kiln
+	// keeps it for callers that upload reports.
+	DiscardPaths bool
+	// FileFormat is FormatJUnitXML: Parse refuses the formats kiln cannot read.
+	FileFormat string
 }
 
 // namedPhase pairs a phase with its name so Run can walk them in order.

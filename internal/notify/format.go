@@ -6,11 +6,24 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/kiln-ci/kiln/internal/buildspec"
 )
 
 // maxLogTail bounds the log kept in a Body: enough to see a failure, small
 // enough for SNS (256 KiB per message) and any mail server.
 const maxLogTail = 16 << 10
+
+// Bounds on the tests part of a Body, which is built from what test tools
+// wrote: a line, the reports listed, the failed tests named.
+const (
+	maxTestLine    = 300
+	maxTestReports = 20
+	maxFailedTests = 10
+)
+
+// TestReport is one test report's results, as the build collected them.
+type TestReport = buildspec.ReportResult
 
 // shortCommitLen is how much of a commit SHA a subject shows, as git does.
 const shortCommitLen = 7
@@ -71,11 +84,52 @@ func Body(m Message) string {
 	if e := strings.TrimSpace(strings.ReplaceAll(m.Error, "\r", "")); e != "" {
 		fmt.Fprintf(&b, "%-9s %s\n", "Error:", strings.ReplaceAll(e, "\n", "\n          "))
 	}
+	b.WriteString(testsPart(m.Tests))
 	if tail := logTail(m.LogTail); tail != "" {
 		b.WriteString("\nLast lines of the log:\n\n")
 		b.WriteString(tail)
 		if !strings.HasSuffix(tail, "\n") {
 			b.WriteString("\n")
+		}
+	}
+	return b.String()
+}
+
+// testsPart has a line of counts per test report and names the first
+// failed tests. Each line is indented and free of control characters, so a
+// test's name or message cannot forge a line of kiln's own.
+func testsPart(reports []TestReport) string {
+	if len(reports) == 0 {
+		return ""
+	}
+	var b, failures strings.Builder
+	line := func(b *strings.Builder, s string) {
+		b.WriteString("  " + truncate(headerValue(ansi.ReplaceAllString(s, "")), maxTestLine) + "\n")
+	}
+	b.WriteString("\nTests:\n")
+	failed, shown := 0, 0
+	for i, r := range reports {
+		s := r.Summary
+		if i < maxTestReports {
+			counts := fmt.Sprintf("%s: %d passed, %d failed, %d errors, %d skipped", r.Name, s.Passed, s.Failed, s.Errors, s.Skipped)
+			if r.Error != "" {
+				counts += " (" + r.Error + ")"
+			}
+			line(&b, counts)
+		}
+		failed += s.Failed + s.Errors
+		for _, c := range s.Failures[:min(len(s.Failures), maxFailedTests-shown)] {
+			line(&failures, strings.TrimSuffix(c.Title()+": "+c.Message, ": "))
+			shown++
+		}
+	}
+	if len(reports) > maxTestReports {
+		line(&b, fmt.Sprintf("... and %d more reports", len(reports)-maxTestReports))
+	}
+	if failed > 0 {
+		b.WriteString("\nFailed tests:\n" + failures.String())
+		if failed > shown {
+			line(&b, fmt.Sprintf("... and %d more", failed-shown))
 		}
 	}
 	return b.String()

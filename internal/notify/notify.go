@@ -36,6 +36,8 @@ type Message struct {
 	// LogTail is the end of the failed stage's log; Body keeps its last
 	// maxLogTail bytes.
 	LogTail string
+	// Tests are the build's test reports; Body sums them up.
+	Tests []TestReport
 	// To are the recipients the caller picked (pusher, committer). Each is
 	// parsed with net/mail; only the bare address is used.
 	To []string

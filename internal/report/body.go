@@ -5,6 +5,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/kiln-ci/kiln/internal/buildspec"
 )
 
 // maxDescription is GitHub's limit on a commit status description.
@@ -15,6 +17,13 @@ const maxDescription = 140
 // the comment would go on saying "running". The margin is for hosts that
 // count differently.
 const maxComment = 60000
+
+// maxFailedTests bounds the failed tests a comment names; the counts above
+// them say how many there are in all.
+const maxFailedTests = 10
+
+// TestReport is one test report's results, as the build collected them.
+type TestReport = buildspec.ReportResult
 
 // maxErrorSummary bounds a failed stage's error on its summary line; the
 // whole error is in the log tail.
@@ -141,6 +150,47 @@ func commentHead(run Run) string {
 	for _, s := range run.Stages {
 		if s.State == "failed" && strings.TrimSpace(s.Error) != "" {
 			fmt.Fprintf(&b, "\n**%s failed:** %s\n", cell(s.Name), codeSpan(errorSummary(s.Error)))
+		}
+	}
+	b.WriteString(testsSection(run.Tests))
+	return b.String()
+}
+
+// testsSection has a line of counts per test report and names the first
+// failed tests. Every name and message a test tool wrote is in a code span,
+// so a test cannot mention people or add markup to the comment.
+func testsSection(reports []TestReport) string {
+	if len(reports) == 0 {
+		return ""
+	}
+	var b, failures strings.Builder
+	b.WriteString("\n**Tests**\n\n")
+	failed, shown := 0, 0
+	for _, r := range reports {
+		s := r.Summary
+		fmt.Fprintf(&b, "- %s: %d passed, %d failed, %d errors, %d skipped", codeSpan(errorSummary(r.Name)), s.Passed, s.Failed, s.Errors, s.Skipped)
+		if r.Error != "" {
+			b.WriteString(" · ⚠️ " + codeSpan(errorSummary(r.Error)))
+		}
+		b.WriteString("\n")
+		failed += s.Failed + s.Errors
+		for _, c := range s.Failures[:min(len(s.Failures), maxFailedTests-shown)] {
+			title := c.Title()
+			if title == "" {
+				title = "(unnamed test)"
+			}
+			fmt.Fprintf(&failures, "- %s", codeSpan(errorSummary(title)))
+			if m := errorSummary(c.Message); m != "" {
+				failures.WriteString(": " + codeSpan(m))
+			}
+			failures.WriteString("\n")
+			shown++
+		}
+	}
+	if failed > 0 {
+		b.WriteString("\n**Failed tests**\n\n" + failures.String())
+		if failed > shown {
+			fmt.Fprintf(&b, "- … and %d more\n", failed-shown)
 		}
 	}
 	return b.String()

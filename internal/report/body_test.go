@@ -1,12 +1,16 @@
 package report
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/kiln-ci/kiln/internal/buildspec"
+	"github.com/kiln-ci/kiln/internal/junit"
 )
 
 // failedRun is a run whose build failed with err, reported as the activity
@@ -132,4 +136,67 @@ func TestCommentBodyTooManyStages(t *testing.T) {
 			assert.True(t, strings.HasSuffix(line, " `"), "a span cut open: %q", line)
 		}
 	}
+}
+
+// testReports is a build's test reports: one with failures, written as a
+// hostile test suite might, and one whose files were not found.
+func testReports() []TestReport {
+	unit := TestReport{Name: "unit", Format: buildspec.FormatJUnitXML, Files: []string{"target/TEST-a.xml"},
+		Summary: junit.Summary{Total: 9, Passed: 5, Failed: 2, Errors: 1, Skipped: 1, Failures: []junit.Case{
+			{Suite: "com.acme.MathTest", Class: "com.acme.MathTest", Name: "divides", Message: "expected: <2> but was: <3>"},
+			{Suite: "pytest", Class: "tests.test_api", Name: "test_post @org/team", Message: "cc @org/team `#12` <img src=x>"},
+			{Name: "TestGet"},
+		}}}
+	e2e := TestReport{Name: "arn:aws:codebuild:eu-west-1:1:report-group/e2e", Format: buildspec.FormatJUnitXML,
+		Error: `no files matched "e2e/*.xml"`}
+	return []TestReport{unit, e2e}
+}
+
+// TestCommentBodyTests: each report has its counts on one line, and the
+// failed tests are named with their messages, all of it in code spans.
+func TestCommentBodyTests(t *testing.T) {
+	run := failedRun("make test: exit 1")
+	run.Tests = testReports()
+	body := CommentBody(run)
+	assert.Contains(t, body, "\n**build failed:** ` make test: exit 1 `\n\n**Tests**\n\n"+
+		"- ` unit `: 5 passed, 2 failed, 1 errors, 1 skipped\n"+
+		"- ` arn:aws:codebuild:eu-west-1:1:report-group/e2e `: 0 passed, 0 failed, 0 errors, 0 skipped · ⚠️ ` no files matched \"e2e/*.xml\" `\n"+
+		"\n**Failed tests**\n\n"+
+		"- ` com.acme.MathTest.divides `: ` expected: <2> but was: <3> `\n"+
+		"- ` pytest/tests.test_api.test_post @org/team `: `` cc @org/team `#12` <img src=x> ``\n"+
+		"- ` TestGet `\n"+
+		"\n<details open><summary>Log tail</summary>", body)
+
+	for _, line := range strings.Split(body, "\n") {
+		if strings.HasPrefix(line, "- ") {
+			assert.NotRegexp(t, "@[^`]*$", strings.TrimSuffix(line, "`"), "an @ after the last code span: %q", line)
+		}
+	}
+	assert.NotContains(t, CommentBody(failedRun("x")), "**Tests**", "no reports, no section")
+}
+
+// TestCommentBodyNamesAtMostTenFailedTests: across reports, ten failed
+// tests are named and the rest counted.
+func TestCommentBodyNamesAtMostTenFailedTests(t *testing.T) {
+	run := failedRun("x")
+	for range 2 {
+		r := TestReport{Name: "r", Summary: junit.Summary{Total: 30, Failed: 20, Errors: 10}}
+		for i := range junit.MaxFailures {
+			r.Summary.Failures = append(r.Summary.Failures, junit.Case{Class: "C", Name: fmt.Sprint("t", i)})
+		}
+		run.Tests = append(run.Tests, r)
+	}
+	body := CommentBody(run)
+	assert.Equal(t, maxFailedTests, strings.Count(body, "- ` C.t"))
+	assert.Contains(t, body, "- ` C.t9 `\n- … and 50 more\n")
+}
+
+// TestCommentBodyTestsFitWithHugeLog: the log tail gives way to the tests.
+func TestCommentBodyTestsFitWithHugeLog(t *testing.T) {
+	run := failedRun(hugeError())
+	run.Tests = testReports()
+	body := CommentBody(run)
+	require.LessOrEqual(t, utf8.RuneCountInString(body), maxComment)
+	assert.Contains(t, body, "- ` TestGet `\n\n<details open><summary>Log tail</summary>")
+	assert.True(t, strings.HasSuffix(body, "\nBuild 'amazon-ebs' errored: the last line\n```\n\n</details>\n"))
 }

@@ -66,6 +66,8 @@ type Run struct {
 	Outcome string
 	// LogTail is the last lines of the failing step's log, for a failure.
 	LogTail string
+	// Tests are the build's test reports, shown under the outcome.
+	Tests []TestReport
 }
 
 // NewGitHub returns a Reporter for the host at o.APIURL.

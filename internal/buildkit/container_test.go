@@ -1,0 +1,210 @@
+package buildkit_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kiln-ci/kiln/internal/buildkit"
+	"github.com/kiln-ci/kiln/internal/buildspec"
+	"github.com/kiln-ci/kiln/test/testkit"
+)
+
+// srcDir is where the tests' containers see the checkout.
+const srcDir = "/codebuild/output/src"
+
+func openBusybox(t *testing.T, ctrs *testkit.Containers, spec buildkit.ContainerSpec) (*buildkit.Client, *buildkit.Container) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c, err := buildkit.Dial(ctx, ctrs.Daemon.Address)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if spec.Image == "" {
+		spec.Image = ctrs.Busybox
+	}
+	if spec.SourceDir == "" {
+		spec.SourceDir = srcDir
+	}
+	ctr, err := c.Open(context.Background(), spec)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { ctr.Close() })
+	return c, ctr
+}
+
+// TestBuildspecInContainer runs a buildspec in a busybox image with the
+// worker's semantics: one shell (cd and variables carry over), finally,
+// exported variables, a new shell after a command ended one, the checkout
+// at CODEBUILD_SRC_DIR, and artifacts read back out of the container.
+func TestBuildspecInContainer(t *testing.T) {
+	ctrs := testkit.RequireContainers(t)
+	src := t.TempDir()
+	os.WriteFile(filepath.Join(src, "input.txt"), []byte("from the checkout\n"), 0o644)
+	_, ctr := openBusybox(t, ctrs, buildkit.ContainerSpec{Source: src,
+		Secrets: map[string][]byte{"API_TOKEN": []byte("tok-ctr-0a1b2c3d4e")}})
+	spec, err := buildspec.Parse("buildspec.yml", []byte(`version: 0.2
+env:
+  variables: {GREETING: hello}
+  exported-variables: [RESULT]
+phases:
+  build:
+    commands:
+      - mkdir -p out/deep && cd out
+      - echo "$GREETING from $(pwd)" > deep/where.txt
+      - cat "$CODEBUILD_SRC_DIR/input.txt" > copied.txt
+      - test "$API_TOKEN" = tok-ctr-0a1b2c3d4e && echo "token $API_TOKEN"
+      - exit 0
+    finally:
+      - echo finally ran
+  post_build:
+    commands:
+      - RESULT="post $(cat out/deep/where.txt)"
+      - test -z "$WORKER_ONLY" && test "$(cat /proc/1/environ | tr '\0' '\n' | grep -c WORKER_ONLY)" = 0
+artifacts:
+  files: ["out/**/*"]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("WORKER_ONLY", "must-not-reach-the-container")
+	var log bytes.Buffer
+	artifacts := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	res, err := spec.Run(ctx, buildspec.RunOptions{
+		Dir: srcDir, Sandbox: ctr, Log: &log, ArtifactsDir: artifacts, KillGrace: time.Second,
+		BaseEnv: ctr.Config.Env,
+		Secrets: []buildspec.Secret{{Name: "API_TOKEN", Value: "tok-ctr-0a1b2c3d4e"}},
+	})
+	var cmdErr *buildspec.CommandError
+	if !errors.As(err, &cmdErr) || cmdErr.Command != "exit 0" {
+		t.Fatalf("err = %v, want the build to fail at exit 0 (it ends the shell)\n%s", err, log.String())
+	}
+	if got := statuses(res); got != "build=FAILED post_build=SUCCEEDED" {
+		t.Fatalf("phases = %s\n%s", got, log.String())
+	}
+	out := log.String()
+	for _, want := range []string{"finally ran", "token <sensitive>", "later commands run in a new shell"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "0a1b2c3d4e") {
+		t.Errorf("the secret reached the log:\n%s", out)
+	}
+	if got := res.Exported["RESULT"]; got != "post hello from "+srcDir+"/out" {
+		t.Errorf("RESULT = %q", got)
+	}
+
+	// Artifacts come only from a good build; read the tree back directly.
+	fsys, err := ctr.Source()
+	if err != nil {
+		t.Fatal(err)
+	}
+	where, err := readFS(fsys, "out/deep/where.txt")
+	if err != nil || where != "hello from "+srcDir+"/out\n" {
+		t.Errorf("out/deep/where.txt = %q, %v", where, err)
+	}
+	copied, err := readFS(fsys, "out/copied.txt")
+	if err != nil || copied != "from the checkout\n" {
+		t.Errorf("out/copied.txt = %q, %v", copied, err)
+	}
+}
+
+// TestContainerArtifactsAndCancel: a good build's artifacts are copied out
+// of the container; a cancelled one leaves no container running in
+// buildkitd.
+func TestContainerArtifactsAndCancel(t *testing.T) {
+	ctrs := testkit.RequireContainers(t)
+	src := t.TempDir()
+	_, ctr := openBusybox(t, ctrs, buildkit.ContainerSpec{Source: src})
+	spec, err := buildspec.Parse("buildspec.yml", []byte(`version: 0.2
+phases:
+  build:
+    commands:
+      - mkdir -p dist/bin && printf '#!/bin/sh\necho hi\n' > dist/bin/app && chmod 755 dist/bin/app
+      - head -c 9000000 /dev/zero > dist/big.bin
+      - sleep 300 &
+artifacts:
+  files: ["dist/**/*"]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	artifacts := t.TempDir()
+	var log bytes.Buffer
+	t0 := time.Now()
+	res, err := spec.Run(context.Background(), buildspec.RunOptions{Dir: srcDir, Sandbox: ctr, Log: &log,
+		ArtifactsDir: artifacts, BaseEnv: ctr.Config.Env})
+	if err != nil {
+		t.Fatalf("Run: %v\n%s", err, log.String())
+	}
+	t.Logf("build took %s", time.Since(t0))
+	if got := strings.Join(res.Artifacts, ","); got != "dist/big.bin,dist/bin/app" {
+		t.Errorf("artifacts = %s", got)
+	}
+	fi, err := os.Stat(filepath.Join(artifacts, "dist/bin/app"))
+	if err != nil || fi.Mode().Perm() != 0o755 {
+		t.Errorf("dist/bin/app: %v, %v", fi, err)
+	}
+	if fi, err := os.Stat(filepath.Join(artifacts, "dist/big.bin")); err != nil || fi.Size() != 9000000 {
+		t.Errorf("dist/big.bin: %v, %v", fi, err)
+	}
+	ctr.Close()
+
+	_, ctr2 := openBusybox(t, ctrs, buildkit.ContainerSpec{Source: src})
+	slow, _ := buildspec.Parse("buildspec.yml", []byte("version: 0.2\nphases:\n  build:\n    commands: [sleep 300]\n"))
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { time.Sleep(2 * time.Second); cancel() }()
+	start := time.Now()
+	_, err = slow.Run(ctx, buildspec.RunOptions{Dir: srcDir, Sandbox: ctr2, Log: &log, BaseEnv: ctr2.Config.Env, KillGrace: time.Second})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want cancelled", err)
+	}
+	ctr2.Close()
+	t.Logf("cancel took %s", time.Since(start))
+	if took := time.Since(start); took > 20*time.Second {
+		t.Errorf("the cancel took %s", took)
+	}
+	if n := runningContainers(t, ctrs); n != 0 {
+		t.Errorf("%d containers still run in buildkitd after the cancel", n)
+	}
+}
+
+// runningContainers counts the containers runc runs for the test's buildkitd.
+func runningContainers(t *testing.T, ctrs *testkit.Containers) int {
+	t.Helper()
+	state := filepath.Join(ctrs.Root, "runc-overlayfs", "executor")
+	out, err := exec.Command("runc", "--root", state, "list", "-q").CombinedOutput()
+	if err != nil {
+		if _, statErr := os.Stat(state); os.IsNotExist(statErr) {
+			return 0
+		}
+		t.Fatalf("runc list: %v: %s", err, out)
+	}
+	return len(strings.Fields(string(out)))
+}
+
+func statuses(res *buildspec.Result) string {
+	var out []string
+	for _, p := range res.Phases {
+		out = append(out, p.Name+"="+p.Status)
+	}
+	return strings.Join(out, " ")
+}
+
+func readFS(fsys fs.FS, name string) (string, error) {
+	b, err := fs.ReadFile(fsys, name)
+	return string(b), err
+}

@@ -1,0 +1,190 @@
+// Package buildkit is kiln's container runtime: it drives a BuildKit daemon
+// (the engine behind `docker build`) through github.com/moby/buildkit/client
+// to build Dockerfiles and to run buildspecs and test commands inside images.
+//
+// A worker either dials a buildkitd it is given (--buildkit-address), or,
+// when it runs as root on a machine with runc, starts its own as a child
+// under its data dir (StartDaemon).
+package buildkit
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/moby/buildkit/client"
+)
+
+// ErrUnavailable says no container runtime can be had on this machine; its
+// message says why, in one line an operator can act on.
+var ErrUnavailable = errors.New("no container runtime")
+
+// DaemonOptions say how to start a private buildkitd.
+type DaemonOptions struct {
+	// Root is the daemon's state: images, build cache, its socket and log.
+	Root string
+	// Binary is the buildkitd to run; empty means "buildkitd" from PATH.
+	Binary string
+	// InsecureRegistries are host:port registries reached over plain HTTP,
+	// such as a loopback registry in tests or kiln dev.
+	InsecureRegistries []string
+	// StartTimeout bounds the wait for the daemon to answer; default 60s.
+	StartTimeout time.Duration
+}
+
+// Daemon is a buildkitd kiln started. It dies with kiln: it is killed when
+// the process that started it exits, however that happens.
+type Daemon struct {
+	// Address is the daemon's gRPC address (unix://...).
+	Address string
+	// LogPath is where the daemon's own output goes.
+	LogPath string
+	cmd     *exec.Cmd
+	exited  chan struct{}
+}
+
+// StartDaemon starts buildkitd as a child and waits until it lists its
+// workers. It returns an error wrapping ErrUnavailable when this machine
+// cannot run one (not root, no runc, no buildkitd).
+func StartDaemon(ctx context.Context, o DaemonOptions) (*Daemon, error) {
+	bin, err := locate(o)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(o.Root, 0o700); err != nil {
+		return nil, fmt.Errorf("buildkitd root: %w", err)
+	}
+	cfg := filepath.Join(o.Root, "buildkitd.toml")
+	if err := os.WriteFile(cfg, daemonConfig(o.InsecureRegistries), 0o600); err != nil {
+		return nil, fmt.Errorf("buildkitd config: %w", err)
+	}
+	d := &Daemon{Address: "unix://" + socketPath(o.Root), LogPath: filepath.Join(o.Root, "buildkitd.log"), exited: make(chan struct{})}
+	_ = os.Remove(socketPath(o.Root)) // left by a daemon that was killed
+	logFile, err := os.OpenFile(d.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("buildkitd log: %w", err)
+	}
+	defer logFile.Close()
+	d.cmd = exec.Command(bin, "--root", o.Root, "--addr", d.Address, "--config", cfg)
+	d.cmd.Stdout, d.cmd.Stderr = logFile, logFile
+	// Its own process group, so a Ctrl-C meant for kiln reaches it only
+	// through Stop; Pdeathsig, so it never outlives a kiln that was killed.
+	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+	if err := d.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", bin, err)
+	}
+	go func() { _ = d.cmd.Wait(); close(d.exited) }()
+	timeout := o.StartTimeout
+	if timeout <= 0 {
+		timeout = 60 * time.Second
+	}
+	if err := d.waitReady(ctx, timeout); err != nil {
+		d.Stop()
+		return nil, fmt.Errorf("buildkitd (log: %s): %w", d.LogPath, err)
+	}
+	return d, nil
+}
+
+// locate finds the buildkitd binary and checks that this machine can run
+// it: buildkitd needs root (or a rootless set-up kiln does not make) and runc.
+func locate(o DaemonOptions) (string, error) {
+	if os.Geteuid() != 0 {
+		return "", fmt.Errorf("%w: kiln starts buildkitd only as root; run one yourself and pass --buildkit-address", ErrUnavailable)
+	}
+	if _, err := exec.LookPath("runc"); err != nil {
+		return "", fmt.Errorf("%w: runc is not installed (apt-get install runc)", ErrUnavailable)
+	}
+	bin := o.Binary
+	if bin == "" {
+		bin = "buildkitd"
+	}
+	path, err := exec.LookPath(bin)
+	if err != nil {
+		return "", fmt.Errorf("%w: %s not found (go build -o /usr/local/bin/ github.com/moby/buildkit/cmd/buildkitd in kiln's module)", ErrUnavailable, bin)
+	}
+	return path, nil
+}
+
+// daemonConfig is buildkitd's TOML: the OCI worker on runc only, and plain
+// HTTP for the insecure registries.
+func daemonConfig(insecure []string) []byte {
+	var b strings.Builder
+	b.WriteString("[worker.oci]\n  enabled = true\n[worker.containerd]\n  enabled = false\n")
+	for _, host := range slices.Sorted(slices.Values(insecure)) {
+		fmt.Fprintf(&b, "[registry.%q]\n  http = true\n", host)
+	}
+	return []byte(b.String())
+}
+
+// socketPath keeps the socket under root unless that path is too long for a
+// unix socket (108 bytes on Linux); then it goes to the temp dir, named by
+// a hash of root so two data dirs never share one.
+func socketPath(root string) string {
+	p := filepath.Join(root, "buildkitd.sock")
+	if len(p) < 100 {
+		return p
+	}
+	sum := sha256.Sum256([]byte(root))
+	return filepath.Join(os.TempDir(), "kiln-buildkitd-"+hex.EncodeToString(sum[:8])+".sock")
+}
+
+// waitReady polls ListWorkers until the daemon answers with a worker, dies,
+// or timeout passes.
+func (d *Daemon) waitReady(ctx context.Context, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for {
+		if err := Ping(ctx, d.Address); err == nil {
+			return nil
+		}
+		select {
+		case <-d.exited:
+			return fmt.Errorf("exited before answering: %s", d.cmd.ProcessState)
+		case <-ctx.Done():
+			return fmt.Errorf("no answer within %s", timeout)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// Stop asks the daemon to shut down (it stops its containers), then kills
+// it if it has not within 10 seconds.
+func (d *Daemon) Stop() {
+	if d == nil || d.cmd.Process == nil {
+		return
+	}
+	_ = d.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-d.exited:
+	case <-time.After(10 * time.Second):
+		_ = syscall.Kill(-d.cmd.Process.Pid, syscall.SIGKILL)
+		<-d.exited
+	}
+}
+
+// Ping dials address and asks for the daemon's workers: the check that a
+// buildkitd is there and can build.
+func Ping(ctx context.Context, address string) error {
+	c, err := client.New(ctx, address)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	ws, err := c.ListWorkers(ctx)
+	if err != nil {
+		return err
+	}
+	if len(ws) == 0 {
+		return errors.New("buildkitd has no workers")
+	}
+	return nil
+}

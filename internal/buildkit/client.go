@@ -13,6 +13,7 @@ import (
 	"github.com/moby/buildkit/session/auth/authprovider"
 	"github.com/moby/buildkit/session/secrets/secretsprovider"
 	"github.com/moby/buildkit/util/progress/progressui"
+	"github.com/sirupsen/logrus"
 )
 
 // Client is a connection to a buildkitd. It is safe for concurrent use:
@@ -25,6 +26,9 @@ type Client struct {
 
 // Dial connects to the buildkitd at address and checks that it answers.
 func Dial(ctx context.Context, address string) (*Client, error) {
+	// BuildKit's client logs through logrus (the OCI layout store warns
+	// that the file system lacks fs-verity); kiln logs what matters itself.
+	logrus.SetLevel(logrus.ErrorLevel)
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := Ping(ctx, address); err != nil {

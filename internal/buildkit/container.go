@@ -75,10 +75,9 @@ type Container struct {
 	secrets   []string // names, for SecretEnv
 	initStdin io.Closer
 	initOnce  sync.Once
-	release   chan struct{}
-	done      chan error
 	closeOnce sync.Once
 	closeErr  error
+	close     func() error
 }
 
 // Open starts a container for spec. The container lives in a BuildKit
@@ -89,7 +88,15 @@ func (c *Client) Open(ctx context.Context, spec ContainerSpec) (*Container, erro
 		return nil, fmt.Errorf("container source: %w", err)
 	}
 	opened := make(chan *Container, 1)
-	ctr := &Container{release: make(chan struct{}), done: make(chan error, 1), srcDir: spec.SourceDir}
+	release, done := make(chan struct{}), make(chan error, 1)
+	ctr := &Container{srcDir: spec.SourceDir}
+	ctr.close = func() error {
+		close(release)
+		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+			return err
+		}
+		return nil
+	}
 	for name := range spec.Secrets {
 		ctr.secrets = append(ctr.secrets, name)
 	}
@@ -104,19 +111,16 @@ func (c *Client) Open(ctx context.Context, spec ContainerSpec) (*Container, erro
 				return nil, err
 			}
 			opened <- ctr
-			<-ctr.release
-			ctr.endInit()
-			// Release kills what still runs; its context must outlive the
-			// caller's, which may be why we are closing.
-			return gateway.NewResult(), ctr.ctr.Release(context.WithoutCancel(ctx))
+			<-release
+			return gateway.NewResult(), ctr.release(ctx)
 		}, status)
 		<-progressDone
-		ctr.done <- err
+		done <- err
 	}()
 	select {
 	case ctr := <-opened:
 		return ctr, nil
-	case err := <-ctr.done:
+	case err := <-done:
 		return nil, classify(fmt.Errorf("container from %s: %s", spec.Image, cleanError(err)))
 	}
 }
@@ -149,9 +153,18 @@ func (c *Container) start(ctx context.Context, gw gateway.Client, spec Container
 	}
 	c.srcIndex = 1
 	for _, cm := range spec.Caches {
+		// PRIVATE: a second build of the pipeline running at the same time
+		// gets a cache of its own rather than waiting for, or writing over,
+		// the first's.
 		mounts = append(mounts, gateway.Mount{Dest: cm.Path, MountType: pb.MountType_CACHE,
-			CacheOpt: &pb.CacheOpt{ID: cm.ID, Sharing: pb.CacheSharingOpt_LOCKED}})
+			CacheOpt: &pb.CacheOpt{ID: cm.ID, Sharing: pb.CacheSharingOpt_PRIVATE}})
 	}
+	return c.boot(ctx, gw, mounts)
+}
+
+// boot makes the container from mounts and starts its init.
+func (c *Container) boot(ctx context.Context, gw gateway.Client, mounts []gateway.Mount) error {
+	var err error
 	c.ctr, err = gw.NewContainer(ctx, gateway.NewContainerRequest{Mounts: mounts, NetMode: pb.NetMode_UNSET})
 	if err != nil {
 		return err
@@ -223,15 +236,18 @@ func (c *Container) endInit() {
 	c.initOnce.Do(func() { c.initStdin.Close() })
 }
 
-// Close ends the container and its session, killing whatever still runs.
+// Close ends the container (and its session, for one Open started),
+// killing whatever still runs.
 func (c *Container) Close() error {
-	c.closeOnce.Do(func() {
-		close(c.release)
-		if err := <-c.done; err != nil && !errors.Is(err, context.Canceled) {
-			c.closeErr = err
-		}
-	})
+	c.closeOnce.Do(func() { c.closeErr = c.close() })
 	return c.closeErr
+}
+
+// release ends the init and releases the container. Its context must
+// outlive the caller's, which may be why the container is going.
+func (c *Container) release(ctx context.Context) error {
+	c.endInit()
+	return c.ctr.Release(context.WithoutCancel(ctx))
 }
 
 // containerProcess is a shell exec'd into a container.

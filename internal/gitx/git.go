@@ -13,7 +13,9 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // ErrNotFound marks a ref or commit the remote does not have. It is permanent:
@@ -154,4 +156,19 @@ func DefaultBranch(ctx context.Context, r Remote) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("default branch of %s: %w", Redact(url), ErrNotFound)
+}
+
+// CommitTime is when HEAD of the checkout in dir was committed: a date
+// that means something for what was built from it, and that every rebuild
+// of the commit shares (SOURCE_DATE_EPOCH).
+func CommitTime(ctx context.Context, dir string) (time.Time, error) {
+	out, err := run(ctx, dir, nil, "log", "-1", "--format=%ct", "HEAD")
+	if err != nil {
+		return time.Time{}, err
+	}
+	secs, err := strconv.ParseInt(strings.TrimSpace(out), 10, 64)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("git log: commit time %q: %w", out, err)
+	}
+	return time.Unix(secs, 0).UTC(), nil
 }

@@ -85,6 +85,14 @@ func ParseSecretsManagerRef(ref string) (SecretsManagerRef, error) {
 	return out, nil
 }
 
+// CheckParameterName checks the shape of a Parameter Store name or ARN the
+// way ParameterStore does before it calls SSM, so a kiln config can be
+// checked before a build runs. Errors are *Error of KindInvalidReference.
+func CheckParameterName(name string) error {
+	_, err := parseParameterName(name)
+	return err
+}
+
 // parseParameterName checks an env.parameter-store value and returns the
 // region its ARN names, or "" for a plain name. Everything after the ARN's
 // resource type (a name, with an optional :version or :label selector) is

@@ -44,6 +44,9 @@ type TestStage struct {
 	// see nothing of the worker's environment but PATH; kiln's variables
 	// override them.
 	Env map[string]string `yaml:"env,omitempty" json:"env,omitempty"`
+	// Secrets are environment variables the commands get from secrets read
+	// on the worker, by name.
+	Secrets map[string]DeclaredSecret `yaml:"secrets,omitempty" json:"secrets,omitempty"`
 	// Timeout bounds waiting for the instance and running the commands; default 30m.
 	Timeout Duration `yaml:"timeout,omitempty" json:"timeout,omitempty"`
 }

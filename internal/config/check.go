@@ -73,6 +73,7 @@ func (c *checker) pipelines() {
 			c.p.add(c.tree.at("pipelines", i, "repo"), "repo %q is not listed under repos", pl.Repo)
 		}
 		c.triggers(i, pl.Triggers)
+		c.buildAndTest(i, pl.Stages)
 		c.distribute(i, pl.Stages.Distribute)
 		c.publish(i, pl.Stages)
 	}

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"path"
+	"path/filepath"
 	"slices"
 	"strings"
 )
@@ -13,8 +15,18 @@ func (c *checker) publish(i int, s Stages) {
 		return
 	}
 	base := []any{"pipelines", i, "stages", "publish"}
-	if len(p.Images) > 0 && s.Build == nil {
-		c.p.add(c.tree.at(append(base, "images")...), "images are built from the build stage's artifacts; add a build stage")
+	for j, img := range p.Images {
+		if img.Dockerfile == "" && s.Build == nil {
+			c.p.add(c.tree.at(append(base, "images", j, "files")...), "files come from the build stage's artifacts; add a build stage")
+		}
+		if img.Dockerfile != "" && img.Base != "" {
+			c.p.add(c.tree.at(append(base, "images", j, "base")...), "a Dockerfile names its own base; base is for files images")
+		}
+		for _, p := range []struct{ field, path string }{{"dockerfile", img.Dockerfile}, {"context", img.Context}} {
+			if p.path != "" && !filepath.IsLocal(filepath.FromSlash(p.path)) && path.Clean(p.path) != "." {
+				c.p.add(c.tree.at(append(base, "images", j, p.field)...), "%q leaves the repository", p.path)
+			}
+		}
 	}
 	cf := p.CloudFormation
 	if cf == nil {

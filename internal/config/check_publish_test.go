@@ -14,12 +14,30 @@ func TestPublishProblems(t *testing.T) {
     triggers: {manual: true}
     stages:
       publish:
-        images: [{name: registry.local/acme/app, files: [{from: "**", to: /app}]}]
+        images:
+          - {name: registry.local/acme/app, files: [{from: "**", to: /app}]}
+          - {name: registry.local/acme/df, dockerfile: Dockerfile, base: alpine:3.20}
+          - {name: registry.local/acme/up, dockerfile: ../Dockerfile, context: /etc}
         cloudformation: {bucket: templates, templates: [cfn/app.yaml], account: "222222222222"}
 `, []problem{
-			{11, "pipelines[0].stages.publish.images", "add a build stage"},
-			{12, "pipelines[0].stages.publish.cloudformation", "add a bake stage"},
-			{12, "pipelines[0].stages.publish.cloudformation.account", "account 222222222222 is not a distribution target"},
+			{12, "pipelines[0].stages.publish.images[0].files", "add a build stage"},
+			{13, "pipelines[0].stages.publish.images[1].base", "a Dockerfile names its own base"},
+			{14, "pipelines[0].stages.publish.images[2].context", `"/etc" leaves the repository`},
+			{14, "pipelines[0].stages.publish.images[2].dockerfile", `"../Dockerfile" leaves the repository`},
+			{15, "pipelines[0].stages.publish.cloudformation", "add a bake stage"},
+			{15, "pipelines[0].stages.publish.cloudformation.account", "account 222222222222 is not a distribution target"},
+		}},
+		{"files or dockerfile", head + `pipelines:
+  - name: img
+    repo: acme/widget
+    triggers: {manual: true}
+    stages:
+      build: {buildspec: b.yml}
+      publish:
+        images: [{name: registry.local/acme/app}]
+`, []problem{
+			{12, "pipelines[0].stages.publish.images[0]", "missing required field files"},
+			{12, "pipelines[0].stages.publish.images[0]", "missing required field dockerfile"},
 		}},
 		{"image triggers", head + `pipelines:
   - name: base

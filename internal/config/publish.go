@@ -10,8 +10,9 @@ type PublishStage struct {
 	CloudFormation *CloudFormationPublish `yaml:"cloudformation,omitempty" json:"cloudformation,omitempty"`
 }
 
-// ImagePublish is one container image, built without a Docker engine: the
-// build's artifacts as one layer on a base image.
+// ImagePublish is one container image: built from a Dockerfile with
+// BuildKit, or, without a Docker engine or BuildKit, the build's artifacts as
+// one layer on a base image.
 type ImagePublish struct {
 	// Name is the image repository without a tag, such as
 	// "registry.example.com/acme/app". For an ECR repository
@@ -21,7 +22,23 @@ type ImagePublish struct {
 	// Base is the base image reference; default: an empty image (scratch).
 	Base string `yaml:"base,omitempty" json:"base,omitempty"`
 	// Files copies build artifacts into the image.
-	Files []ImageFile `yaml:"files" json:"files"`
+	Files []ImageFile `yaml:"files,omitempty" json:"files,omitempty"`
+	// Dockerfile builds the image with BuildKit instead: the Dockerfile's
+	// path in the repository. Files and Base then do not apply.
+	Dockerfile string `yaml:"dockerfile,omitempty" json:"dockerfile,omitempty"`
+	// Context is the build context, a directory in the repository; default
+	// the Dockerfile's directory. The build's artifacts are the named
+	// context "artifacts" (COPY --from=artifacts).
+	Context string `yaml:"context,omitempty" json:"context,omitempty"`
+	// BuildArgs are the Dockerfile's ARG values.
+	BuildArgs map[string]string `yaml:"build_args,omitempty" json:"build_args,omitempty"`
+	// Target is the stage to build; default the last.
+	Target string `yaml:"target,omitempty" json:"target,omitempty"`
+	// Secrets are what RUN --mount=type=secret,id=NAME reads, by id.
+	Secrets map[string]DeclaredSecret `yaml:"secrets,omitempty" json:"secrets,omitempty"`
+	// Test runs commands inside the built image before any tag is pushed;
+	// a failure pushes nothing.
+	Test *ImageTest `yaml:"test,omitempty" json:"test,omitempty"`
 	// Env, Entrypoint, Cmd and WorkingDir set the image's config.
 	Env        map[string]string `yaml:"env,omitempty" json:"env,omitempty"`
 	Entrypoint []string          `yaml:"entrypoint,omitempty" json:"entrypoint,omitempty"`
@@ -33,6 +50,14 @@ type ImagePublish struct {
 	Auth *RegistryAuth `yaml:"auth,omitempty" json:"auth,omitempty"`
 	// Insecure talks plain HTTP to the registry, for a local one.
 	Insecure bool `yaml:"insecure,omitempty" json:"insecure,omitempty"`
+}
+
+// ImageTest checks a freshly built image: its commands run in one shell in
+// a container of the image, in its working directory.
+type ImageTest struct {
+	Commands []string `yaml:"commands" json:"commands"`
+	// Timeout bounds the commands; default 10m.
+	Timeout Duration `yaml:"timeout,omitempty" json:"timeout,omitempty"`
 }
 
 // ImageFile copies the artifacts matching From (a glob relative to the

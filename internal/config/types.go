@@ -228,6 +228,11 @@ type BuildStage struct {
 	// Env adds plain environment variables to the build. Buildspec env.variables
 	// override them; kiln's own KILN_* and FLOW_* variables override both.
 	Env map[string]string `yaml:"env,omitempty" json:"env,omitempty"`
+	// Environment runs the build inside an image; unset runs it on the worker.
+	Environment *BuildEnvironment `yaml:"environment,omitempty" json:"environment,omitempty"`
+	// Secrets are environment variables the build gets from secrets read on
+	// the worker, by name.
+	Secrets map[string]DeclaredSecret `yaml:"secrets,omitempty" json:"secrets,omitempty"`
 }
 
 // BuildspecSource is either a path in the repository or an inline buildspec.

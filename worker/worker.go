@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/kiln-ci/kiln/activities"
+	"github.com/kiln-ci/kiln/internal/buildkit"
 	"github.com/kiln-ci/kiln/internal/config"
 	"github.com/kiln-ci/kiln/workflows"
 )
@@ -39,7 +40,11 @@ type Options struct {
 	CopyPollInterval time.Duration
 	// UIURL is the Temporal Web UI's base URL, for links in reports.
 	UIURL string
-	Log   zerolog.Logger
+	// Containers is the worker's container runtime; nil when it has none,
+	// and NoContainers says why.
+	Containers   *buildkit.Client
+	NoContainers error
+	Log          zerolog.Logger
 }
 
 // Worker polls kiln's two task queues: pipelines and their heavy stages on
@@ -97,6 +102,7 @@ func New(c client.Client, o Options) *Worker {
 	acts := &activities.Activities{
 		Config: o.Config, DataDir: o.DataDir, Runs: c, Log: o.Log, PackerBinary: o.PackerBinary,
 		CopyPollInterval: o.CopyPollInterval, UIURL: o.UIURL, HostQueue: HostQueue(o.DataDir),
+		Containers: o.Containers, NoContainers: o.NoContainers,
 	}
 	Register(w, acts)
 	d := worker.New(c, workflows.DistributeTaskQueue, worker.Options{

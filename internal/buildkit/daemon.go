@@ -8,14 +8,17 @@
 package buildkit
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"syscall"
@@ -60,21 +63,75 @@ func StartDaemon(ctx context.Context, o DaemonOptions) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Only root may enter the root: the socket in it lets anyone who can
+	// reach it build as root.
 	if err := os.MkdirAll(o.Root, 0o700); err != nil {
+		return nil, fmt.Errorf("buildkitd root: %w", err)
+	}
+	if err := os.Chmod(o.Root, 0o700); err != nil {
 		return nil, fmt.Errorf("buildkitd root: %w", err)
 	}
 	cfg := filepath.Join(o.Root, "buildkitd.toml")
 	if err := os.WriteFile(cfg, daemonConfig(o.InsecureRegistries), 0o600); err != nil {
 		return nil, fmt.Errorf("buildkitd config: %w", err)
 	}
-	d := &Daemon{Address: "unix://" + socketPath(o.Root), LogPath: filepath.Join(o.Root, "buildkitd.log"), exited: make(chan struct{})}
-	_ = os.Remove(socketPath(o.Root)) // left by a daemon that was killed
+	sock, err := socketPath(o.Root)
+	if err != nil {
+		return nil, err
+	}
+	timeout := o.StartTimeout
+	if timeout <= 0 {
+		timeout = 60 * time.Second
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		// A daemon of a worker that was just killed may still hold the
+		// root's lock while it shuts down, and still answer on the socket:
+		// wait for it, or a new daemon would exit and the old one answer.
+		d, err := (*Daemon)(nil), errLocked
+		if !locked(o.Root) {
+			d, err = spawn(ctx, bin, o.Root, cfg, sock, time.Until(deadline))
+		}
+		if errors.Is(err, errLocked) && time.Now().Before(deadline) {
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(250 * time.Millisecond):
+			}
+			continue
+		}
+		return d, err
+	}
+}
+
+// errLocked: another buildkitd holds the root.
+var errLocked = errors.New("another buildkitd holds the root")
+
+// locked reports whether a buildkitd holds root's lock (buildkitd.lock,
+// which it flocks).
+func locked(root string) bool {
+	f, err := os.OpenFile(filepath.Join(root, "buildkitd.lock"), os.O_RDONLY|os.O_CREATE, 0o600)
+	if err != nil {
+		return false // buildkitd will say what is wrong
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		return true
+	}
+	_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+	return false
+}
+
+// spawn starts one buildkitd and waits up to timeout for it to answer.
+func spawn(ctx context.Context, bin, root, cfg, sock string, timeout time.Duration) (*Daemon, error) {
+	d := &Daemon{Address: "unix://" + sock, LogPath: filepath.Join(root, "buildkitd.log"), exited: make(chan struct{})}
 	logFile, err := os.OpenFile(d.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("buildkitd log: %w", err)
 	}
 	defer logFile.Close()
-	d.cmd = exec.Command(bin, "--root", o.Root, "--addr", d.Address, "--config", cfg)
+	start, _ := logFile.Seek(0, io.SeekEnd)
+	d.cmd = exec.Command(bin, "--root", root, "--addr", d.Address, "--config", cfg)
 	d.cmd.Stdout, d.cmd.Stderr = logFile, logFile
 	// Its own process group, so a Ctrl-C meant for kiln reaches it only
 	// through Stop; Pdeathsig, so it never outlives a kiln that was killed.
@@ -83,15 +140,27 @@ func StartDaemon(ctx context.Context, o DaemonOptions) (*Daemon, error) {
 		return nil, fmt.Errorf("start %s: %w", bin, err)
 	}
 	go func() { _ = d.cmd.Wait(); close(d.exited) }()
-	timeout := o.StartTimeout
-	if timeout <= 0 {
-		timeout = 60 * time.Second
+	err = d.waitReady(ctx, timeout)
+	if err == nil {
+		select {
+		case <-d.exited: // the answer came from another daemon on the socket
+			err = errors.New("exited although the socket answered")
+		default:
+			return d, nil
+		}
 	}
-	if err := d.waitReady(ctx, timeout); err != nil {
-		d.Stop()
-		return nil, fmt.Errorf("buildkitd (log: %s): %w", d.LogPath, err)
+	d.Stop()
+	if out, _ := os.ReadFile(d.LogPath); int64(len(out)) > start && bytes.Contains(out[start:], []byte("another instance running")) {
+		return nil, errLocked
 	}
-	return d, nil
+	return nil, fmt.Errorf("buildkitd (log: %s): %w", d.LogPath, err)
+}
+
+// Available says whether StartDaemon can start a buildkitd here, without
+// starting one: nil, or an error wrapping ErrUnavailable that says why.
+func Available() error {
+	_, err := locate(DaemonOptions{})
+	return err
 }
 
 // locate finds the buildkitd binary and checks that this machine can run
@@ -103,15 +172,41 @@ func locate(o DaemonOptions) (string, error) {
 	if _, err := exec.LookPath("runc"); err != nil {
 		return "", fmt.Errorf("%w: runc is not installed (apt-get install runc)", ErrUnavailable)
 	}
-	bin := o.Binary
-	if bin == "" {
-		bin = "buildkitd"
+	if o.Binary != "" {
+		path, err := exec.LookPath(o.Binary)
+		if err != nil {
+			return "", fmt.Errorf("%w: %s: %v", ErrUnavailable, o.Binary, err)
+		}
+		return path, nil
 	}
-	path, err := exec.LookPath(bin)
-	if err != nil {
-		return "", fmt.Errorf("%w: %s not found (go build -o /usr/local/bin/ github.com/moby/buildkit/cmd/buildkitd in kiln's module)", ErrUnavailable, bin)
+	if path, err := exec.LookPath("buildkitd"); err == nil {
+		return path, nil
 	}
-	return path, nil
+	// Where kiln's test command builds it, at the client's version.
+	if v := clientVersion(); v != "" {
+		if home, err := os.UserHomeDir(); err == nil {
+			path := filepath.Join(home, ".cache", "kiln-ci", "buildkit-"+v, "buildkitd")
+			if _, err := os.Stat(path); err == nil {
+				return path, nil
+			}
+		}
+	}
+	return "", fmt.Errorf("%w: buildkitd is not on PATH (./test/run builds it, or: go build -o /usr/local/bin/ github.com/moby/buildkit/cmd/buildkitd in kiln's checkout)", ErrUnavailable)
+}
+
+// clientVersion is the version of BuildKit's client kiln is built with: a
+// daemon of the same version speaks exactly its protocol.
+func clientVersion() string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return ""
+	}
+	for _, dep := range info.Deps {
+		if dep.Path == "github.com/moby/buildkit" {
+			return dep.Version
+		}
+	}
+	return ""
 }
 
 // daemonConfig is buildkitd's TOML: the OCI worker on runc only, and plain
@@ -125,16 +220,25 @@ func daemonConfig(insecure []string) []byte {
 	return []byte(b.String())
 }
 
-// socketPath keeps the socket under root unless that path is too long for a
-// unix socket (108 bytes on Linux); then it goes to the temp dir, named by
-// a hash of root so two data dirs never share one.
-func socketPath(root string) string {
+// socketPath keeps the socket under root, which only root may enter:
+// buildkitd makes its socket world-writable, and whoever can write it
+// builds as root. A path too long for a unix socket (108 bytes) moves to
+// a private directory in the temp dir, named by a hash of root so two data
+// dirs never share one.
+func socketPath(root string) (string, error) {
 	p := filepath.Join(root, "buildkitd.sock")
 	if len(p) < 100 {
-		return p
+		return p, nil
 	}
 	sum := sha256.Sum256([]byte(root))
-	return filepath.Join(os.TempDir(), "kiln-buildkitd-"+hex.EncodeToString(sum[:8])+".sock")
+	dir := filepath.Join(os.TempDir(), "kiln-buildkitd-"+hex.EncodeToString(sum[:8]))
+	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+		return "", fmt.Errorf("buildkitd socket: %w", err)
+	}
+	if fi, err := os.Lstat(dir); err != nil || !fi.IsDir() || fi.Mode().Perm() != 0o700 || fi.Sys().(*syscall.Stat_t).Uid != 0 {
+		return "", fmt.Errorf("buildkitd socket: %s is not a directory only root may enter", dir)
+	}
+	return filepath.Join(dir, "buildkitd.sock"), nil
 }
 
 // waitReady polls ListWorkers until the daemon answers with a worker, dies,

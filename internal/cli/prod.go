@@ -19,7 +19,7 @@ func runWorker(ctx context.Context, env *Env, args []string) error {
 	var cfgPath, dataDir string
 	var builds, copies int
 	var poll time.Duration
-	var uiURL string
+	var uiURL, buildkitAddr string
 	fs := newFlags(env, "worker", "--config FILE [flags]")
 	fs.StringVar(&cfgPath, "config", envOr("KILN_CONFIG", "kiln.yaml"), "kiln.yaml (env KILN_CONFIG)")
 	fs.StringVar(&dataDir, "data-dir", envOr("KILN_DATA_DIR", ".kiln"), "logs, artifacts and workspaces (env KILN_DATA_DIR)")
@@ -27,6 +27,7 @@ func runWorker(ctx context.Context, env *Env, args []string) error {
 	fs.IntVar(&copies, "max-concurrent-copies", 100, "AMI copies and shares this worker runs at once")
 	fs.StringVar(&uiURL, "ui-url", envOr("KILN_UI_URL", ""), "the Temporal Web UI's base URL, for links to runs in reports (env KILN_UI_URL)")
 	fs.DurationVar(&poll, "copy-poll-interval", activities.DefaultCopyPollInterval, "how often a pending AMI copy's state is read")
+	fs.StringVar(&buildkitAddr, "buildkit-address", envOr("KILN_BUILDKIT_ADDRESS", ""), "buildkitd to run container builds on; default: start one under the data dir when root with runc (env KILN_BUILDKIT_ADDRESS)")
 	t.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -40,8 +41,11 @@ func runWorker(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer c.Close()
+	ctrs := startContainers(ctx, buildkitAddr, dataDir, insecureRegistries(cfg), env.Log)
+	defer ctrs.stop()
 	w := worker.New(c, worker.Options{Config: cfg, DataDir: dataDir, MaxConcurrentBuilds: builds,
-		MaxConcurrentCopies: copies, CopyPollInterval: poll, UIURL: uiURL, Log: env.Log})
+		MaxConcurrentCopies: copies, CopyPollInterval: poll, UIURL: uiURL, Log: env.Log,
+		Containers: ctrs.client, NoContainers: ctrs.err})
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("worker: %w", err)
 	}

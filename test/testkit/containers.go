@@ -1,13 +1,17 @@
 package testkit
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log"
 	"net/http/httptest"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -19,59 +23,76 @@ import (
 	"github.com/kiln-ci/kiln/internal/oci"
 )
 
+// Registry is a loopback OCI registry that holds a busybox base image,
+// since tests have no internet to pull one from.
+type Registry struct {
+	// Host is the registry's host:port, reached over plain HTTP.
+	Host string
+	// Busybox is the base image, pinned: <Host>/busybox@sha256:….
+	Busybox string
+	// BusyboxTag names the same image by tag: <Host>/busybox:1.
+	BusyboxTag string
+	server     *httptest.Server
+}
+
+// StartRegistry starts a registry and pushes the busybox image, made from
+// Debian's busybox-static, to it. Close stops it.
+func StartRegistry(ctx context.Context) (*Registry, error) {
+	r := &Registry{server: httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))}
+	r.Host = strings.TrimPrefix(r.server.URL, "http://")
+	r.BusyboxTag = r.Host + "/busybox:1"
+	img, err := oci.BusyboxImage(oci.BusyboxPath)
+	if err == nil {
+		var ref name.Reference
+		if ref, err = name.ParseReference(r.BusyboxTag, name.Insecure); err == nil {
+			err = remote.Write(ref, img, remote.WithContext(ctx))
+		}
+	}
+	if err != nil {
+		r.Close()
+		return nil, fmt.Errorf("push busybox: %w", err)
+	}
+	digest, err := img.Digest()
+	if err != nil {
+		r.Close()
+		return nil, err
+	}
+	r.Busybox = r.Host + "/busybox@" + digest.String()
+	return r, nil
+}
+
+// Close stops the registry.
+func (r *Registry) Close() { r.server.Close() }
+
 // Containers is a test's container runtime, all on this machine: a private
-// buildkitd (runc, as root) and a loopback registry that holds a busybox
-// base image, since tests have no internet to pull one from.
+// buildkitd (runc, as root) and a Registry it may pull from over HTTP.
 type Containers struct {
 	// Daemon is the running buildkitd; Daemon.Address dials it.
 	Daemon *buildkit.Daemon
 	// Root is the daemon's state directory.
 	Root string
-	// Registry is the registry's host:port, reached over plain HTTP.
-	Registry string
-	// Busybox is the base image, pinned: <Registry>/busybox@sha256:….
-	Busybox string
-	// BusyboxTag names the same image by tag: <Registry>/busybox:1.
-	BusyboxTag string
-	server     *httptest.Server
+	// Registry is the registry's host:port; Busybox and BusyboxTag name
+	// its base image (see Registry).
+	Registry, Busybox, BusyboxTag string
+	reg                           *Registry
 }
 
-// StartContainers starts a registry, pushes the busybox image to it, then
-// starts buildkitd under root with that registry allowed over HTTP.
-// buildkitd is KILN_BUILDKITD or the one on PATH (test/run puts kiln's own
-// build there). Close stops both.
+// StartContainers starts a registry with busybox, then buildkitd under
+// root with that registry allowed over HTTP. buildkitd is KILN_BUILDKITD or
+// the one on PATH (test/run puts kiln's own build there). Close stops both.
 func StartContainers(ctx context.Context, root string) (*Containers, error) {
-	c := &Containers{server: httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))}
-	c.Registry = strings.TrimPrefix(c.server.URL, "http://")
-	img, err := oci.BusyboxImage(oci.BusyboxPath)
+	reg, err := StartRegistry(ctx)
 	if err != nil {
-		c.Close()
 		return nil, err
 	}
-	c.BusyboxTag = c.Registry + "/busybox:1"
-	ref, err := name.ParseReference(c.BusyboxTag, name.Insecure)
-	if err != nil {
-		c.Close()
-		return nil, err
-	}
-	if err := remote.Write(ref, img, remote.WithContext(ctx)); err != nil {
-		c.Close()
-		return nil, fmt.Errorf("push busybox: %w", err)
-	}
-	digest, err := img.Digest()
-	if err != nil {
-		c.Close()
-		return nil, err
-	}
-	c.Busybox = c.Registry + "/busybox@" + digest.String()
-	c.Root = root
+	c := &Containers{Registry: reg.Host, Busybox: reg.Busybox, BusyboxTag: reg.BusyboxTag, Root: root, reg: reg}
 	c.Daemon, err = buildkit.StartDaemon(ctx, buildkit.DaemonOptions{
 		Root:               root,
 		Binary:             os.Getenv("KILN_BUILDKITD"),
-		InsecureRegistries: []string{c.Registry},
+		InsecureRegistries: []string{reg.Host},
 	})
 	if err != nil {
-		c.Close()
+		reg.Close()
 		return nil, err
 	}
 	return c, nil
@@ -80,7 +101,7 @@ func StartContainers(ctx context.Context, root string) (*Containers, error) {
 // Close stops buildkitd and the registry.
 func (c *Containers) Close() {
 	c.Daemon.Stop()
-	c.server.Close()
+	c.reg.Close()
 }
 
 // RequireContainers starts Containers for one test and stops them at its
@@ -98,4 +119,29 @@ func RequireContainers(t testing.TB) *Containers {
 	}
 	t.Cleanup(c.Close)
 	return c
+}
+
+// Running counts the containers this buildkitd has running.
+func (c *Containers) Running() (int, error) { return RunningContainers(c.Root) }
+
+// RunningContainers counts the containers a buildkitd with state under
+// root has running: runc keeps their state in its default root, and their
+// bundles under the daemon's.
+func RunningContainers(root string) (int, error) {
+	out, err := exec.Command("runc", "list", "--format", "json").Output()
+	if err != nil {
+		return 0, fmt.Errorf("runc list: %w", err)
+	}
+	var list []struct{ ID, Status, Bundle string }
+	if err := json.Unmarshal(out, &list); err != nil && len(bytes.TrimSpace(out)) > 0 && string(bytes.TrimSpace(out)) != "null" {
+		return 0, fmt.Errorf("runc list: %w", err)
+	}
+	ours := filepath.Join(root, "runc-overlayfs", "executor") + "/"
+	n := 0
+	for _, ctr := range list {
+		if strings.HasPrefix(ctr.Bundle, ours) && ctr.Status != "stopped" {
+			n++
+		}
+	}
+	return n, nil
 }

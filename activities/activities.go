@@ -12,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 	"go.temporal.io/api/workflowservice/v1"
 
+	"github.com/kiln-ci/kiln/internal/buildkit"
 	"github.com/kiln-ci/kiln/internal/config"
 )
 
@@ -38,6 +39,10 @@ type Activities struct {
 	// UIURL is the Temporal Web UI's base URL, for links to runs in reports
 	// and notifications; empty leaves links out.
 	UIURL string
+	// Containers runs builds inside images and builds Dockerfiles; nil when
+	// this worker has no container runtime, and NoContainers says why.
+	Containers   *buildkit.Client
+	NoContainers error
 
 	// sources and grants remember, per worker, the source AMIs read and the
 	// accounts they were shared with, so a run's many targets do not repeat

@@ -100,6 +100,11 @@ func (a *Activities) TestAMI(ctx context.Context, in TestInput) (_ *TestResult, 
 		return res, a.tagOutcome(ctx, in.AMIs, res, prev.FailureType, prev.Failure)
 	}
 
+	// Read before launching: a secret that is missing costs no instance.
+	secrets, err := resolveSecrets(ctx, "stages.test.secrets", in.Plan.Test.Secrets, buildspec.Env{})
+	if err != nil {
+		return nil, err
+	}
 	runCtx, cancel := context.WithTimeout(ctx, in.Plan.TestTimeout())
 	defer cancel()
 	inst, err := a.startTestInstance(runCtx, c, in, region, res.AMI, hb, out)
@@ -107,7 +112,7 @@ func (a *Activities) TestAMI(ctx context.Context, in TestInput) (_ *TestResult, 
 		return nil, classifyTestError(ctx, runCtx, in, res, "waiting for the instance", err)
 	}
 	res.InstanceID = aws.ToString(inst.InstanceId)
-	err = a.runTestCommands(runCtx, in, inst, region, paths.Work, hb, out)
+	err = a.runTestCommands(runCtx, in, inst, region, paths.Work, secrets, hb, out)
 	var cmdErr *buildspec.CommandError
 	switch {
 	case err == nil:
@@ -129,8 +134,8 @@ func (a *Activities) TestAMI(ctx context.Context, in TestInput) (_ *TestResult, 
 }
 
 // runTestCommands checks out the commit and runs the commands in one shell,
-// like a buildspec's build phase.
-func (a *Activities) runTestCommands(ctx context.Context, in TestInput, inst ec2types.Instance, region, work string, hb *heartbeater[testCheckpoint], out *countingWriter) error {
+// like a buildspec's build phase, with the declared secrets.
+func (a *Activities) runTestCommands(ctx context.Context, in TestInput, inst ec2types.Instance, region, work string, secrets []buildspec.Secret, hb *heartbeater[testCheckpoint], out *countingWriter) error {
 	src := filepath.Join(work, "test")
 	hb.set(func(cp *testCheckpoint) { cp.Step = "checkout" })
 	fmt.Fprintf(out, "[kiln] checking out %s at %s\n", gitx.Redact(in.Plan.CloneURL), in.Plan.Commit)
@@ -161,6 +166,7 @@ func (a *Activities) runTestCommands(ctx context.Context, in TestInput, inst ec2
 		Dir:     src,
 		Env:     env,
 		BaseEnv: append(base, mapEnv(in.Plan.Test.Env)...),
+		Secrets: secrets,
 		Log:     out,
 		Progress: func(p buildspec.Progress) {
 			hb.set(func(cp *testCheckpoint) { cp.Command = p.Command })

@@ -3,6 +3,7 @@ package activities
 import (
 	"context"
 	"errors"
+	"os"
 	"sync"
 	"testing"
 	"testing/fstest"
@@ -290,4 +291,30 @@ func TestWithLeakedInstance(t *testing.T) {
 	assert.ErrorIs(t, withLeakedInstance(boom, res), boom)
 	assert.Equal(t, boom, withLeakedInstance(boom, &TestResult{InstanceID: "i-1"}))
 	assert.NoError(t, withLeakedInstance(nil, res))
+}
+
+// TestAMITestSecrets: the test commands get the secrets the stage
+// declares, scrubbed from the log; a secret that cannot be read fails the
+// test for good before any instance is launched.
+func TestAMITestSecrets(t *testing.T) {
+	t.Setenv("KILN_TEST_SSH_KEY", "ssh-key-0d9e2f")
+	fake := &fakeEC2{state: ec2types.InstanceStateNameRunning}
+	fake.tags = map[string]string{}
+	in := testInput(t, `test "$SSH_KEY" = ssh-key-0d9e2f && echo "key is $SSH_KEY"`)
+	in.Plan.Test.Secrets = map[string]config.DeclaredSecret{"SSH_KEY": {Env: "KILN_TEST_SSH_KEY"}}
+	a := &Activities{DataDir: t.TempDir(), Log: zerolog.Nop(), AWS: fakeAWS{ec2: fake}}
+	res, err := executeTest(t, a, in, nil)
+	require.NoError(t, err)
+	assert.True(t, res.Passed)
+	log, err := os.ReadFile(res.LogPath)
+	require.NoError(t, err)
+	assert.Contains(t, string(log), "key is <sensitive>")
+	assert.NotContains(t, string(log), "ssh-key-0d9e2f")
+
+	in.Plan.Test.Secrets["SSH_KEY"] = config.DeclaredSecret{Env: "KILN_TEST_NO_SUCH_KEY"}
+	fake.launches = nil
+	_, err = executeTest(t, a, in, nil)
+	appErr := requirePermanent(t, err, ErrSecretUnavailable)
+	assert.Contains(t, appErr.Message(), "stages.test.secrets.SSH_KEY")
+	assert.Empty(t, fake.launches, "no instance for a test that cannot run")
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/kiln-ci/kiln/internal/buildspec"
 	"github.com/kiln-ci/kiln/internal/config"
@@ -39,6 +40,15 @@ type BuildResult struct {
 	// ArtifactsQueue is the task queue of the worker whose disk holds the
 	// artifacts; the publish stage's image builds run there.
 	ArtifactsQueue string `json:"artifacts_queue,omitempty"`
+	// Reports are the buildspec's test reports. A failed build's are in
+	// its BuildFailed error's details, since Temporal drops the result of
+	// a failed activity.
+	Reports []buildspec.ReportResult `json:"reports,omitempty"`
+	// Image is the pinned image the build ran in (Plan.BuildImage), and
+	// ImageDigest the manifest BuildKit ran of it (for a multi-platform
+	// image, the platform's); both empty for a build on the worker.
+	Image       string `json:"image,omitempty"`
+	ImageDigest string `json:"image_digest,omitempty"`
 }
 
 // BuildProgress is the build's heartbeat: where it is, for the UI's pending
@@ -54,9 +64,11 @@ type BuildProgress struct {
 // be well under the activity's heartbeat timeout.
 var heartbeatEvery = 5 * time.Second // a var for tests
 
-// Build checks out the commit into a fresh workspace and runs the buildspec.
-// A failing command is a permanent BuildFailed error carrying the exit code and
-// the log's last lines; clone and I/O failures are retryable.
+// Build checks out the commit into a fresh workspace and runs the buildspec,
+// on the worker or, when the plan pinned a build image, in a container of
+// it, with the secrets the stage and the buildspec declare. A failing
+// command is a permanent BuildFailed error carrying the exit code, the log's
+// last lines and the test reports; clone and I/O failures are retryable.
 func (a *Activities) Build(ctx context.Context, in BuildInput) (*BuildResult, error) {
 	info := activity.GetInfo(ctx)
 	runDir := safeName(in.RunID)
@@ -79,7 +91,7 @@ func (a *Activities) Build(ctx context.Context, in BuildInput) (*BuildResult, er
 	defer hb.stop()
 
 	res := &BuildResult{LogPath: paths.Log}
-	log.Info().Str("log", paths.Log).Msg("build started")
+	log.Info().Str("log", paths.Log).Str("image", in.Plan.BuildImage).Msg("build started")
 	src := filepath.Join(paths.Work, "src")
 	hb.set(func(p *BuildProgress) { *p = BuildProgress{Step: "checkout"} })
 	fmt.Fprintf(out, "[kiln] checking out %s at %s\n", gitx.Redact(in.Plan.CloneURL), in.Plan.Commit)
@@ -90,24 +102,32 @@ func (a *Activities) Build(ctx context.Context, in BuildInput) (*BuildResult, er
 	if err != nil {
 		return nil, err
 	}
-	base, err := a.baseEnv(in.Pipeline, paths.Work)
+	hb.set(func(p *BuildProgress) { *p = BuildProgress{Step: "secrets"} })
+	secrets, err := resolveSecrets(ctx, "stages.build.secrets", in.Plan.Build.Secrets, spec.Env)
 	if err != nil {
 		return nil, err
 	}
 	runCtx, cancel := context.WithTimeout(ctx, in.Plan.BuildTimeout())
 	defer cancel()
-	result, err := spec.Run(runCtx, buildspec.RunOptions{
-		Dir:          src,
+	opts := buildspec.RunOptions{
 		Env:          EventEnv(in),
-		BaseEnv:      append(base, mapEnv(in.Plan.Build.Env)...),
 		Log:          out,
 		ArtifactsDir: paths.Artifacts,
+		Secrets:      secrets,
 		Progress: func(p buildspec.Progress) {
 			hb.set(func(b *BuildProgress) { *b = BuildProgress{Step: "buildspec", Phase: p.Phase, Command: p.Command} })
 		},
-	})
+	}
+	var result *buildspec.Result
+	if in.Plan.BuildImage != "" {
+		hb.set(func(p *BuildProgress) { *p = BuildProgress{Step: "container"} })
+		result, err = a.buildInContainer(runCtx, in, spec, src, opts, res)
+	} else {
+		result, err = a.buildOnHost(runCtx, in, spec, src, paths.Work, opts)
+	}
 	if result != nil {
 		res.Phases, res.Exported = result.Phases, result.Exported
+		res.Reports = scrubReports(result.Reports, secrets)
 		if len(result.Artifacts) > 0 {
 			res.Artifacts, res.ArtifactsDir = result.Artifacts, paths.Artifacts
 			res.ArtifactsQueue = a.HostQueue
@@ -115,25 +135,48 @@ func (a *Activities) Build(ctx context.Context, in BuildInput) (*BuildResult, er
 	}
 	if err != nil {
 		log.Warn().Err(err).Msg("build failed")
-		return res, a.classifyBuildError(ctx, runCtx, in, paths.Log, err)
+		return res, a.classifyBuildError(ctx, runCtx, in, res, err)
 	}
 	log.Info().Int("artifacts", len(res.Artifacts)).Msg("build succeeded")
 	return res, nil
 }
 
+// buildOnHost runs the buildspec on the worker, in the checkout, with the
+// minimal base environment baseEnv gives.
+func (a *Activities) buildOnHost(ctx context.Context, in BuildInput, spec *buildspec.Spec, src, work string, opts buildspec.RunOptions) (*buildspec.Result, error) {
+	base, err := a.baseEnv(in.Pipeline, work)
+	if err != nil {
+		return nil, err
+	}
+	if len(spec.Cache.Paths) > 0 {
+		fmt.Fprintf(opts.Log, "[kiln] cache.paths are kept only for builds in an image (stages.build.environment); "+
+			"on the worker the pipeline's HOME (%s) carries over between runs instead\n", envValue(base, "HOME"))
+	}
+	opts.Dir, opts.BaseEnv = src, append(base, mapEnv(in.Plan.Build.Env)...)
+	return spec.Run(ctx, opts)
+}
+
 // classifyBuildError decides whether a failure is the build's (permanent) or the
-// machine's (retryable), and words it for people.
-func (a *Activities) classifyBuildError(ctx, runCtx context.Context, in BuildInput, logPath string, err error) error {
+// machine's (retryable), and words it for people. A failed build's test
+// reports ride in its error's details.
+func (a *Activities) classifyBuildError(ctx, runCtx context.Context, in BuildInput, res *BuildResult, err error) error {
 	var cmdErr *buildspec.CommandError
+	var appErr *temporal.ApplicationError
 	switch {
 	case ctx.Err() != nil:
 		return ctx.Err() // cancelled or timed out by Temporal: it decides what next
 	case errors.Is(runCtx.Err(), context.DeadlineExceeded):
-		return permanent(ErrBuildTimedOut, "build timed out after %s (stages.build.timeout); log: %s", in.Plan.BuildTimeout(), logPath)
+		return permanent(ErrBuildTimedOut, "build timed out after %s (stages.build.timeout); log: %s", in.Plan.BuildTimeout(), res.LogPath)
+	case errors.As(err, &appErr):
+		return appErr // already classified: the build image
 	case errors.As(err, &cmdErr):
-		return permanent(ErrBuildFailed, "%v\nlog: %s", err, logPath)
+		msg := fmt.Sprintf("%v\nlog: %s", err, res.LogPath)
+		if len(res.Reports) > 0 {
+			return temporal.NewNonRetryableApplicationError(msg, ErrBuildFailed, nil, res.Reports)
+		}
+		return permanent(ErrBuildFailed, "%s", msg)
 	default:
-		return fmt.Errorf("build: %w (log: %s)", err, logPath)
+		return fmt.Errorf("build: %w (log: %s)", err, res.LogPath)
 	}
 }
 
@@ -168,6 +211,16 @@ func createLog(path string) (*os.File, error) {
 		return nil, err
 	}
 	return os.Create(path)
+}
+
+// envValue is name's value in env, or "".
+func envValue(env []string, name string) string {
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, name+"="); ok {
+			return v
+		}
+	}
+	return ""
 }
 
 func mapEnv(m map[string]string) []string {

@@ -34,6 +34,15 @@ const (
 	// for a reason of the client's (Client.*), such as an unusable KMS key
 	// or a volume limit, that a new launch would meet again.
 	ErrTestInstanceFailed = "TestInstanceFailed"
+	// ErrNoContainers: the pipeline builds in an image and the worker that
+	// planned the run has no container runtime.
+	ErrNoContainers = "NoContainers"
+	// ErrSecretUnavailable: a secret a stage declares (or its buildspec's
+	// env.secrets-manager or env.parameter-store names) cannot be read: the
+	// worker's variable or file is missing, or AWS says the secret does not
+	// exist or may not be read. The message names the variable and where it
+	// is read, never the value.
+	ErrSecretUnavailable = "SecretUnavailable"
 )
 
 // Error types of failures a retry may get past. They are ApplicationErrors
@@ -45,6 +54,11 @@ const (
 	ErrBakeInterrupted = "BakeInterrupted"
 )
 
+// RetryableErrorTypes are kiln's error types that a retry may get past; a
+// test holds every Err* type of this package to be in it or in
+// PermanentErrorTypes.
+var RetryableErrorTypes = []string{ErrBakeInterrupted}
+
 // PermanentErrorTypes are the error types no retry policy retries: kiln's own
 // and the AWS ones awsx.Classify produces (access denied, not found, unusable
 // KMS key, invalid request).
@@ -54,7 +68,7 @@ var PermanentErrorTypes = append([]string{
 	ErrBakeFailed, ErrBakeTimedOut, ErrInvalidBakeRequest,
 	ErrAMITestFailed, ErrAMITestTimedOut, ErrInvalidTestRequest, ErrTestInstanceFailed,
 	ErrCopyFailed, ErrInvalidDistribution, ErrReportRefused, ErrInvalidTemplate,
-	ErrRegistryRefused, ErrInvalidImage,
+	ErrRegistryRefused, ErrInvalidImage, ErrImageTestFailed, ErrNoContainers, ErrSecretUnavailable,
 }, awsx.PermanentErrorTypes...)
 
 // permanent makes a non-retryable application error of the given type.

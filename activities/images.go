@@ -18,6 +18,7 @@ import (
 	"github.com/bmatcuk/doublestar/v4"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"go.temporal.io/sdk/activity"
 
 	"github.com/kiln-ci/kiln/internal/awsx"
 	"github.com/kiln-ci/kiln/internal/config"
@@ -33,6 +34,9 @@ const (
 	// ErrInvalidImage: the image cannot be built as configured, e.g. no
 	// artifact matches, the base image does not exist, or a tag is invalid.
 	ErrInvalidImage = "InvalidImage"
+	// ErrImageTestFailed: the image's test commands failed in a container
+	// of it; nothing was pushed.
+	ErrImageTestFailed = "ImageTestFailed"
 )
 
 // ImageInput asks for one configured image to be built and pushed.
@@ -66,6 +70,9 @@ type ImageResult struct {
 	// back.
 	Stale    bool     `json:"stale,omitempty"`
 	Withheld []string `json:"withheld,omitempty"`
+	// Bases are a Dockerfile's base images, each as the FROM line names it
+	// and the digest it was built on.
+	Bases map[string]string `json:"bases,omitempty"`
 }
 
 // imageProgress is PublishImage's heartbeat: it beats on a ticker from start
@@ -88,11 +95,6 @@ func (a *Activities) PublishImage(ctx context.Context, in ImageInput) (*ImageRes
 	hb := newHeartbeater(ctx, nil, imageProgress{Image: cfg.Name, Step: "prepare"}, nil)
 	defer hb.stop()
 	step := func(s string) { hb.set(func(cur *imageProgress) { *cur = imageProgress{Image: cfg.Name, Step: s} }) }
-	artifacts := a.paths("build", safeName(in.RunID), 1).Artifacts
-	files, err := imageFiles(artifacts, cfg.Files)
-	if err != nil {
-		return nil, err
-	}
 	tags, err := a.imageTags(ctx, cfg, in)
 	if err != nil {
 		return nil, err
@@ -101,13 +103,19 @@ func (a *Activities) PublishImage(ctx context.Context, in ImageInput) (*ImageRes
 	if err != nil {
 		return nil, err
 	}
-	step("build")
-	built, err := p.Build(ctx, imageOf(cfg, in.Plan, files))
+	res := &ImageResult{Name: cfg.Name}
+	var built v1.Image
+	if cfg.Dockerfile != "" {
+		work := filepath.Join(a.DataDir, "work", safeName(in.RunID), fmt.Sprintf("image-%d-%d", in.Index, activity.GetInfo(ctx).Attempt))
+		defer os.RemoveAll(work) // after the push, which reads the layers from it
+		built, res.Bases, err = a.dockerfileImage(ctx, dockerfileBuild{in: in, cfg: cfg, pusher: p, work: work}, step)
+	} else {
+		built, err = a.artifactImage(ctx, p, in, cfg, step)
+	}
 	if err != nil {
-		return nil, classifyImage(err, "build "+cfg.Name)
+		return nil, err
 	}
 	step("check branch head")
-	res := &ImageResult{Name: cfg.Name}
 	head, moved, err := branchHead(ctx, in.Plan, in.Event)
 	if err != nil {
 		return nil, err
@@ -147,6 +155,37 @@ func (a *Activities) PublishImage(ctx context.Context, in ImageInput) (*ImageRes
 		Strs("kept_elsewhere", res.Kept).Strs("behind_newer_release", res.Behind).
 		Bool("stale", res.Stale).Strs("withheld", res.Withheld).Msg("image published")
 	return res, nil
+}
+
+// artifactImage builds the image from the build's artifacts on its base.
+func (a *Activities) artifactImage(ctx context.Context, p *oci.Pusher, in ImageInput, cfg config.ImagePublish, step func(string)) (v1.Image, error) {
+	files, err := imageFiles(a.paths("build", safeName(in.RunID), 1).Artifacts, cfg.Files)
+	if err != nil {
+		return nil, err
+	}
+	step("build")
+	built, err := p.Build(ctx, imageOf(cfg, in.Plan, files))
+	if err != nil {
+		return nil, classifyImage(err, "build "+cfg.Name)
+	}
+	return built, nil
+}
+
+// dockerfileImage builds a Dockerfile image in b.work, writing BuildKit's
+// output to the image's log, <data-dir>/logs/<run>/image-<index>-<attempt>.log.
+func (a *Activities) dockerfileImage(ctx context.Context, b dockerfileBuild, step func(string)) (v1.Image, map[string]string, error) {
+	if a.Containers == nil {
+		return nil, nil, permanent(ErrInvalidImage, "%s is built from a Dockerfile, and this worker has no container runtime: %v", b.cfg.Name, a.NoContainers)
+	}
+	attempt := activity.GetInfo(ctx).Attempt
+	logPath := filepath.Join(a.DataDir, "logs", safeName(b.in.RunID), fmt.Sprintf("image-%d-%d.log", b.in.Index, attempt))
+	logFile, err := createLog(logPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer logFile.Close()
+	b.log, b.logPath = logFile, logPath
+	return a.buildDockerfile(ctx, b, step)
 }
 
 // pushStall is how long a push may go without a byte going up.

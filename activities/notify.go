@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 
 	"github.com/kiln-ci/kiln/internal/awsx"
+	"github.com/kiln-ci/kiln/internal/buildspec"
 	"github.com/kiln-ci/kiln/internal/config"
 	"github.com/kiln-ci/kiln/internal/event"
 	"github.com/kiln-ci/kiln/internal/notify"
@@ -27,6 +28,8 @@ type NotifyInput struct {
 	Outcome     string `json:"outcome"`
 	FailedStage string `json:"failed_stage,omitempty"`
 	Error       string `json:"error,omitempty"`
+	// Tests are the build's test reports.
+	Tests []buildspec.ReportResult `json:"tests,omitempty"`
 }
 
 // NotifyResult says, per channel (email, sns), what happened.
@@ -41,7 +44,7 @@ type NotifyResult struct {
 // a failure to notify must not fail the run, and a retry would mail twice.
 func (a *Activities) Notify(ctx context.Context, in NotifyInput) (*NotifyResult, error) {
 	m := notify.Message{Pipeline: in.Pipeline, Repo: in.Repo, Ref: in.Event.RefLabel(), Commit: in.Commit,
-		RunID: in.RunID, Outcome: in.Outcome, FailedStage: in.FailedStage, Error: in.Error}
+		RunID: in.RunID, Outcome: in.Outcome, FailedStage: in.FailedStage, Error: in.Error, Tests: in.Tests}
 	senders, failed := map[string]notify.Sender{}, map[string]string{}
 	if e := in.Notify.Email; e != nil {
 		m.To = append(m.To, e.To...)

@@ -33,8 +33,12 @@ type Plan struct {
 	Branch           string             `json:"branch,omitempty"`
 	CancelSuperseded bool               `json:"cancel_superseded"`
 	Build            *config.BuildStage `json:"build,omitempty"`
-	Bake             *config.BakeStage  `json:"bake,omitempty"`
-	Test             *config.TestStage  `json:"test,omitempty"`
+	// BuildImage is stages.build.environment.image pinned by digest when
+	// the run started, "<repository>@sha256:…": every attempt of the build
+	// runs in this image. Empty for a build on the worker.
+	BuildImage string            `json:"build_image,omitempty"`
+	Bake       *config.BakeStage `json:"bake,omitempty"`
+	Test       *config.TestStage `json:"test,omitempty"`
 	// Distribute is only set together with Bake, which makes its source AMI.
 	Distribute *config.DistributeStage `json:"distribute,omitempty"`
 	Publish    *config.PublishStage    `json:"publish,omitempty"`
@@ -157,6 +161,9 @@ func (a *Activities) Plan(ctx context.Context, in PlanInput) (*Plan, error) {
 	if repo == nil {
 		return nil, permanent(ErrInvalidRunRequest, "pipeline %q names repo %q, which is not in %s", p.Name, p.Repo, a.Config.File)
 	}
+	if err := a.checkContainers(p); err != nil {
+		return nil, err
+	}
 	remote, err := remoteOf(repo.CloneURL, repo.CloneAuth)
 	if err != nil {
 		return nil, err
@@ -180,6 +187,10 @@ func (a *Activities) Plan(ctx context.Context, in PlanInput) (*Plan, error) {
 			return nil, err
 		}
 	}
+	image, err := a.pinBuildImage(ctx, p.Stages.Build)
+	if err != nil {
+		return nil, err
+	}
 	return &Plan{
 		Repo:             repo.Name,
 		CloneURL:         repo.CloneURL,
@@ -188,6 +199,7 @@ func (a *Activities) Plan(ctx context.Context, in PlanInput) (*Plan, error) {
 		Branch:           branch,
 		CancelSuperseded: p.CancelsSuperseded(in.Event.Kind),
 		Build:            p.Stages.Build,
+		BuildImage:       image,
 		Bake:             p.Stages.Bake,
 		Test:             p.Stages.Test,
 		Distribute:       p.Stages.Distribute,

@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/sdk/activity"
 
 	"github.com/kiln-ci/kiln/internal/awsx"
+	"github.com/kiln-ci/kiln/internal/buildspec"
 	"github.com/kiln-ci/kiln/internal/config"
 	"github.com/kiln-ci/kiln/internal/event"
 	"github.com/kiln-ci/kiln/internal/report"
@@ -38,6 +39,8 @@ type ReportInput struct {
 	// Outcome is empty while the run goes on; then succeeded, failed or
 	// cancelled.
 	Outcome string `json:"outcome,omitempty"`
+	// Tests are the build's test reports, once it has ended.
+	Tests []buildspec.ReportResult `json:"tests,omitempty"`
 }
 
 // ReportStage is one stage's state as reported.
@@ -105,7 +108,7 @@ func (a *Activities) reportCodeCommit(ctx context.Context, in ReportInput, cc *c
 func (a *Activities) reportRun(ctx context.Context, in ReportInput) report.Run {
 	run := report.Run{Repo: in.Repo, Commit: in.Commit, Pipeline: in.Pipeline, RunID: in.RunID,
 		URL: RunURL(a.UIURL, activity.GetInfo(ctx).WorkflowNamespace, in.RunID), Outcome: in.Outcome,
-		PR: prNumber(in.Event)}
+		PR: prNumber(in.Event), Tests: in.Tests}
 	for _, s := range in.Stages {
 		run.Stages = append(run.Stages, report.Stage{Name: s.Name, State: s.State, Duration: s.Duration, Error: s.Error})
 		if s.State == "failed" {

@@ -185,8 +185,10 @@ func (r *pipelineRun) build(ctx workflow.Context, plan *activities.Plan) (*activ
 	in.ScheduledAt = scheduledTime(ctx)
 	var out activities.BuildResult
 	if err := workflow.ExecuteActivity(ctx, a.Build, in).Get(ctx, &out); err != nil {
+		r.progress.Tests = failedTests(err)
 		return nil, err
 	}
+	r.progress.Tests = out.Reports
 	return &out, nil
 }
 

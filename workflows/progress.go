@@ -7,6 +7,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/kiln-ci/kiln/activities"
+	"github.com/kiln-ci/kiln/internal/buildspec"
 )
 
 // Stage states reported by the progress query.
@@ -39,6 +40,9 @@ type Progress struct {
 	ReportError string `json:"report_error,omitempty"`
 	// Notified says, per channel, how telling people of the outcome went.
 	Notified *activities.NotifyResult `json:"notified,omitempty"`
+	// Tests are the build's test reports once it has ended, passed or
+	// failed; reports and notifications show them.
+	Tests []buildspec.ReportResult `json:"tests,omitempty"`
 }
 
 // StageProgress is one stage's state.
@@ -117,4 +121,19 @@ func rootMessage(err error) string {
 		}
 		err = u.Unwrap()
 	}
+}
+
+// failedTests are the test reports a failed build's BuildFailed error
+// carries in its details; none for other errors, or for histories
+// recorded before builds sent them.
+func failedTests(err error) []buildspec.ReportResult {
+	var appErr *temporal.ApplicationError
+	if !errors.As(err, &appErr) || appErr.Type() != activities.ErrBuildFailed || !appErr.HasDetails() {
+		return nil
+	}
+	var reports []buildspec.ReportResult
+	if appErr.Details(&reports) != nil {
+		return nil
+	}
+	return reports
 }

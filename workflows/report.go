@@ -62,7 +62,7 @@ func (r *pipelineRun) report(changed []string, outcome string) {
 	in := activities.ReportInput{
 		RunID: r.progress.RunID, Pipeline: r.in.Pipeline, Event: r.in.Event,
 		Repo: r.def.Repo, Commit: r.def.Commit, Report: r.def.Report, CodeCommit: r.def.CodeCommit,
-		Changed: changed, Outcome: outcome,
+		Changed: changed, Outcome: outcome, Tests: r.progress.Tests,
 	}
 	for _, s := range r.progress.Stages {
 		rs := activities.ReportStage{Name: s.Name, State: s.State, Error: s.Error}
@@ -101,7 +101,7 @@ func (r *pipelineRun) notify(ctx workflow.Context, outcome string) {
 		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 1},
 	})
 	in := activities.NotifyInput{RunID: r.progress.RunID, Pipeline: r.in.Pipeline, Event: r.in.Event,
-		Repo: r.def.Repo, Commit: r.def.Commit, Notify: r.def.Notify, Outcome: outcome}
+		Repo: r.def.Repo, Commit: r.def.Commit, Notify: r.def.Notify, Outcome: outcome, Tests: r.progress.Tests}
 	if outcome == OutcomeFailed {
 		for _, s := range r.progress.Stages {
 			if s.State == StateFailed {

@@ -9,8 +9,10 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/kiln-ci/kiln/activities"
+	"github.com/kiln-ci/kiln/internal/buildspec"
 	"github.com/kiln-ci/kiln/internal/config"
 	"github.com/kiln-ci/kiln/internal/event"
+	"github.com/kiln-ci/kiln/internal/junit"
 	"github.com/kiln-ci/kiln/workflows"
 )
 
@@ -149,4 +151,62 @@ func (s *pipelineSuite) TestCodeCommitReviewIsReported() {
 	s.Nil(got[0].Report)
 	s.Equal(workflows.OutcomeSucceeded, got[4].Outcome)
 	s.False(plan.Reports(pushEvent), "a push to a CodeCommit repository has no comment to keep")
+}
+
+// TestFailedBuildsTestsAreReported: the test reports a failed build's error
+// carries reach the build's "failed" report, the outcome's, the
+// notification and the progress query; a passed build's come from its
+// result.
+func (s *pipelineSuite) TestFailedBuildsTestsAreReported() {
+	reports := []buildspec.ReportResult{{Name: "unit", Format: buildspec.FormatJUnitXML, Files: []string{"reports/unit.xml"},
+		Summary: junit.Summary{Total: 2, Passed: 1, Failed: 1, Failures: []junit.Case{{Suite: "widget", Name: "TestFrobnicate", Message: "want 3, got 4"}}}}}
+	s.onPlan(reportedPlan(), nil)
+	s.env.OnActivity(acts.Build, mock.Anything, mock.Anything).Return(nil,
+		temporal.NewNonRetryableApplicationError("exit 1", activities.ErrBuildFailed, nil, reports))
+	var got []activities.ReportInput
+	s.env.OnActivity(acts.ReportRun, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.ReportInput) error { got = append(got, in); return nil })
+	var told activities.NotifyInput
+	s.env.OnActivity(acts.Notify, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.NotifyInput) (*activities.NotifyResult, error) {
+			told = in
+			return &activities.NotifyResult{}, nil
+		}).Once()
+
+	s.run(pushEvent)
+
+	s.Require().Error(s.env.GetWorkflowError())
+	s.Require().Len(got, 3)
+	s.Nil(got[0].Tests, "the build is running: no tests yet")
+	s.Equal(reports, got[1].Tests, "build failed")
+	s.Equal(reports, got[2].Tests, "the outcome")
+	s.Equal(reports, told.Tests)
+	s.Equal(reports, s.progressAny().Tests)
+}
+
+// TestPassedBuildsTestsAreReported: a passed build's reports come from its
+// result.
+func (s *pipelineSuite) TestPassedBuildsTestsAreReported() {
+	reports := []buildspec.ReportResult{{Name: "unit", Summary: junit.Summary{Total: 1, Passed: 1}}}
+	plan := reportedPlan()
+	plan.Notify.On = nil
+	s.onPlan(plan, nil)
+	s.env.OnActivity(acts.Build, mock.Anything, mock.Anything).Return(&activities.BuildResult{Reports: reports}, nil).Once()
+	s.onBake()
+	var last activities.ReportInput
+	s.env.OnActivity(acts.ReportRun, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.ReportInput) error { last = in; return nil })
+	var told activities.NotifyInput
+	s.env.OnActivity(acts.Notify, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.NotifyInput) (*activities.NotifyResult, error) {
+			told = in
+			return &activities.NotifyResult{}, nil
+		}).Once()
+
+	s.run(pushEvent)
+
+	s.Require().NoError(s.env.GetWorkflowError())
+	s.Equal(workflows.OutcomeSucceeded, last.Outcome)
+	s.Equal(reports, last.Tests)
+	s.Equal(reports, told.Tests)
 }

@@ -96,6 +96,8 @@ type fixture struct {
 	binDir, packerLog string
 	// logDir gets each worker process's output.
 	logDir string
+	// env is the workers' environment; nil means workerEnv's.
+	env []string
 }
 
 // setUp starts moto, the proxy and Temporal for t, creates the KMS key in

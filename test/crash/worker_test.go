@@ -33,7 +33,10 @@ func (f *fixture) startWorker(t *testing.T, n int) *workerProc {
 	w.cmd = exec.Command(kilnBin, "worker", "--config", f.config, "--data-dir", f.dataDir,
 		"--temporal-address", f.temporal.Server.Address(), "--namespace", f.temporal.Server.Namespace(),
 		"--copy-poll-interval", "500ms")
-	w.cmd.Env = f.workerEnv()
+	w.cmd.Env = f.env
+	if w.cmd.Env == nil {
+		w.cmd.Env = f.workerEnv()
+	}
 	w.cmd.Stdout, w.cmd.Stderr = out, out
 	w.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	require.NoError(t, w.cmd.Start())

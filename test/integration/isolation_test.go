@@ -14,8 +14,9 @@ import (
 
 // TestBuildSeesNoWorkerSecrets runs a host build on a worker whose
 // environment holds an AWS secret key, a registry password and a GitHub
-// token. The build's environment is kiln's variables, the pipeline's env and
-// a minimal base, and none of the worker's own; its HOME is the pipeline's,
+// token. The build's environment is kiln's variables, the pipeline's env,
+// the secret it declares (scrubbed from the log) and a minimal base, and
+// none of the worker's own; its HOME is the pipeline's,
 // not the worker's, so tools find none of the worker's credential files.
 func TestBuildSeesNoWorkerSecrets(t *testing.T) {
 	t.Parallel()
@@ -39,6 +40,12 @@ func TestBuildSeesNoWorkerSecrets(t *testing.T) {
 	}
 	assert.NotContains(t, vars, secretEnv, "the worker's webhook secret reached the build")
 	assert.Equal(t, "declared-value", vars["DECLARED"], "the pipeline's env reaches the build")
+	assert.Equal(t, declaredSecret, vars["DECLARED_SECRET"], "a declared secret reaches the build")
+	assert.NotContains(t, vars, declaredSecretEnv, "a declared secret reaches the build under its own name only")
+	log, err := os.ReadFile(res.Build.LogPath)
+	require.NoError(t, err)
+	assert.Contains(t, string(log), "the declared secret is <sensitive>")
+	assert.NotContains(t, string(log), declaredSecret)
 	assert.Equal(t, "isolation", vars["KILN_PIPELINE"])
 	assert.Equal(t, os.Getenv("PATH"), vars["PATH"], "PATH is the one value taken from the worker")
 	assert.Equal(t, filepath.Join(it.dataDir, "home", "isolation"), vars["HOME"])
@@ -48,7 +55,7 @@ func TestBuildSeesNoWorkerSecrets(t *testing.T) {
 	for k := range vars {
 		switch {
 		case strings.HasPrefix(k, "KILN_"), strings.HasPrefix(k, "FLOW_"), strings.HasPrefix(k, "CODEBUILD_"):
-		case k == "PATH", k == "HOME", k == "TMPDIR", k == "LANG", k == "CI", k == "KILN", k == "DECLARED":
+		case k == "PATH", k == "HOME", k == "TMPDIR", k == "LANG", k == "CI", k == "KILN", k == "DECLARED", k == "DECLARED_SECRET":
 		case k == "PWD", k == "SHLVL", k == "OLDPWD", k == "_": // the shell's own
 		default:
 			t.Errorf("the build sees %s, which neither kiln nor the pipeline set", k)

@@ -9,6 +9,7 @@ package integration
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net/http/httptest"
 	"os"
@@ -138,6 +139,7 @@ pipelines:
       build:
         timeout: 2m
         env: {DECLARED: declared-value}
+        secrets: {DECLARED_SECRET: {env: ` + declaredSecretEnv + `}}
         buildspec:
           version: 0.2
           phases:
@@ -146,7 +148,15 @@ pipelines:
                 - mkdir -p out
                 - env | sort > out/env.txt
                 - ls -A "$HOME" > out/home.txt
+                - echo "the declared secret is $DECLARED_SECRET"
           artifacts: {files: ["out/*"]}
+  - name: needs-image
+    repo: kiln-it/needs-image
+    triggers: {manual: true}
+    stages:
+      build:
+        environment: {image: registry.example.com/ci/build:1}
+        buildspec: {version: 0.2, phases: {build: {commands: ["echo never runs"]}}}
   - name: cancel
     repo: kiln-it/cancel
     triggers: {manual: true}
@@ -163,7 +173,15 @@ pipelines:
 `
 
 // repoNames are the test repositories, one per test that needs one.
-var repoNames = []string{"push", "redeliver", "review", "inject", "sched", "fail", "cancel", "isolation"}
+var repoNames = []string{"push", "redeliver", "review", "inject", "sched", "fail", "cancel", "isolation", "needs-image"}
+
+// noContainers is why the suite's worker has no container runtime.
+var noContainers = errors.New("the integration suite starts no buildkitd")
+
+// declaredSecretEnv is a variable of the worker that the isolation
+// pipeline declares as a secret: the one way a worker's value reaches a
+// build.
+const declaredSecretEnv, declaredSecret = "KILN_IT_DECLARED_SECRET", "it-declared-5a7c"
 
 // workerSecrets are in the worker's environment, as a deployed worker holds
 // its own credentials; no build may see them.
@@ -208,6 +226,7 @@ func runSuite(m *testing.M) (int, error) {
 	for k, v := range workerSecrets {
 		os.Setenv(k, v)
 	}
+	os.Setenv(declaredSecretEnv, declaredSecret)
 	// ctx bounds the set-up only; nothing started here keeps it.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -224,7 +243,8 @@ func runSuite(m *testing.M) (int, error) {
 	c, log := tmp.Client, tmp.Log
 
 	dataDir := filepath.Join(root, "data")
-	w := worker.New(c, worker.Options{Config: cfg, DataDir: dataDir, MaxConcurrentBuilds: 16, Log: log})
+	w := worker.New(c, worker.Options{Config: cfg, DataDir: dataDir, MaxConcurrentBuilds: 16, Log: log,
+		NoContainers: noContainers})
 	if err := w.Start(); err != nil {
 		return 0, err
 	}

@@ -1,0 +1,122 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"maps"
+	"slices"
+
+	"github.com/kiln-ci/kiln/internal/awsx"
+	"github.com/kiln-ci/kiln/internal/buildspec"
+	"github.com/kiln-ci/kiln/internal/config"
+	"github.com/kiln-ci/kiln/internal/scrub"
+	"github.com/kiln-ci/kiln/internal/secrets"
+)
+
+// secretSource reads declared secrets on the worker; the AWS resolver is
+// made on first use, so stages declaring none make no AWS config.
+type secretSource struct {
+	resolver *secrets.Resolver
+}
+
+// resolveSecrets reads a stage's declared secrets (field names them in
+// kiln.yaml, e.g. "stages.build.secrets") and its buildspec's
+// env.secrets-manager and env.parameter-store entries, on the worker. A
+// buildspec entry wins over a declared secret of the same name, as a
+// buildspec's variables win over a CodeBuild project's. A secret that
+// cannot be read is a permanent ErrSecretUnavailable naming the variable
+// and where it is read; throttling and network failures are retried.
+func resolveSecrets(ctx context.Context, field string, declared map[string]config.DeclaredSecret, env buildspec.Env) ([]buildspec.Secret, error) {
+	var src secretSource
+	var out []buildspec.Secret
+	set := func(name, value string) {
+		out = slices.DeleteFunc(out, func(s buildspec.Secret) bool { return s.Name == name })
+		out = append(out, buildspec.Secret{Name: name, Value: value})
+	}
+	for _, name := range slices.Sorted(maps.Keys(declared)) {
+		d := declared[name]
+		var v []byte
+		var err error
+		switch {
+		case d.SecretsManager != "":
+			v, err = src.read(ctx, secrets.StoreSecretsManager, d.SecretsManager)
+		case d.ParameterStore != "":
+			v, err = src.read(ctx, secrets.StoreParameterStore, d.ParameterStore)
+		default:
+			if v, err = d.Ref().Resolve(); err != nil {
+				return nil, permanent(ErrSecretUnavailable, "%s.%s: %v", field, name, err)
+			}
+		}
+		if err != nil {
+			return nil, secretError(field+"."+name, err)
+		}
+		set(name, string(v))
+	}
+	for _, list := range []struct {
+		store secrets.Store
+		vars  []buildspec.SecretVar
+	}{{secrets.StoreParameterStore, env.ParameterStore}, {secrets.StoreSecretsManager, env.SecretsManager}} {
+		for _, sv := range list.vars {
+			v, err := src.read(ctx, list.store, sv.Ref)
+			if err != nil {
+				return nil, secretError("buildspec env."+string(list.store)+"."+sv.Name, err)
+			}
+			set(sv.Name, string(v))
+		}
+	}
+	return out, nil
+}
+
+// read reads one reference from AWS, in the worker's default region for a
+// name and the ARN's region for an ARN.
+func (s *secretSource) read(ctx context.Context, store secrets.Store, ref string) ([]byte, error) {
+	if s.resolver == nil {
+		cfg, err := awsx.Config(ctx, "")
+		if err != nil {
+			return nil, err
+		}
+		s.resolver = secrets.New(cfg)
+	}
+	if store == secrets.StoreParameterStore {
+		return s.resolver.ParameterStore(ctx, ref)
+	}
+	return s.resolver.SecretsManager(ctx, ref)
+}
+
+// secretError words a failure to read the secret at where. A *secrets.Error
+// is permanent; it is checked first, as it unwraps to the AWS error that
+// awsx.Classify would judge on its own terms.
+func secretError(where string, err error) error {
+	var se *secrets.Error
+	if errors.As(err, &se) {
+		return permanent(ErrSecretUnavailable, "%s: %v", where, se)
+	}
+	return awsx.Classify(err, "read secret "+where)
+}
+
+// secretValues are the values to scrub.
+func secretValues(list []buildspec.Secret) []string {
+	out := make([]string, 0, len(list))
+	for _, s := range list {
+		out = append(out, s.Value)
+	}
+	return out
+}
+
+// scrubReports removes secrets from what test tools wrote into reports:
+// the reports go into the run's history, comments and notifications.
+func scrubReports(reports []buildspec.ReportResult, list []buildspec.Secret) []buildspec.ReportResult {
+	s := scrub.New(secretValues(list))
+	if s == nil {
+		return reports
+	}
+	for i := range reports {
+		r := &reports[i]
+		r.Error = s.String(r.Error)
+		for j := range r.Summary.Failures {
+			c := &r.Summary.Failures[j]
+			c.Suite, c.Class, c.Name, c.Message = s.String(c.Suite), s.String(c.Class), s.String(c.Name), s.String(c.Message)
+		}
+	}
+	return reports
+}

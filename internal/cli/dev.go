@@ -14,6 +14,7 @@ import (
 
 	"github.com/kiln-ci/kiln/activities"
 	"github.com/kiln-ci/kiln/examples"
+	"github.com/kiln-ci/kiln/internal/buildkit"
 	"github.com/kiln-ci/kiln/internal/config"
 	"github.com/kiln-ci/kiln/internal/devserver"
 	"github.com/kiln-ci/kiln/starter"
@@ -30,6 +31,7 @@ type devOptions struct {
 	listen       string
 	temporalPort int
 	uiPort       int
+	buildkitAddr string
 }
 
 func runDev(ctx context.Context, env *Env, args []string) error {
@@ -40,6 +42,7 @@ func runDev(ctx context.Context, env *Env, args []string) error {
 	fs.StringVar(&o.listen, "listen", "127.0.0.1:8080", "address for webhooks (POST /hooks/github) and GET /healthz")
 	fs.IntVar(&o.temporalPort, "temporal-port", 7233, "port of the embedded Temporal frontend")
 	fs.IntVar(&o.uiPort, "ui-port", 8233, "port of the Temporal Web UI")
+	fs.StringVar(&o.buildkitAddr, "buildkit-address", envOr("KILN_BUILDKIT_ADDRESS", ""), "buildkitd for container builds; default: start one under the data dir when root with runc (env KILN_BUILDKIT_ADDRESS)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -58,7 +61,8 @@ func (o *devOptions) run(ctx context.Context, env *Env) error {
 	cfgPath, fresh := o.configPath, false
 	var local *localAWS
 	if cfgPath == "" {
-		if local, err = startLocalAWS(ctx, log); err != nil {
+		containers := o.buildkitAddr != "" || buildkit.Available() == nil
+		if local, err = startLocalAWS(ctx, log, containers); err != nil {
 			return err
 		}
 		defer local.stop()
@@ -99,7 +103,14 @@ func (o *devOptions) run(ctx context.Context, env *Env) error {
 		return err
 	}
 	defer c.Close()
-	w := worker.New(c, worker.Options{Config: cfg, DataDir: dataDir, UIURL: ts.UIAddress(), Log: log})
+	var registries []string
+	if local != nil {
+		registries = append(registries, local.Registry)
+	}
+	ctrs := startContainers(ctx, o.buildkitAddr, dataDir, insecureRegistries(cfg, registries...), log)
+	defer ctrs.stop()
+	w := worker.New(c, worker.Options{Config: cfg, DataDir: dataDir, UIURL: ts.UIAddress(), Log: log,
+		Containers: ctrs.client, NoContainers: ctrs.err})
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("worker: %w", err)
 	}
@@ -119,10 +130,15 @@ func (o *devOptions) run(ctx context.Context, env *Env) error {
 	if fresh {
 		startExampleRun(ctx, runs, examples.Pipeline, ts.UIAddress(), log)
 	}
-	if local != nil {
+	if local != nil && local.Endpoint != "" {
 		// moto keeps nothing between starts, so the AMI example runs at each.
 		log.Info().Str("aws", local.Endpoint).Str("registry", local.Registry).Msg("the AMI example runs against a local moto and registry")
 		startExampleRun(ctx, runs, examples.AMIPipeline, ts.UIAddress(), log)
+	}
+	if local != nil && local.BuildImage != "" && ctrs.client != nil {
+		// The registry is in memory, so the container example runs at each start too.
+		log.Info().Str("image", local.BuildImage).Msg("the container example builds in a busybox image and publishes a Dockerfile image")
+		startExampleRun(ctx, runs, examples.ContainerPipeline, ts.UIAddress(), log)
 	}
 	<-ctx.Done()
 	log.Info().Msg("shutting down")

@@ -15,21 +15,29 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/rs/zerolog"
 
 	"github.com/kiln-ci/kiln/internal/awsx"
 	"github.com/kiln-ci/kiln/internal/moto"
+	"github.com/kiln-ci/kiln/internal/oci"
 )
 
-// localAWS is what kiln dev's example runs its AMI pipeline against: a
-// private moto_server, which this process's AWS SDK and Packer reach through
-// the environment, and an in-memory OCI registry.
+// localAWS is what kiln dev's examples run against: a private moto_server
+// (which this process's AWS SDK and Packer reach through the environment)
+// for the AMI example, and an in-memory OCI registry for the images, with a
+// busybox base image in it for the container example.
 type localAWS struct {
 	moto     *moto.Server
 	registry *http.Server
-	// Endpoint is moto's URL, Registry the registry's host:port.
+	// Endpoint is moto's URL ("" without moto), Registry the registry's
+	// host:port ("" without one).
 	Endpoint, Registry string
+	// BuildImage is the busybox image in the registry the container
+	// example builds in; "" when it has none.
+	BuildImage string
 }
 
 // Example resources kiln dev makes in moto at every start (moto keeps none).
@@ -39,35 +47,34 @@ const (
 	exampleBucket    = "kiln-example-templates"
 )
 
-// startLocalAWS starts moto and the registry when the example can use them:
-// moto_server and packer are installed, and AWS_ENDPOINT_URL is not already
-// set (then the person chose their own AWS, and kiln leaves it alone). It
-// returns nil, and says why in the log, when the AMI example cannot run.
-func startLocalAWS(ctx context.Context, log zerolog.Logger) (*localAWS, error) {
-	if os.Getenv("AWS_ENDPOINT_URL") != "" {
-		log.Info().Msg("AWS_ENDPOINT_URL is set: the AMI example is left out, to keep away from your AWS")
+// startLocalAWS starts what the examples can use: moto when moto_server and
+// packer are installed and AWS_ENDPOINT_URL is not already set (then the
+// person chose their own AWS, and kiln leaves it alone), and the registry
+// when the AMI example or, with containers, the container example runs. It
+// returns nil, and says why in the log, when neither can run.
+func startLocalAWS(ctx context.Context, log zerolog.Logger, containers bool) (*localAWS, error) {
+	l := &localAWS{}
+	if amiExamplePossible(log) {
+		m, err := moto.Start(ctx, nil)
+		switch {
+		case errors.Is(err, moto.ErrNotInstalled):
+			log.Info().Msg("moto_server is not installed: the AMI example is left out (pip install 'moto[server]')")
+		case err != nil:
+			return nil, err
+		default:
+			l.moto, l.Endpoint = m, m.URL
+			for _, kv := range m.Env() {
+				k, v, _ := strings.Cut(kv, "=")
+				os.Setenv(k, v)
+			}
+			if err := seedExampleAWS(ctx); err != nil {
+				l.stop()
+				return nil, fmt.Errorf("prepare the local AWS: %w", err)
+			}
+		}
+	}
+	if l.moto == nil && !containers {
 		return nil, nil
-	}
-	if _, err := exec.LookPath("packer"); err != nil {
-		log.Info().Msg("packer is not installed: the AMI example is left out (apt-get install -y packer)")
-		return nil, nil
-	}
-	m, err := moto.Start(ctx, nil)
-	if errors.Is(err, moto.ErrNotInstalled) {
-		log.Info().Msg("moto_server is not installed: the AMI example is left out (pip install 'moto[server]')")
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	l := &localAWS{moto: m, Endpoint: m.URL}
-	for _, kv := range m.Env() {
-		k, v, _ := strings.Cut(kv, "=")
-		os.Setenv(k, v)
-	}
-	if err := seedExampleAWS(ctx); err != nil {
-		l.stop()
-		return nil, fmt.Errorf("prepare the local AWS: %w", err)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -77,7 +84,43 @@ func startLocalAWS(ctx context.Context, log zerolog.Logger) (*localAWS, error) {
 	l.Registry = ln.Addr().String()
 	l.registry = &http.Server{Handler: registry.New(registry.Logger(stdlog.New(io.Discard, "", 0)))}
 	go func() { _ = l.registry.Serve(ln) }()
+	if containers {
+		if l.BuildImage, err = pushBusybox(ctx, l.Registry); err != nil {
+			log.Info().Err(err).Msg("the container example is left out")
+		}
+	}
 	return l, nil
+}
+
+// amiExamplePossible says whether the AMI example can run, and logs why not.
+func amiExamplePossible(log zerolog.Logger) bool {
+	if os.Getenv("AWS_ENDPOINT_URL") != "" {
+		log.Info().Msg("AWS_ENDPOINT_URL is set: the AMI example is left out, to keep away from your AWS")
+		return false
+	}
+	if _, err := exec.LookPath("packer"); err != nil {
+		log.Info().Msg("packer is not installed: the AMI example is left out (apt-get install -y packer)")
+		return false
+	}
+	return true
+}
+
+// pushBusybox pushes an image made from this machine's busybox-static to
+// the registry, for the container example to build in, and returns its tag.
+func pushBusybox(ctx context.Context, registry string) (string, error) {
+	img, err := oci.BusyboxImage(oci.BusyboxPath)
+	if err != nil {
+		return "", err
+	}
+	tag := registry + "/kiln-examples/busybox:1"
+	ref, err := name.ParseReference(tag, name.Insecure)
+	if err != nil {
+		return "", err
+	}
+	if err := remote.Write(ref, img, remote.WithContext(ctx)); err != nil {
+		return "", fmt.Errorf("push the example's build image: %w", err)
+	}
+	return tag, nil
 }
 
 // seedExampleAWS makes the KMS key the example's encrypted copies use and
@@ -108,5 +151,7 @@ func (l *localAWS) stop() {
 	if l.registry != nil {
 		_ = l.registry.Close()
 	}
-	l.moto.Stop()
+	if l.moto != nil {
+		l.moto.Stop()
+	}
 }

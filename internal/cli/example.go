@@ -47,7 +47,10 @@ func prepareExample(ctx context.Context, dir string, local *localAWS) (string, b
 	// strconv.Quote yields a YAML double-quoted scalar, whatever the value holds.
 	p := examples.Params{Repo: strconv.Quote(repo), Secret: strconv.Quote(secret)}
 	if local != nil {
-		p.AWS, p.Registry = strconv.Quote(local.Endpoint), local.Registry
+		p.Registry, p.BuildImage = local.Registry, local.BuildImage
+		if local.Endpoint != "" {
+			p.AWS = strconv.Quote(local.Endpoint)
+		}
 	}
 	var out bytes.Buffer
 	if err := template.Must(template.New("kiln.yaml").Parse(string(src))).Execute(&out, p); err != nil {

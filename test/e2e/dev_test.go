@@ -20,6 +20,7 @@ import (
 // no config. It must become healthy, build the bundled example to the end,
 // run the AMI example through all five stages against the moto and registry
 // it starts (moto_server and packer are installed wherever the tests run),
+// run the container example on the buildkitd it starts,
 // serve the Temporal Web UI, and stop cleanly on Ctrl-C.
 func TestDevRunsExampleOutOfTheBox(t *testing.T) {
 	t.Parallel()
@@ -50,6 +51,19 @@ func TestDevRunsExampleOutOfTheBox(t *testing.T) {
 	var tags struct{ Tags []string }
 	require.NoError(t, json.NewDecoder(resp.Body).Decode(&tags))
 	assert.Subset(t, tags.Tags, []string{"main", "latest"}, "the example image was published")
+
+	// As root with runc and buildkitd (test/run installs both), kiln dev
+	// starts its own buildkitd: the container example builds in a busybox
+	// image and publishes a Dockerfile image.
+	ctr := waitRun(t, ports, 120*time.Second, func(r runSummary) bool { return r.Pipeline == "container" })
+	assert.Equal(t, "completed", ctr.Status, "stderr:\n%s", lastLines(dev.stderr.String(), 30))
+	assert.Equal(t, "done", ctr.Stage)
+	resp, err = http.Get("http://" + reg[1] + "/v2/kiln-examples/hello-docker/tags/list")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	tags.Tags = nil
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&tags))
+	assert.Subset(t, tags.Tags, []string{"main", "latest"}, "the Dockerfile image was published")
 
 	assert.Equal(t, 200, httpStatus(fmt.Sprintf("http://127.0.0.1:%d/", ports.ui)), "the Web UI answers")
 

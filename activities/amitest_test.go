@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"testing/fstest"
@@ -317,4 +318,28 @@ func TestAMITestSecrets(t *testing.T) {
 	appErr := requirePermanent(t, err, ErrSecretUnavailable)
 	assert.Contains(t, appErr.Message(), "stages.test.secrets.SSH_KEY")
 	assert.Empty(t, fake.launches, "no instance for a test that cannot run")
+}
+
+// TestAMITestSeesNoWorkerSecrets: the test commands run with a clean
+// environment: none of the worker's credentials reach them, only what the
+// stage declares.
+func TestAMITestSeesNoWorkerSecrets(t *testing.T) {
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "worker-aws-secret-51ac")
+	t.Setenv("REGISTRY_PASSWORD", "worker-registry-51ac")
+	t.Setenv("GITHUB_TOKEN", "worker-github-51ac")
+	fake := &fakeEC2{state: ec2types.InstanceStateNameRunning}
+	fake.tags = map[string]string{}
+	in := testInput(t, `env > "$KILN_TEST_ENV_OUT"`)
+	out := filepath.Join(t.TempDir(), "env.txt")
+	in.Plan.Test.Env = map[string]string{"KILN_TEST_ENV_OUT": out}
+	a := &Activities{DataDir: t.TempDir(), Log: zerolog.Nop(), AWS: fakeAWS{ec2: fake}}
+	res, err := executeTest(t, a, in, nil)
+	require.NoError(t, err)
+	require.True(t, res.Passed)
+	env, err := os.ReadFile(out)
+	require.NoError(t, err)
+	for _, leak := range []string{"AWS_SECRET_ACCESS_KEY", "REGISTRY_PASSWORD", "GITHUB_TOKEN", "51ac"} {
+		assert.NotContains(t, string(env), leak)
+	}
+	assert.Contains(t, string(env), "KILN_AMI_ID=", "kiln's own variables are there")
 }

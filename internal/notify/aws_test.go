@@ -31,18 +31,6 @@ func motoConfig(url string) aws.Config {
 	}
 }
 
-// motoData fetches moto's view of every resource it holds; moto 5 lists the
-// mails SES "sent" under ses.Message with id, source, subject, body and
-// destinations.
-func motoData(t *testing.T, url string, into any) {
-	t.Helper()
-	resp, err := http.Get(url + "/moto-api/data.json")
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	require.Equal(t, http.StatusOK, resp.StatusCode)
-	require.NoError(t, json.NewDecoder(resp.Body).Decode(into))
-}
-
 func TestSESSendsThroughMoto(t *testing.T) {
 	moto := motoserver.Start(t)
 	ctx := context.Background()
@@ -57,21 +45,11 @@ func TestSESSendsThroughMoto(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, s.Send(ctx, m))
 
-	var data struct {
-		SES struct {
-			Message []struct {
-				Source       string
-				Subject      string
-				Body         string
-				Destinations map[string][]string
-			}
-		} `json:"ses"`
-	}
-	motoData(t, moto.URL, &data)
-	require.Len(t, data.SES.Message, 1)
-	got := data.SES.Message[0]
+	sent := motoserver.SentMail(t, moto)
+	require.Len(t, sent, 1)
+	got := sent[0]
 	assert.Equal(t, "ci@example.com", got.Source)
-	assert.Equal(t, []string{"dev1@example.com", "dev2@example.com"}, got.Destinations["ToAddresses"])
+	assert.Equal(t, []string{"dev1@example.com", "dev2@example.com"}, got.To)
 	assert.Equal(t, "[kiln] app main: failed at test (0123abc)", got.Subject)
 	assert.Equal(t, notify.Body(m), got.Body)
 	assert.Contains(t, got.Body, "Error:    go test exited 1")

@@ -4,11 +4,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
-	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -22,6 +21,7 @@ import (
 	"github.com/kiln-ci/kiln/activities"
 	"github.com/kiln-ci/kiln/internal/config"
 	"github.com/kiln-ci/kiln/internal/event"
+	"github.com/kiln-ci/kiln/test/motoserver"
 	"github.com/kiln-ci/kiln/workflows"
 )
 
@@ -280,25 +280,9 @@ func runningContainers(t *testing.T) int {
 // mailBody returns the text of the mail moto's SES "sent" to addr.
 func mailBody(t *testing.T, addr string) string {
 	t.Helper()
-	resp, err := http.Get(it.moto.URL + "/moto-api/data.json")
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	var data struct {
-		SES struct {
-			Message []struct {
-				Body         string `json:"body"`
-				Destinations struct {
-					ToAddresses []string `json:"ToAddresses"`
-				} `json:"destinations"`
-			} `json:"Message"`
-		} `json:"ses"`
-	}
-	require.NoError(t, json.NewDecoder(resp.Body).Decode(&data))
-	for _, m := range data.SES.Message {
-		for _, to := range m.Destinations.ToAddresses {
-			if to == addr {
-				return m.Body
-			}
+	for _, m := range motoserver.SentMail(t, it.moto) {
+		if slices.Contains(m.To, addr) {
+			return m.Body
 		}
 	}
 	t.Fatalf("no mail to %s", addr)

@@ -4,7 +4,9 @@ package motoserver
 
 import (
 	"context"
+	"encoding/json"
 	"io"
+	"net/http"
 	"os"
 	"testing"
 
@@ -30,4 +32,40 @@ func Start(t testing.TB) *Server {
 	}
 	t.Cleanup(s.Stop)
 	return s
+}
+
+// Mail is one message moto's SES "sent".
+type Mail struct {
+	Source, Subject, Body string
+	To                    []string
+}
+
+// SentMail lists the mail moto's SES has "sent", read from moto's data
+// API, where moto 5 keeps it under ses.Message.
+func SentMail(t testing.TB, s *Server) []Mail {
+	t.Helper()
+	resp, err := http.Get(s.URL + "/moto-api/data.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("moto data: HTTP %d", resp.StatusCode)
+	}
+	var data struct {
+		SES struct {
+			Message []struct {
+				Source, Subject, Body string
+				Destinations          map[string][]string
+			}
+		} `json:"ses"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&data); err != nil {
+		t.Fatalf("moto data: %v", err)
+	}
+	out := make([]Mail, 0, len(data.SES.Message))
+	for _, m := range data.SES.Message {
+		out = append(out, Mail{Source: m.Source, Subject: m.Subject, Body: m.Body, To: m.Destinations["ToAddresses"]})
+	}
+	return out
 }

@@ -3,7 +3,6 @@ package publish
 import (
 	"archive/tar"
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -25,6 +24,7 @@ import (
 	"github.com/kiln-ci/kiln/internal/config"
 	"github.com/kiln-ci/kiln/internal/event"
 	"github.com/kiln-ci/kiln/starter"
+	"github.com/kiln-ci/kiln/test/motoserver"
 	"github.com/kiln-ci/kiln/workflows"
 )
 
@@ -179,23 +179,9 @@ func object(t *testing.T, key string) []byte {
 // mailsTo returns the recipients of the mail moto's SES "sent" with subject.
 func mailsTo(t *testing.T, subject string) []string {
 	t.Helper()
-	resp, err := http.Get(it.moto.URL + "/moto-api/data.json")
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	var data struct {
-		SES struct {
-			Message []struct {
-				Subject      string `json:"subject"`
-				Destinations struct {
-					ToAddresses []string `json:"ToAddresses"`
-				} `json:"destinations"`
-			} `json:"Message"`
-		} `json:"ses"`
-	}
-	require.NoError(t, json.NewDecoder(resp.Body).Decode(&data))
-	for _, m := range data.SES.Message {
+	for _, m := range motoserver.SentMail(t, it.moto) {
 		if strings.HasPrefix(m.Subject, subject) {
-			return m.Destinations.ToAddresses
+			return m.To
 		}
 	}
 	t.Fatalf("no mail with subject %q", subject)

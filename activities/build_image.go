@@ -71,7 +71,8 @@ func (a *Activities) imagePuller(ctx context.Context, env *config.BuildEnvironme
 	return a.pusher(ctx, config.ImagePublish{Name: r.Context().Name(), Auth: env.Auth, Insecure: env.Insecure})
 }
 
-// containerAuth is the puller's credentials as BuildKit takes them.
+// containerAuth is a pusher's registry credentials as BuildKit takes them,
+// for pulling a build image or a Dockerfile's bases.
 func containerAuth(p *oci.Pusher) map[string]buildkit.Auth {
 	out := make(map[string]buildkit.Auth, len(p.Auth))
 	for host, a := range p.Auth {

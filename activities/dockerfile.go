@@ -88,7 +88,7 @@ func (a *Activities) buildDockerfile(ctx context.Context, b dockerfileBuild, ste
 	step("build")
 	built, err := a.Containers.BuildDockerfile(ctx, buildkit.Dockerfile{
 		Context: context, File: dockerfile, Contexts: contexts, BuildArgs: cfg.BuildArgs, Target: cfg.Target,
-		Bases: bases, Labels: imageLabels(in.Plan), Secrets: secrets, Auth: buildkitAuth(b.pusher),
+		Bases: bases, Labels: imageLabels(in.Plan), Secrets: secrets, Auth: containerAuth(b.pusher),
 		Epoch: epoch, Layout: layoutDir, Progress: progress,
 		Check: a.imageCheck(b, step),
 	})
@@ -177,16 +177,6 @@ func (a *Activities) imageCheck(b dockerfileBuild, step func(string)) func(conte
 // from; the publish stage's tag rules read the revision.
 func imageLabels(plan Plan) map[string]string {
 	return map[string]string{oci.RevisionLabel: plan.Commit, "org.opencontainers.image.source": plan.Repo}
-}
-
-// buildkitAuth hands the pusher's registry credentials to BuildKit, for
-// pulling bases from the image's own registry.
-func buildkitAuth(p *oci.Pusher) map[string]buildkit.Auth {
-	out := map[string]buildkit.Auth{}
-	for host, a := range p.Auth {
-		out[host] = buildkit.Auth{Username: a.Username, Password: a.Password, Token: a.Token}
-	}
-	return out
 }
 
 // imageSecrets reads the image's declared secrets on the worker.

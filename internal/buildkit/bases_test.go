@@ -37,3 +37,19 @@ FROM golang:1.26
 		t.Errorf("a Dockerfile without FROM: err = %v, want ErrInvalid", err)
 	}
 }
+
+// TestContextName: a pin reaches BuildKit under the name its frontend looks
+// the FROM image up by, however the Dockerfile spells it.
+func TestContextName(t *testing.T) {
+	for in, want := range map[string]string{
+		"busybox:latest":                  "busybox",
+		"busybox":                         "busybox",
+		"docker.io/library/alpine:3.20":   "alpine:3.20",
+		"127.0.0.1:5000/busybox:1":        "127.0.0.1:5000/busybox:1",
+		"registry.example.com/a/b:latest": "registry.example.com/a/b",
+	} {
+		if got := contextName(in); got != want {
+			t.Errorf("contextName(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

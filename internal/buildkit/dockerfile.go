@@ -1,6 +1,8 @@
 package buildkit
 
 import (
+	"strings"
+
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,6 +13,8 @@ import (
 	"slices"
 	"strconv"
 	"time"
+
+	"github.com/distribution/reference"
 
 	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/exporter/containerimage/exptypes"
@@ -148,9 +152,20 @@ func (d Dockerfile) attrs() map[string]string {
 		attrs["label:"+k] = v
 	}
 	for from, pinned := range d.Bases {
-		attrs["context:"+from] = "docker-image://" + pinned
+		attrs["context:"+contextName(from)] = "docker-image://" + pinned
 	}
 	return attrs
+}
+
+// contextName is the name BuildKit's frontend looks a FROM image up by
+// among the named contexts: its short form, without ":latest", so that
+// "docker.io/library/alpine:latest" and "alpine" are one name.
+func contextName(ref string) string {
+	named, err := reference.ParseNormalizedNamed(ref)
+	if err != nil {
+		return ref
+	}
+	return strings.TrimSuffix(reference.FamiliarString(named), ":latest")
 }
 
 // checkError carries a Check's failure through BuildKit unchanged.

@@ -127,7 +127,7 @@ func (a *Activities) Build(ctx context.Context, in BuildInput) (*BuildResult, er
 	}
 	if result != nil {
 		res.Phases, res.Exported = result.Phases, result.Exported
-		res.Reports = scrubReports(result.Reports, secrets)
+		res.Reports = result.Reports
 		if len(result.Artifacts) > 0 {
 			res.Artifacts, res.ArtifactsDir = result.Artifacts, paths.Artifacts
 			res.ArtifactsQueue = a.HostQueue

@@ -35,10 +35,7 @@ func (a *Activities) buildInContainer(ctx context.Context, in BuildInput, spec *
 		return nil, err
 	}
 	caches := containerCaches(in.Pipeline, spec.Cache.Paths, opts.Log)
-	secrets := make(map[string][]byte, len(opts.Secrets))
-	for _, s := range opts.Secrets {
-		secrets[s.Name] = []byte(s.Value)
-	}
+	secrets := secretMap(opts.Secrets)
 	fmt.Fprintf(opts.Log, "[kiln] starting a container of %s\n", image)
 	ctr, err := a.Containers.Open(ctx, buildkit.ContainerSpec{
 		Image: image, Source: src, SourceDir: containerSrcDir, Caches: caches,

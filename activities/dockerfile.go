@@ -64,7 +64,7 @@ func (a *Activities) buildDockerfile(ctx context.Context, b dockerfileBuild, ste
 	if err != nil {
 		return nil, nil, err
 	}
-	secrets, err := imageSecrets(ctx, in, cfg)
+	declared, err := resolveSecrets(ctx, fmt.Sprintf("publish.images[%d].secrets", in.Index), cfg.Secrets, buildspec.Env{})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -78,17 +78,13 @@ func (a *Activities) buildDockerfile(ctx context.Context, b dockerfileBuild, ste
 	} else {
 		contexts["artifacts"], _ = os.MkdirTemp(b.work, "no-artifacts-")
 	}
-	values := make([]string, 0, len(secrets))
-	for _, v := range secrets {
-		values = append(values, string(v))
-	}
-	progress := scrub.New(values).Writer(b.log)
+	progress := scrub.New(buildspec.SecretValues(declared)).Writer(b.log)
 	defer progress.Flush()
 	layoutDir := filepath.Join(b.work, "image")
 	step("build")
 	built, err := a.Containers.BuildDockerfile(ctx, buildkit.Dockerfile{
 		Context: context, File: dockerfile, Contexts: contexts, BuildArgs: cfg.BuildArgs, Target: cfg.Target,
-		Bases: bases, Labels: imageLabels(in.Plan), Secrets: secrets, Auth: containerAuth(b.pusher),
+		Bases: bases, Labels: imageLabels(in.Plan), Secrets: secretMap(declared), Auth: containerAuth(b.pusher),
 		Epoch: epoch, Layout: layoutDir, Progress: progress,
 		Check: a.imageCheck(b, step),
 	})
@@ -177,19 +173,6 @@ func (a *Activities) imageCheck(b dockerfileBuild, step func(string)) func(conte
 // from; the publish stage's tag rules read the revision.
 func imageLabels(plan Plan) map[string]string {
 	return map[string]string{oci.RevisionLabel: plan.Commit, "org.opencontainers.image.source": plan.Repo}
-}
-
-// imageSecrets reads the image's declared secrets on the worker.
-func imageSecrets(ctx context.Context, in ImageInput, cfg config.ImagePublish) (map[string][]byte, error) {
-	list, err := resolveSecrets(ctx, fmt.Sprintf("publish.images[%d].secrets", in.Index), cfg.Secrets, buildspec.Env{})
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[string][]byte, len(list))
-	for _, s := range list {
-		out[s.Name] = []byte(s.Value)
-	}
-	return out, nil
 }
 
 // layoutImage reads the built image from the OCI layout BuildKit wrote.

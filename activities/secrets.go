@@ -9,7 +9,6 @@ import (
 	"github.com/kiln-ci/kiln/internal/awsx"
 	"github.com/kiln-ci/kiln/internal/buildspec"
 	"github.com/kiln-ci/kiln/internal/config"
-	"github.com/kiln-ci/kiln/internal/scrub"
 	"github.com/kiln-ci/kiln/internal/secrets"
 )
 
@@ -94,29 +93,11 @@ func secretError(where string, err error) error {
 	return awsx.Classify(err, "read secret "+where)
 }
 
-// secretValues are the values to scrub.
-func secretValues(list []buildspec.Secret) []string {
-	out := make([]string, 0, len(list))
+// secretMap is secrets by name, as BuildKit's session serves them.
+func secretMap(list []buildspec.Secret) map[string][]byte {
+	out := make(map[string][]byte, len(list))
 	for _, s := range list {
-		out = append(out, s.Value)
+		out[s.Name] = []byte(s.Value)
 	}
 	return out
-}
-
-// scrubReports removes secrets from what test tools wrote into reports:
-// the reports go into the run's history, comments and notifications.
-func scrubReports(reports []buildspec.ReportResult, list []buildspec.Secret) []buildspec.ReportResult {
-	s := scrub.New(secretValues(list))
-	if s == nil {
-		return reports
-	}
-	for i := range reports {
-		r := &reports[i]
-		r.Error = s.String(r.Error)
-		for j := range r.Summary.Failures {
-			c := &r.Summary.Failures[j]
-			c.Suite, c.Class, c.Name, c.Message = s.String(c.Suite), s.String(c.Class), s.String(c.Name), s.String(c.Message)
-		}
-	}
-	return reports
 }

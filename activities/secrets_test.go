@@ -4,7 +4,6 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -12,7 +11,6 @@ import (
 
 	"github.com/kiln-ci/kiln/internal/buildspec"
 	"github.com/kiln-ci/kiln/internal/config"
-	"github.com/kiln-ci/kiln/internal/junit"
 )
 
 // TestResolveDeclaredSecrets: env and file secrets are read on the worker,
@@ -43,15 +41,4 @@ func TestResolveDeclaredSecrets(t *testing.T) {
 	for _, v := range []string{token, key} {
 		assert.NotContains(t, appErr.Message(), v)
 	}
-}
-
-// TestScrubReports: a secret a test printed into its failure message does
-// not reach the run's history through the report.
-func TestScrubReports(t *testing.T) {
-	reports := []buildspec.ReportResult{{Name: "unit", Error: "reports/x.xml: tok-5e1f2a",
-		Summary: junit.Summary{Failures: []junit.Case{{Name: "TestLogin", Message: "login with tok-5e1f2a refused"}}}}}
-	got := scrubReports(reports, []buildspec.Secret{{Name: "API_TOKEN", Value: "tok-5e1f2a"}})
-	assert.Equal(t, "login with <sensitive> refused", got[0].Summary.Failures[0].Message)
-	assert.False(t, strings.Contains(got[0].Error, "tok-5e1f2a"))
-	assert.Equal(t, "TestLogin", got[0].Summary.Failures[0].Name)
 }

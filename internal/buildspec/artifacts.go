@@ -48,8 +48,11 @@ func (r *runner) collect() error {
 	return nil
 }
 
+// logf writes a kiln line straight to Log once the log pump is closed,
+// scrubbed as the pump would: file names and report errors come from the
+// build.
 func (r *runner) logf(format string, args ...any) {
-	_, _ = fmt.Fprintf(r.o.Log, "[kiln] "+format+"\n", args...)
+	_, _ = io.WriteString(r.o.Log, r.scrub.String(fmt.Sprintf("[kiln] "+format+"\n", args...)))
 }
 
 // matchArtifacts returns the files matched by a.Files and not by

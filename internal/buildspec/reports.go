@@ -198,11 +198,28 @@ func (r *runner) reports() {
 		return
 	}
 	r.res.Reports = CollectReports(src, r.spec.Reports)
+	r.scrubReports()
 	for _, rep := range r.res.Reports {
 		s := rep.Summary
 		r.logf("report %s: %d passed, %d failed, %d errors, %d skipped in %d files", rep.Name, s.Passed, s.Failed, s.Errors, s.Skipped, len(rep.Files))
 		if rep.Error != "" {
 			r.logf("report %s: %s", rep.Name, rep.Error)
+		}
+	}
+}
+
+// scrubReports removes secrets from what test tools wrote into reports:
+// the reports go into the run's history, comments and notifications.
+func (r *runner) scrubReports() {
+	if r.scrub == nil {
+		return
+	}
+	for i := range r.res.Reports {
+		rep := &r.res.Reports[i]
+		rep.Error = r.scrub.String(rep.Error)
+		for j := range rep.Summary.Failures {
+			c := &rep.Summary.Failures[j]
+			c.Suite, c.Class, c.Name, c.Message = r.scrub.String(c.Suite), r.scrub.String(c.Class), r.scrub.String(c.Name), r.scrub.String(c.Message)
 		}
 	}
 }

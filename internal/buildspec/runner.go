@@ -22,6 +22,7 @@ type runner struct {
 	failed  bool   // CODEBUILD_BUILD_SUCCEEDING is 0 from the first failure on
 	failure *CommandError
 	res     *Result
+	scrub   *scrub.Scrubber // of the declared secrets; nil without any
 }
 
 func newRunner(s *Spec, o RunOptions) (*runner, error) {
@@ -34,16 +35,13 @@ func newRunner(s *Spec, o RunOptions) (*runner, error) {
 	// broken log must not also cost the failure report its tail. Both see
 	// the output scrubbed: the tail goes into the failure, and so into the
 	// run's history.
-	values := make([]string, 0, len(o.Secrets))
-	for _, sec := range o.Secrets {
-		values = append(values, sec.Value)
-	}
-	log, err := newLogPump(scrub.New(values).Writer(io.MultiWriter(tail, o.Log)))
+	scrubber := scrub.New(SecretValues(o.Secrets))
+	log, err := newLogPump(scrubber.Writer(io.MultiWriter(tail, o.Log)))
 	if err != nil {
 		return nil, err
 	}
 	res := &Result{Exported: map[string]string{}}
-	return &runner{spec: s, o: o, log: log, tail: tail, res: res}, nil
+	return &runner{spec: s, o: o, log: log, tail: tail, res: res, scrub: scrubber}, nil
 }
 
 func (r *runner) run(ctx context.Context) (*Result, error) {
@@ -216,6 +214,11 @@ func (r *runner) export(ctx context.Context) error {
 	vals, err := r.sh.readVars(ctx, names)
 	if err != nil {
 		return fmt.Errorf("buildspec: read exported variables: %w", err)
+	}
+	// Exported values go on into the run's history: one made from a
+	// secret is kept out of it.
+	for k, v := range vals {
+		vals[k] = r.scrub.String(v)
 	}
 	r.res.Exported = vals
 	return nil

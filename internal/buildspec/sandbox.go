@@ -54,6 +54,15 @@ type Secret struct {
 	Value string
 }
 
+// SecretValues are the values of secrets, as a scrubber takes them.
+func SecretValues(secrets []Secret) []string {
+	out := make([]string, 0, len(secrets))
+	for _, s := range secrets {
+		out = append(out, s.Value)
+	}
+	return out
+}
+
 // ShellProcess is a running build shell.
 type ShellProcess interface {
 	// Kill ends the shell and whatever it started: SIGTERM, up to grace for

@@ -44,3 +44,34 @@ phases:
 		t.Errorf("phases = %s, want the new shell's post_build to see the secret", got)
 	}
 }
+
+// TestSecretsStayOutOfTheResult: the Result goes into the run's history, so
+// an exported variable or a test report made from a secret holds it
+// scrubbed.
+func TestSecretsStayOutOfTheResult(t *testing.T) {
+	const token = "tok-5e1f2a-result"
+	b := runSpec(t, `version: 0.2
+env:
+  exported-variables: [AUTH_HEADER]
+phases:
+  build:
+    commands:
+      - AUTH_HEADER="Bearer $API_TOKEN"
+      - mkdir -p reports && printf '<testsuite name="s"><testcase name="TestLogin"><failure message="login with %s refused"/></testcase></testsuite>' "$API_TOKEN" > reports/unit.xml
+reports:
+  unit:
+    files: [reports/unit.xml]
+`, func(o *RunOptions) { o.Secrets = []Secret{{Name: "API_TOKEN", Value: token}} })
+	if b.err != nil {
+		t.Fatalf("Run: %v\n%s", b.err, b.log.String())
+	}
+	if got := b.res.Exported["AUTH_HEADER"]; got != "Bearer <sensitive>" {
+		t.Errorf("AUTH_HEADER = %q", got)
+	}
+	if len(b.res.Reports) != 1 || len(b.res.Reports[0].Summary.Failures) != 1 {
+		t.Fatalf("reports = %+v", b.res.Reports)
+	}
+	if got := b.res.Reports[0].Summary.Failures[0].Message; got != "login with <sensitive> refused" {
+		t.Errorf("failure message = %q", got)
+	}
+}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/kiln-ci/kiln/internal/buildkit"
 	"github.com/kiln-ci/kiln/internal/buildspec"
+	"github.com/kiln-ci/kiln/internal/event"
 )
 
 // containerSrcDir is where a build in an image sees its checkout, as on
@@ -34,7 +35,7 @@ func (a *Activities) buildInContainer(ctx context.Context, in BuildInput, spec *
 	if err != nil {
 		return nil, err
 	}
-	caches := containerCaches(in.Pipeline, spec.Cache.Paths, opts.Log)
+	caches := containerCaches(cacheScope(in), spec.Cache.Paths, opts.Log)
 	secrets := secretMap(opts.Secrets)
 	fmt.Fprintf(opts.Log, "[kiln] starting a container of %s\n", image)
 	ctr, err := a.Containers.Open(ctx, buildkit.ContainerSpec{
@@ -69,13 +70,24 @@ func containerEnv(image []string) []string {
 	return env
 }
 
+// cacheScope names whose caches a build shares: its pipeline's, and apart
+// for pull-request runs, so that a pull request cannot leave a poisoned
+// dependency in a cache the branch and tag runs, which publish and hold
+// the pipeline's secrets, then build with.
+func cacheScope(in BuildInput) string {
+	if in.Event.Kind == event.KindReview {
+		return in.Pipeline + "/review"
+	}
+	return in.Pipeline
+}
+
 // containerCaches turns the buildspec's cache.paths into cache mounts. A
 // path is a directory, absolute or relative to the source directory, and
-// may end in /* or /**/* as CodeBuild's do. Each is kept per pipeline and
-// path, so runs of the pipeline share it and other pipelines never see it.
-// Paths that would hide the checkout, or are globs kiln cannot mount, are
-// logged and skipped.
-func containerCaches(pipeline string, paths []string, log io.Writer) []buildkit.Cache {
+// may end in /* or /**/* as CodeBuild's do. Each is kept per scope (see
+// cacheScope) and path, so runs of a pipeline share it and other pipelines
+// never see it. Paths that would hide the checkout, or are globs kiln
+// cannot mount, are logged and skipped.
+func containerCaches(scope string, paths []string, log io.Writer) []buildkit.Cache {
 	var out []buildkit.Cache
 	for _, p := range paths {
 		dir := p
@@ -96,8 +108,8 @@ func containerCaches(pipeline string, paths []string, log io.Writer) []buildkit.
 		case slices.ContainsFunc(out, func(c buildkit.Cache) bool { return c.Path == dir }):
 			continue
 		}
-		fmt.Fprintf(log, "[kiln] cache: %s is kept between runs of %s\n", dir, pipeline)
-		out = append(out, buildkit.Cache{ID: "kiln/" + pipeline + dir, Path: dir})
+		fmt.Fprintf(log, "[kiln] cache: %s is kept between runs of %s\n", dir, scope)
+		out = append(out, buildkit.Cache{ID: "kiln/" + scope + dir, Path: dir})
 	}
 	return out
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/assert"
 
 	"github.com/kiln-ci/kiln/internal/buildkit"
+	"github.com/kiln-ci/kiln/internal/event"
 )
 
 // TestContainerCaches: cache.paths become cache mounts per pipeline and
@@ -25,6 +26,10 @@ func TestContainerCaches(t *testing.T) {
 		{ID: "kiln/web/codebuild/output/src/.cache", Path: "/codebuild/output/src/.cache"},
 		{ID: "kiln/web/var/cache/apt", Path: "/var/cache/apt"},
 	}, got)
+	review := containerCaches(cacheScope(BuildInput{Pipeline: "web", Event: event.Event{Kind: event.KindReview}}), []string{"/root/.m2"}, &log)
+	assert.Equal(t, []buildkit.Cache{{ID: "kiln/web/review/root/.m2", Path: "/root/.m2"}}, review,
+		"pull requests keep caches apart from the branch runs'")
+	assert.Equal(t, "web", cacheScope(BuildInput{Pipeline: "web", Event: event.Event{Kind: event.KindBranch}}))
 	for _, want := range []string{
 		`cache path "build/*.o" is not a directory`,
 		`cache path "." would hide the checkout`,

@@ -20,7 +20,9 @@ type secretSource struct {
 
 // resolveSecrets reads a stage's declared secrets (field names them in
 // kiln.yaml, e.g. "stages.build.secrets") and its buildspec's
-// env.secrets-manager and env.parameter-store entries, on the worker. A
+// env.secrets-manager and env.parameter-store entries, on the worker. The
+// buildspec comes from the repository, so it may read only references the
+// stage declares too: the worker's AWS identity could read far more. A
 // buildspec entry wins over a declared secret of the same name, as a
 // buildspec's variables win over a CodeBuild project's. A secret that
 // cannot be read is a permanent ErrSecretUnavailable naming the variable
@@ -56,9 +58,15 @@ func resolveSecrets(ctx context.Context, field string, declared map[string]confi
 		vars  []buildspec.SecretVar
 	}{{secrets.StoreParameterStore, env.ParameterStore}, {secrets.StoreSecretsManager, env.SecretsManager}} {
 		for _, sv := range list.vars {
+			where := "buildspec env." + string(list.store) + "." + sv.Name
+			if !declares(declared, list.store, sv.Ref) {
+				return nil, permanent(ErrSecretUnavailable, "%s reads %s %q, which %s does not declare: a repository's "+
+					"buildspec may read only the secrets its pipeline declares in kiln.yaml, as the worker's AWS identity "+
+					"could read any other (add it there, under any name)", where, list.store, sv.Ref, field)
+			}
 			v, err := src.read(ctx, list.store, sv.Ref)
 			if err != nil {
-				return nil, secretError("buildspec env."+string(list.store)+"."+sv.Name, err)
+				return nil, secretError(where, err)
 			}
 			set(sv.Name, string(v))
 		}
@@ -100,4 +108,16 @@ func secretMap(list []buildspec.Secret) map[string][]byte {
 		out[s.Name] = []byte(s.Value)
 	}
 	return out
+}
+
+// declares reports whether the stage declares the reference ref of store,
+// under any name.
+func declares(declared map[string]config.DeclaredSecret, store secrets.Store, ref string) bool {
+	for _, d := range declared {
+		if (store == secrets.StoreSecretsManager && d.SecretsManager == ref) ||
+			(store == secrets.StoreParameterStore && d.ParameterStore == ref) {
+			return true
+		}
+	}
+	return false
 }

@@ -33,11 +33,13 @@ func TestResolveDeclaredSecrets(t *testing.T) {
 	assert.Contains(t, appErr.Message(), "stages.build.secrets.MISSING")
 	assert.Contains(t, appErr.Message(), "KILN_TEST_NOT_SET")
 
+	// A buildspec may read only what its stage declares: not any secret
+	// the worker's AWS identity can.
 	delete(declared, "MISSING")
 	_, err = resolveSecrets(context.Background(), "stages.build.secrets", declared,
-		buildspec.Env{SecretsManager: []buildspec.SecretVar{{Name: "DB", Ref: "prod/db:a:b:c:d"}}})
+		buildspec.Env{SecretsManager: []buildspec.SecretVar{{Name: "DB", Ref: "prod/other-team-db:password"}}})
 	appErr = requirePermanent(t, err, ErrSecretUnavailable)
-	assert.Contains(t, appErr.Message(), `buildspec env.secrets-manager.DB: secrets-manager "prod/db:a:b:c:d"`)
+	assert.Contains(t, appErr.Message(), `buildspec env.secrets-manager.DB reads secrets-manager "prod/other-team-db:password", which stages.build.secrets does not declare`)
 	for _, v := range []string{token, key} {
 		assert.NotContains(t, appErr.Message(), v)
 	}

@@ -80,6 +80,8 @@ pipelines:
         secrets:
           API_TOKEN: {env: CTR_API_TOKEN}
           DB_PASSWORD: {secrets_manager: "ctr/db:password"}
+          # The buildspec reads it under its own name; the pipeline allows it.
+          NPM_TOKEN_ALLOWED: {parameter_store: /ctr/npm-token}
         buildspec: buildspec.yml
   - name: cache
     repo: acme/ctr

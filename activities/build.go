@@ -193,10 +193,13 @@ func loadBuildspec(src string, b config.BuildspecSource) (*buildspec.Spec, error
 	if !filepath.IsLocal(b.Path) {
 		return nil, permanent(ErrInvalidBuildspec, "buildspec path %q leaves the repository", b.Path)
 	}
-	data, err := os.ReadFile(filepath.Join(src, b.Path))
-	if errors.Is(err, os.ErrNotExist) {
+	data, err := readInRepo(src, b.Path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
 		return nil, permanent(ErrInvalidBuildspec, "buildspec %s is not in the repository at this commit", b.Path)
-	} else if err != nil {
+	case errors.Is(err, errLeavesRepo):
+		return nil, permanent(ErrInvalidBuildspec, "buildspec %v", err)
+	case err != nil:
 		return nil, err
 	}
 	spec, err := buildspec.Parse(b.Path, data)

@@ -49,14 +49,8 @@ func (a *Activities) buildDockerfile(ctx context.Context, b dockerfileBuild, ste
 	if err := checkout(ctx, in.Plan, src, b.log); err != nil {
 		return nil, nil, err
 	}
-	dockerfile, context, err := dockerfilePaths(src, cfg)
+	dockerfileDir, context, text, err := dockerfilePaths(src, cfg)
 	if err != nil {
-		return nil, nil, err
-	}
-	text, err := os.ReadFile(dockerfile)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil, permanent(ErrInvalidImage, "%s: dockerfile %s is not in the repository at this commit", cfg.Name, cfg.Dockerfile)
-	} else if err != nil {
 		return nil, nil, err
 	}
 	step("resolve bases")
@@ -83,7 +77,7 @@ func (a *Activities) buildDockerfile(ctx context.Context, b dockerfileBuild, ste
 	layoutDir := filepath.Join(b.work, "image")
 	step("build")
 	built, err := a.Containers.BuildDockerfile(ctx, buildkit.Dockerfile{
-		Context: context, File: dockerfile, Contexts: contexts, BuildArgs: cfg.BuildArgs, Target: cfg.Target,
+		Context: context, File: filepath.Join(dockerfileDir, filepath.Base(cfg.Dockerfile)), Contexts: contexts, BuildArgs: cfg.BuildArgs, Target: cfg.Target,
 		Bases: bases, Labels: imageLabels(in.Plan), Secrets: secretMap(declared), Auth: containerAuth(b.pusher),
 		Epoch: epoch, Layout: layoutDir, Progress: progress,
 		Check: a.imageCheck(b, step),
@@ -98,19 +92,33 @@ func (a *Activities) buildDockerfile(ctx context.Context, b dockerfileBuild, ste
 	return img, bases, nil
 }
 
-// dockerfilePaths returns the Dockerfile's and the context's paths in the
-// checkout. Both must stay inside the repository.
-func dockerfilePaths(src string, cfg config.ImagePublish) (dockerfile, context string, err error) {
+// dockerfilePaths returns the directories BuildKit reads the Dockerfile
+// and the context from, and the Dockerfile's text. All must stay inside
+// the checkout, symlinks resolved: a context that is a link to / would
+// copy the worker's files into the image.
+func dockerfilePaths(src string, cfg config.ImagePublish) (dockerfileDir, context string, text []byte, err error) {
 	ctxDir := cfg.Context
 	if ctxDir == "" {
 		ctxDir = filepath.Dir(cfg.Dockerfile)
 	}
-	for _, p := range []string{cfg.Dockerfile, ctxDir} {
-		if !filepath.IsLocal(filepath.FromSlash(p)) && filepath.Clean(p) != "." {
-			return "", "", permanent(ErrInvalidImage, "%s: %q leaves the repository", cfg.Name, p)
+	text, err = readInRepo(src, cfg.Dockerfile)
+	if errors.Is(err, os.ErrNotExist) {
+		return "", "", nil, permanent(ErrInvalidImage, "%s: dockerfile %s is not in the repository at this commit", cfg.Name, cfg.Dockerfile)
+	}
+	if err == nil {
+		if dockerfileDir, err = dirInRepo(src, filepath.Dir(cfg.Dockerfile)); err == nil {
+			context, err = dirInRepo(src, ctxDir)
 		}
 	}
-	return filepath.Join(src, filepath.FromSlash(cfg.Dockerfile)), filepath.Join(src, filepath.FromSlash(ctxDir)), nil
+	switch {
+	case errors.Is(err, errLeavesRepo):
+		return "", "", nil, permanent(ErrInvalidImage, "%s: %v", cfg.Name, err)
+	case errors.Is(err, os.ErrNotExist):
+		return "", "", nil, permanent(ErrInvalidImage, "%s: context %s is not in the repository at this commit", cfg.Name, ctxDir)
+	case err != nil:
+		return "", "", nil, err
+	}
+	return dockerfileDir, context, text, nil
 }
 
 // pinBases resolves each base image of the Dockerfile to the digest its

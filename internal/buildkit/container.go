@@ -76,6 +76,7 @@ type Container struct {
 	secrets   []string // names, for SecretEnv
 	initStdin io.Closer
 	initOnce  sync.Once
+	alive     context.Context // done once the init, and so the container, has ended
 	closeOnce sync.Once
 	closeErr  error
 	close     func() error
@@ -176,7 +177,7 @@ func (c *Container) boot(ctx context.Context, gw gateway.Client, mounts []gatewa
 	c.initStdin = initOut
 	// The init only waits: on end of input (Close) it exits, and with it
 	// everything else in the container.
-	_, err = c.ctr.Start(context.WithoutCancel(ctx), gateway.StartRequest{
+	init, err := c.ctr.Start(context.WithoutCancel(ctx), gateway.StartRequest{
 		Args: []string{"/bin/sh", "-c", "read kiln_init || :"}, Env: c.Config.Env, Cwd: "/",
 		Stdin: initIn, Stdout: discard{}, Stderr: discard{},
 	})
@@ -184,6 +185,14 @@ func (c *Container) boot(ctx context.Context, gw gateway.Client, mounts []gatewa
 		c.ctr.Release(context.WithoutCancel(ctx))
 		return fmt.Errorf("start the container (the image needs /bin/sh): %w", err)
 	}
+	// alive ends with the init: BuildKit would wait for ever to exec into
+	// a container that is gone.
+	var dead context.CancelFunc
+	c.alive, dead = context.WithCancel(context.WithoutCancel(ctx))
+	go func() {
+		_ = init.Wait()
+		dead()
+	}()
 	return nil
 }
 
@@ -206,7 +215,7 @@ func (c *Container) StartShell(ctx context.Context, p buildspec.ShellSpec) (buil
 	for _, s := range p.Secrets {
 		secretEnv = append(secretEnv, &pb.SecretEnv{ID: s.Name, Name: s.Name})
 	}
-	proc, err := c.ctr.Start(context.WithoutCancel(ctx), gateway.StartRequest{
+	proc, err := c.ctr.Start(c.alive, gateway.StartRequest{
 		Args: p.Argv(true), Env: p.Env, Cwd: p.Dir, User: c.Config.User, SecretEnv: secretEnv,
 		Stdin: p.Stdin, Stdout: p.Stdout, Stderr: nopCloser{p.Stderr},
 	})

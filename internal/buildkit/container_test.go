@@ -63,6 +63,7 @@ phases:
       - echo "$GREETING from $(pwd)" > deep/where.txt
       - cat "$CODEBUILD_SRC_DIR/input.txt" > copied.txt
       - test "$API_TOKEN" = tok-ctr-0a1b2c3d4e && echo "token $API_TOKEN"
+      - sleep 300 &
       - exit 0
     finally:
       - echo finally ran

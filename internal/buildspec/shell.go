@@ -197,13 +197,19 @@ func (s *shell) readVars(ctx context.Context, names []string) (map[string]string
 	return vars, err
 }
 
-// stop ends the shell and everything it started.
+// stop ends the shell and everything it started. A shell that reported
+// its own exit (Argv's report form, in a container) is gone already; what
+// it left in the background runs on until the sandbox ends, as in
+// CodeBuild's container, since ending it would end the container.
 func (s *shell) stop() {
 	if s.done {
 		return
 	}
 	s.done = true
 	_ = s.ctl.Close() // an idle shell exits on end of script
+	if s.exit >= 0 {
+		return
+	}
 	s.proc.Kill(s.grace)
 }
 

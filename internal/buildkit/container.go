@@ -71,7 +71,7 @@ type Container struct {
 	Digest string
 
 	ctr       gateway.Container
-	srcIndex  int
+	srcMounts []fsMount // the source mount and the cache mounts under it
 	srcDir    string
 	secrets   []string // names, for SecretEnv
 	initStdin io.Closer
@@ -155,8 +155,12 @@ func (c *Container) start(ctx context.Context, gw gateway.Client, spec Container
 		{Dest: "/", Ref: root, MountType: pb.MountType_BIND},
 		{Dest: spec.SourceDir, Ref: srcRef, MountType: pb.MountType_BIND},
 	}
-	c.srcIndex = 1
+	c.srcMounts = []fsMount{{dest: spec.SourceDir, index: 1}}
 	for _, cm := range spec.Caches {
+		if cm.Path == spec.SourceDir || strings.HasPrefix(cm.Path, spec.SourceDir+"/") {
+			// Outputs there (target/, node_modules/) are read through it.
+			c.srcMounts = append(c.srcMounts, fsMount{dest: cm.Path, index: len(mounts)})
+		}
 		// PRIVATE: a second build of the pipeline running at the same time
 		// gets a cache of its own rather than waiting for, or writing over,
 		// the first's.
@@ -239,7 +243,7 @@ func (c *Container) StartShell(ctx context.Context, p buildspec.ShellSpec) (buil
 // Source reads the source directory back out of the container: the
 // checkout as the build left it.
 func (c *Container) Source() (fs.FS, error) {
-	return &containerFS{ctr: c.ctr, mount: c.srcIndex}, nil
+	return &containerFS{ctr: c.ctr, base: c.srcDir, mounts: c.srcMounts}, nil
 }
 
 // endInit ends the init's input: it exits, and the kernel ends every other

@@ -191,6 +191,39 @@ artifacts:
 	}
 }
 
+// TestArtifactsUnderACachePath: a cache path inside the source directory
+// (maven's target/) is a mount of its own; the build's outputs there are
+// still collected as artifacts.
+func TestArtifactsUnderACachePath(t *testing.T) {
+	ctrs := testkit.RequireContainers(t)
+	_, ctr := openBusybox(t, ctrs, buildkit.ContainerSpec{Source: t.TempDir(),
+		Caches: []buildkit.Cache{{ID: "kiln-test/" + t.Name(), Path: srcDir + "/target"}}})
+	spec, err := buildspec.Parse("buildspec.yml", []byte(`version: 0.2
+phases:
+  build:
+    commands:
+      - mkdir -p target/classes && echo jar > target/app.jar && echo class > target/classes/A.class
+artifacts:
+  files: ["target/*.jar", "target/**/*.class"]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var log bytes.Buffer
+	artifacts := t.TempDir()
+	res, err := spec.Run(context.Background(), buildspec.RunOptions{Dir: srcDir, Sandbox: ctr, Log: &log,
+		ArtifactsDir: artifacts, BaseEnv: ctr.Config.Env})
+	if err != nil {
+		t.Fatalf("Run: %v\n%s", err, log.String())
+	}
+	if got := strings.Join(res.Artifacts, ","); got != "target/app.jar,target/classes/A.class" {
+		t.Errorf("artifacts = %q\n%s", got, log.String())
+	}
+	if b, err := os.ReadFile(filepath.Join(artifacts, "target", "app.jar")); err != nil || string(b) != "jar\n" {
+		t.Errorf("target/app.jar = %q, %v", b, err)
+	}
+}
+
 // runningContainers counts the containers the test's buildkitd runs.
 func runningContainers(t *testing.T, ctrs *testkit.Containers) int {
 	t.Helper()

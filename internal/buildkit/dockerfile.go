@@ -181,7 +181,7 @@ func check(ctx context.Context, gw gateway.Client, res *gateway.Result, fn func(
 	if err != nil {
 		return err
 	}
-	ctr := &Container{}
+	ctr := &Container{srcDir: "/", srcMounts: []fsMount{{dest: "/", index: 0}}}
 	if cfgJSON, ok := res.Metadata[exptypes.ExporterImageConfigKey]; ok {
 		var img ocispecs.Image
 		if err := json.Unmarshal(cfgJSON, &img); err != nil {

@@ -5,6 +5,7 @@ import (
 	"io"
 	"io/fs"
 	"path"
+	"strings"
 	"time"
 
 	gateway "github.com/moby/buildkit/frontend/gateway/client"
@@ -15,19 +16,39 @@ import (
 // caps a message at 16 MiB.
 const readChunk = 4 << 20
 
-// containerFS is a read-only fs.FS over one mount of a container, read
-// through BuildKit's gateway. The daemon opens paths inside the mount's
-// root, so a symlink cannot lead a read out of it.
+// containerFS is a read-only fs.FS over a directory of a container (base),
+// read through BuildKit's gateway from the mounts that make it up: the
+// source mount, and cache mounts inside it. The daemon opens paths inside
+// a mount's root, so a symlink cannot lead a read out of it.
 type containerFS struct {
-	ctr   gateway.Container
-	mount int
+	ctr    gateway.Container
+	base   string
+	mounts []fsMount
 }
 
-func (f *containerFS) abs(name string, op string) (string, error) {
+// fsMount is a mount of the container: where it is, and its index.
+type fsMount struct {
+	dest  string
+	index int
+}
+
+// abs returns the mount that holds name and name's path within it.
+func (f *containerFS) abs(name string, op string) (int, string, error) {
 	if !fs.ValidPath(name) {
-		return "", &fs.PathError{Op: op, Path: name, Err: fs.ErrInvalid}
+		return 0, "", &fs.PathError{Op: op, Path: name, Err: fs.ErrInvalid}
 	}
-	return "/" + name, nil
+	full := path.Join(f.base, name)
+	best := fsMount{index: -1}
+	for _, m := range f.mounts {
+		within := full == m.dest || m.dest == "/" || strings.HasPrefix(full, m.dest+"/")
+		if within && len(m.dest) >= len(best.dest) {
+			best = m
+		}
+	}
+	if best.index < 0 {
+		return 0, "", &fs.PathError{Op: op, Path: name, Err: fs.ErrNotExist}
+	}
+	return best.index, "/" + strings.TrimPrefix(strings.TrimPrefix(full, best.dest), "/"), nil
 }
 
 // Open returns a file or a directory.
@@ -49,11 +70,11 @@ func (f *containerFS) Stat(name string) (fs.FileInfo, error) {
 }
 
 func (f *containerFS) stat(name string) (*statInfo, error) {
-	p, err := f.abs(name, "stat")
+	mount, p, err := f.abs(name, "stat")
 	if err != nil {
 		return nil, err
 	}
-	st, err := f.ctr.StatFile(context.Background(), gateway.StatContainerRequest{StatRequest: gateway.StatRequest{Path: p}, MountIndex: f.mount})
+	st, err := f.ctr.StatFile(context.Background(), gateway.StatContainerRequest{StatRequest: gateway.StatRequest{Path: p}, MountIndex: mount})
 	if err != nil {
 		return nil, &fs.PathError{Op: "stat", Path: name, Err: notExist(err)}
 	}
@@ -62,11 +83,11 @@ func (f *containerFS) stat(name string) (*statInfo, error) {
 
 // ReadDir implements fs.ReadDirFS, which doublestar's globbing uses.
 func (f *containerFS) ReadDir(name string) ([]fs.DirEntry, error) {
-	p, err := f.abs(name, "readdir")
+	mount, p, err := f.abs(name, "readdir")
 	if err != nil {
 		return nil, err
 	}
-	sts, err := f.ctr.ReadDir(context.Background(), gateway.ReadDirContainerRequest{ReadDirRequest: gateway.ReadDirRequest{Path: p}, MountIndex: f.mount})
+	sts, err := f.ctr.ReadDir(context.Background(), gateway.ReadDirContainerRequest{ReadDirRequest: gateway.ReadDirRequest{Path: p}, MountIndex: mount})
 	if err != nil {
 		return nil, &fs.PathError{Op: "readdir", Path: name, Err: notExist(err)}
 	}
@@ -106,9 +127,13 @@ func (cf *containerFile) Read(b []byte) (int, error) {
 		return 0, io.EOF
 	}
 	want := min(len(b), readChunk)
+	mount, p, err := cf.fsys.abs(cf.name, "read")
+	if err != nil {
+		return 0, err
+	}
 	data, err := cf.fsys.ctr.ReadFile(context.Background(), gateway.ReadContainerRequest{
-		ReadRequest: gateway.ReadRequest{Filename: "/" + cf.name, Range: &gateway.FileRange{Offset: int(cf.off), Length: want}},
-		MountIndex:  cf.fsys.mount,
+		ReadRequest: gateway.ReadRequest{Filename: p, Range: &gateway.FileRange{Offset: int(cf.off), Length: want}},
+		MountIndex:  mount,
 	})
 	if err != nil {
 		return 0, &fs.PathError{Op: "read", Path: cf.name, Err: err}

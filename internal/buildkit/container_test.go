@@ -4,7 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"io/fs"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -245,4 +249,71 @@ func statuses(res *buildspec.Result) string {
 func readFS(fsys fs.FS, name string) (string, error) {
 	b, err := fs.ReadFile(fsys, name)
 	return string(b), err
+}
+
+// TestContainerCannotReachTheWorker: a build's container is on a bridge of
+// its own and fenced off the worker: a server listening on every
+// interface of the worker (as a webhook receiver or Temporal may) does
+// not answer it, nor would the metadata service with the worker's
+// credentials.
+func TestContainerCannotReachTheWorker(t *testing.T) {
+	ctrs := testkit.RequireContainers(t)
+	if !ctrs.Daemon.Network.Isolated {
+		t.Fatalf("builds share the worker's network: %s", ctrs.Daemon.Network.Why)
+	}
+	l, err := net.Listen("tcp", "0.0.0.0:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "worker-secret-page") })}
+	go srv.Serve(l)
+	defer srv.Close()
+	port := l.Addr().(*net.TCPAddr).Port
+	ip := workerIP(t)
+	if resp, err := http.Get(fmt.Sprintf("http://%s:%d/", ip, port)); err != nil {
+		t.Fatalf("the worker cannot reach its own server at %s: %v", ip, err)
+	} else {
+		resp.Body.Close()
+	}
+
+	_, ctr := openBusybox(t, ctrs, buildkit.ContainerSpec{Source: t.TempDir()})
+	spec, err := buildspec.Parse("buildspec.yml", []byte(fmt.Sprintf(`version: 0.2
+phases:
+  build:
+    commands:
+      - if printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 3 %s %d | grep -q worker-secret-page; then echo VERDICT-REACHED; else echo VERDICT-BLOCKED; fi
+`, ip, port)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var log bytes.Buffer
+	if _, err := spec.Run(context.Background(), buildspec.RunOptions{Dir: srcDir, Sandbox: ctr, Log: &log, BaseEnv: ctr.Config.Env}); err != nil {
+		t.Fatalf("Run: %v\n%s", err, log.String())
+	}
+	// The command's own banner holds both words: read only its output.
+	var verdict []string
+	for _, line := range strings.Split(log.String(), "\n") {
+		if strings.HasPrefix(line, "VERDICT-") {
+			verdict = append(verdict, line)
+		}
+	}
+	if strings.Join(verdict, ",") != "VERDICT-BLOCKED" {
+		t.Errorf("the container reached the worker's server:\n%s", log.String())
+	}
+}
+
+// workerIP is an address of this machine other than loopback.
+func workerIP(t *testing.T) string {
+	t.Helper()
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil && !n.IP.IsLoopback() && !strings.HasPrefix(n.IP.String(), "10.10.") {
+			return n.IP.String()
+		}
+	}
+	t.Fatal("this machine has no address but loopback")
+	return ""
 }

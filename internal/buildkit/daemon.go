@@ -51,6 +51,10 @@ type Daemon struct {
 	Address string
 	// LogPath is where the daemon's own output goes.
 	LogPath string
+	// Network says whether its containers are kept off the worker's
+	// network.
+	Network Network
+	root    string
 	cmd     *exec.Cmd
 	exited  chan struct{}
 }
@@ -71,8 +75,14 @@ func StartDaemon(ctx context.Context, o DaemonOptions) (*Daemon, error) {
 	if err := os.Chmod(o.Root, 0o700); err != nil {
 		return nil, fmt.Errorf("buildkitd root: %w", err)
 	}
+	net := chooseNetwork()
+	if net.Isolated {
+		if err := net.fence(); err != nil {
+			return nil, fmt.Errorf("%w: fencing builds off the worker: %v", ErrUnavailable, err)
+		}
+	}
 	cfg := filepath.Join(o.Root, "buildkitd.toml")
-	if err := os.WriteFile(cfg, daemonConfig(o.InsecureRegistries), 0o600); err != nil {
+	if err := os.WriteFile(cfg, daemonConfig(o.InsecureRegistries, net), 0o600); err != nil {
 		return nil, fmt.Errorf("buildkitd config: %w", err)
 	}
 	sock, err := socketPath(o.Root)
@@ -91,6 +101,9 @@ func StartDaemon(ctx context.Context, o DaemonOptions) (*Daemon, error) {
 		d, err := (*Daemon)(nil), errLocked
 		if !locked(o.Root) {
 			d, err = spawn(ctx, bin, o.Root, cfg, sock, time.Until(deadline))
+		}
+		if d != nil {
+			d.Network = net
 		}
 		if errors.Is(err, errLocked) && time.Now().Before(deadline) {
 			select {
@@ -124,7 +137,7 @@ func locked(root string) bool {
 
 // spawn starts one buildkitd and waits up to timeout for it to answer.
 func spawn(ctx context.Context, bin, root, cfg, sock string, timeout time.Duration) (*Daemon, error) {
-	d := &Daemon{Address: "unix://" + sock, LogPath: filepath.Join(root, "buildkitd.log"), exited: make(chan struct{})}
+	d := &Daemon{Address: "unix://" + sock, LogPath: filepath.Join(root, "buildkitd.log"), root: root, exited: make(chan struct{})}
 	logFile, err := os.OpenFile(d.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("buildkitd log: %w", err)
@@ -209,11 +222,11 @@ func clientVersion() string {
 	return ""
 }
 
-// daemonConfig is buildkitd's TOML: the OCI worker on runc only, and plain
-// HTTP for the insecure registries.
-func daemonConfig(insecure []string) []byte {
+// daemonConfig is buildkitd's TOML: the OCI worker on runc only, its
+// network, and plain HTTP for the insecure registries.
+func daemonConfig(insecure []string, net Network) []byte {
 	var b strings.Builder
-	b.WriteString("[worker.oci]\n  enabled = true\n[worker.containerd]\n  enabled = false\n")
+	b.WriteString("[worker.oci]\n  enabled = true\n" + net.config() + "[worker.containerd]\n  enabled = false\n")
 	for _, host := range slices.Sorted(slices.Values(insecure)) {
 		fmt.Fprintf(&b, "[registry.%q]\n  http = true\n", host)
 	}
@@ -273,6 +286,7 @@ func (d *Daemon) Stop() {
 		_ = syscall.Kill(-d.cmd.Process.Pid, syscall.SIGKILL)
 		<-d.exited
 	}
+	_ = ReleaseRoot(d.root)
 }
 
 // Ping dials address and asks for the daemon's workers: the check that a

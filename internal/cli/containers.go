@@ -52,6 +52,9 @@ func startContainers(ctx context.Context, address, dataDir string, insecure []st
 		return c
 	}
 	log.Info().Str("buildkit", address).Bool("started", c.daemon != nil).Dur("took", time.Since(started)).Msg("container runtime ready")
+	if c.daemon != nil && !c.daemon.Network.Isolated {
+		log.Warn().Str("why", c.daemon.Network.Why).Msg("builds in containers share the worker's network: they can reach what listens on it, and its cloud metadata")
+	}
 	return c
 }
 

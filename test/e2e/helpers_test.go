@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -66,6 +67,11 @@ func startKiln(t *testing.T, env []string, args ...string) *proc {
 	t.Cleanup(func() {
 		_ = p.cmd.Process.Kill()
 		<-p.done
+		// The buildkitd it started dies with it, after it; what it had
+		// mounted under the data dir must go before the dir can.
+		if i := slices.Index(args, "--data-dir"); i >= 0 && i+1 < len(args) {
+			testkit.ReleaseBuildkit(args[i+1])
+		}
 		if t.Failed() {
 			t.Logf("kiln %s stderr:\n%s", strings.Join(args, " "), lastLines(p.stderr.String(), 60))
 		}

@@ -12,8 +12,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
@@ -144,4 +146,38 @@ func RunningContainers(root string) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// ReleaseBuildkit waits up to 15 s for each buildkitd whose root is under
+// dir to exit (one a killed kiln took down with it is still shutting down),
+// then unmounts what they left mounted there, so that dir can be removed.
+func ReleaseBuildkit(dir string) {
+	deadline := time.Now().Add(15 * time.Second)
+	for len(buildkitdsUnder(dir)) > 0 && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	_ = buildkit.ReleaseRoot(dir)
+}
+
+// buildkitdsUnder lists the pids of buildkitd processes with --root under dir.
+func buildkitdsUnder(dir string) []int {
+	entries, _ := os.ReadDir("/proc")
+	var out []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		cmdline, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if err != nil || !bytes.Contains(cmdline, []byte("buildkitd")) {
+			continue
+		}
+		args := strings.Split(string(cmdline), "\x00")
+		for i, a := range args {
+			if a == "--root" && i+1 < len(args) && strings.HasPrefix(args[i+1], dir) && ProcessAlive(pid) {
+				out = append(out, pid)
+			}
+		}
+	}
+	return out
 }

@@ -60,6 +60,15 @@ type ImageConfig struct {
 	User       string
 }
 
+// parseImageConfig reads an image's config JSON.
+func parseImageConfig(cfgJSON []byte) (ImageConfig, error) {
+	var img ocispecs.Image
+	if err := json.Unmarshal(cfgJSON, &img); err != nil {
+		return ImageConfig{}, fmt.Errorf("image config: %w", err)
+	}
+	return ImageConfig{Env: img.Config.Env, WorkingDir: img.Config.WorkingDir, User: img.Config.User}, nil
+}
+
 // Container is a running BuildKit container that a buildspec runs in: it
 // is a buildspec.Sandbox. Its first process is an idle init that holds the
 // container open, so a shell that a command ended can be replaced, as on
@@ -138,11 +147,9 @@ func (c *Container) start(ctx context.Context, gw gateway.Client, spec Container
 		return err
 	}
 	c.Digest = dgst.String()
-	var img ocispecs.Image
-	if err := json.Unmarshal(cfgJSON, &img); err != nil {
-		return fmt.Errorf("image config: %w", err)
+	if c.Config, err = parseImageConfig(cfgJSON); err != nil {
+		return err
 	}
-	c.Config = ImageConfig{Env: img.Config.Env, WorkingDir: img.Config.WorkingDir, User: img.Config.User}
 	root, err := solveRef(ctx, gw, llb.Image(spec.Image))
 	if err != nil {
 		return err

@@ -4,7 +4,6 @@ import (
 	"strings"
 
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -20,7 +19,6 @@ import (
 	"github.com/moby/buildkit/exporter/containerimage/exptypes"
 	gateway "github.com/moby/buildkit/frontend/gateway/client"
 	"github.com/moby/buildkit/solver/pb"
-	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/tonistiigi/fsutil"
 )
 
@@ -183,11 +181,9 @@ func check(ctx context.Context, gw gateway.Client, res *gateway.Result, fn func(
 	}
 	ctr := &Container{srcDir: "/", srcMounts: []fsMount{{dest: "/", index: 0}}}
 	if cfgJSON, ok := res.Metadata[exptypes.ExporterImageConfigKey]; ok {
-		var img ocispecs.Image
-		if err := json.Unmarshal(cfgJSON, &img); err != nil {
-			return fmt.Errorf("image config: %w", err)
+		if ctr.Config, err = parseImageConfig(cfgJSON); err != nil {
+			return err
 		}
-		ctr.Config = ImageConfig{Env: img.Config.Env, WorkingDir: img.Config.WorkingDir, User: img.Config.User}
 	}
 	if err := ctr.boot(ctx, gw, []gateway.Mount{{Dest: "/", Ref: ref, MountType: pb.MountType_BIND}}); err != nil {
 		return err

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"path/filepath"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/kiln-ci/kiln/internal/buildkit"
 	"github.com/kiln-ci/kiln/internal/config"
+	"github.com/kiln-ci/kiln/internal/oci"
 )
 
 // containers is a worker's container runtime, or why it has none.
@@ -77,7 +77,7 @@ func insecureRegistries(cfg *config.Config, extra ...string) []string {
 			return
 		}
 		host := r.Context().RegistryStr()
-		if insecure || isLoopback(host) {
+		if insecure || oci.Loopback(host) {
 			hosts = append(hosts, host)
 		}
 	}
@@ -96,12 +96,4 @@ func insecureRegistries(cfg *config.Config, extra ...string) []string {
 	}
 	slices.Sort(hosts)
 	return slices.Compact(hosts)
-}
-
-func isLoopback(host string) bool {
-	h := host
-	if i := strings.LastIndex(host, ":"); i >= 0 {
-		h = host[:i]
-	}
-	return h == "localhost" || h == "127.0.0.1" || h == "[::1]" || strings.HasPrefix(h, "127.")
 }

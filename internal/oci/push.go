@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -206,14 +207,24 @@ func (p *Pusher) remoteOptions(ctx context.Context) []remote.Option {
 	return append(opts, remote.WithTransport(t))
 }
 
+// Loopback reports whether a registry host (host or host:port) is this
+// machine's: the only registries reached over plain HTTP unasked.
+func Loopback(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.Trim(host, "[]")
+	ip := net.ParseIP(host)
+	return host == "localhost" || (ip != nil && ip.IsLoopback())
+}
+
 // httpsOnly refuses plain HTTP except to loopback. ggcr also falls back to
 // HTTP for private (RFC 1918) addresses and *.local names, which would send
 // a registry's credentials in the clear; only Insecure allows that.
 type httpsOnly struct{ next http.RoundTripper }
 
 func (h httpsOnly) RoundTrip(r *http.Request) (*http.Response, error) {
-	host := r.URL.Hostname()
-	if ip := net.ParseIP(host); r.URL.Scheme == "http" && host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+	if r.URL.Scheme == "http" && !Loopback(r.URL.Host) {
 		return nil, fmt.Errorf("refusing plain HTTP to %s: set Insecure to allow it", r.URL.Host)
 	}
 	return h.next.RoundTrip(r)

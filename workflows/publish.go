@@ -61,7 +61,12 @@ func (r *pipelineRun) publish(ctx workflow.Context, plan *activities.Plan, res *
 	// and is retried.
 	ictx = workflow.WithHeartbeatTimeout(ictx, 2*time.Minute)
 	var futures []workflow.Future
-	for i := range plan.Publish.Images {
+	for i, img := range plan.Publish.Images {
+		ictx := ictx
+		if t := time.Duration(img.Timeout); t > 0 {
+			// A Dockerfile build can take longer than a push.
+			ictx = workflow.WithStartToCloseTimeout(ictx, t)
+		}
 		futures = append(futures, workflow.ExecuteActivity(ictx, a.PublishImage, activities.ImageInput{
 			RunID: runID, Pipeline: r.in.Pipeline, Event: r.in.Event, Plan: *plan, Index: i,
 		}))

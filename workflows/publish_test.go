@@ -2,6 +2,7 @@ package workflows_test
 
 import (
 	"context"
+	"time"
 
 	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/activity"
@@ -198,4 +199,25 @@ func (s *pipelineSuite) TestImagesBuildWhereTheArtifactsAre() {
 
 	s.Require().NoError(s.env.GetWorkflowError())
 	s.Equal("kiln-host/builder-7/abc", queue)
+}
+
+// TestImageTimeout: an image's timeout bounds its publish attempt, so a
+// Dockerfile build longer than a push is not cut at the default 30m.
+func (s *pipelineSuite) TestImageTimeout() {
+	plan := publishPlan()
+	plan.Dependents = nil
+	plan.Publish.Images[1].Timeout = config.Duration(2 * time.Hour)
+	s.onPlanWithChildren(&plan)
+	s.env.OnActivity(acts.Build, mock.Anything, mock.Anything).Return(&activities.BuildResult{}, nil).Once()
+	budget := map[string]time.Duration{}
+	s.env.OnActivity(acts.PublishImage, mock.Anything, mock.Anything).Return(
+		func(ctx context.Context, in activities.ImageInput) (*activities.ImageResult, error) {
+			info := activity.GetInfo(ctx)
+			name := in.Plan.Publish.Images[in.Index].Name
+			budget[name] = info.Deadline.Sub(info.StartedTime).Round(time.Minute)
+			return &activities.ImageResult{Name: name, Digest: "sha256:0123456789abcdef0123"}, nil
+		}).Times(2)
+	s.run(pushEvent)
+	s.NoError(s.env.GetWorkflowError())
+	s.Equal(map[string]time.Duration{"r.local/acme/base": 30 * time.Minute, "r.local/acme/tools": 2 * time.Hour}, budget)
 }

@@ -39,6 +39,9 @@ type ImagePublish struct {
 	// Test runs commands inside the built image before any tag is pushed;
 	// a failure pushes nothing.
 	Test *ImageTest `yaml:"test,omitempty" json:"test,omitempty"`
+	// Timeout bounds one attempt at building, testing and pushing the
+	// image; default 30m.
+	Timeout Duration `yaml:"timeout,omitempty" json:"timeout,omitempty"`
 	// Env, Entrypoint, Cmd and WorkingDir set the image's config.
 	Env        map[string]string `yaml:"env,omitempty" json:"env,omitempty"`
 	Entrypoint []string          `yaml:"entrypoint,omitempty" json:"entrypoint,omitempty"`

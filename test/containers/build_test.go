@@ -22,6 +22,7 @@ import (
 	"github.com/kiln-ci/kiln/internal/config"
 	"github.com/kiln-ci/kiln/internal/event"
 	"github.com/kiln-ci/kiln/test/motoserver"
+	"github.com/kiln-ci/kiln/test/testkit"
 	"github.com/kiln-ci/kiln/workflows"
 )
 
@@ -223,20 +224,9 @@ func activityAttempts(t *testing.T, id, activity string) []int32 {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	scheduled := map[int64]string{}
-	var attempts []int32
-	iter := it.temporal.Client.GetWorkflowHistory(ctx, id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-	for iter.HasNext() {
-		ev, err := iter.Next()
-		require.NoError(t, err)
-		if a := ev.GetActivityTaskScheduledEventAttributes(); a != nil {
-			scheduled[ev.GetEventId()] = a.GetActivityType().GetName()
-		}
-		if a := ev.GetActivityTaskStartedEventAttributes(); a != nil && scheduled[a.GetScheduledEventId()] == activity {
-			attempts = append(attempts, a.GetAttempt())
-		}
-	}
-	return attempts
+	events, err := testkit.History(ctx, it.temporal.Client, id)
+	require.NoError(t, err)
+	return testkit.ActivityAttempts(events, activity)
 }
 
 func errorAs[T error](t *testing.T, err error) T {

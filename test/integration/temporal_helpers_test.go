@@ -11,10 +11,10 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	enumspb "go.temporal.io/api/enums/v1"
 	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/api/workflowservice/v1"
 
+	"github.com/kiln-ci/kiln/test/testkit"
 	"github.com/kiln-ci/kiln/workflows"
 )
 
@@ -114,20 +114,9 @@ func activityAttempts(t *testing.T, id, activity string) []int32 {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	scheduled := map[int64]string{}
-	var attempts []int32
-	iter := it.temporal.GetWorkflowHistory(ctx, id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-	for iter.HasNext() {
-		ev, err := iter.Next()
-		require.NoError(t, err)
-		if a := ev.GetActivityTaskScheduledEventAttributes(); a != nil {
-			scheduled[ev.GetEventId()] = a.GetActivityType().GetName()
-		}
-		if a := ev.GetActivityTaskStartedEventAttributes(); a != nil && scheduled[a.GetScheduledEventId()] == activity {
-			attempts = append(attempts, a.GetAttempt())
-		}
-	}
-	return attempts
+	events, err := testkit.History(ctx, it.temporal, id)
+	require.NoError(t, err)
+	return testkit.ActivityAttempts(events, activity)
 }
 
 // listRuns returns the runs a visibility query finds.

@@ -177,8 +177,9 @@ func (a *Activities) imageCheck(b dockerfileBuild, step func(string)) func(conte
 	}
 }
 
-// imageLabels label an image with the commit and repository it was built
-// from; the publish stage's tag rules read the revision.
+// imageLabels label an image, from artifacts or a Dockerfile, with the
+// commit and repository it was built from; the publish stage's tag rules
+// read the revision.
 func imageLabels(plan Plan) map[string]string {
 	return map[string]string{oci.RevisionLabel: plan.Commit, "org.opencontainers.image.source": plan.Repo}
 }

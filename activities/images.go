@@ -288,10 +288,7 @@ func holdBackMoving(ctx context.Context, p *oci.Pusher, repo string, tags []oci.
 // repository it was built from.
 func imageOf(cfg config.ImagePublish, plan Plan, files []oci.File) oci.Image {
 	img := oci.Image{Repository: cfg.Name, Base: cfg.Base, Files: files, Entrypoint: cfg.Entrypoint, Cmd: cfg.Cmd,
-		WorkingDir: cfg.WorkingDir, Labels: map[string]string{
-			oci.RevisionLabel:                 plan.Commit,
-			"org.opencontainers.image.source": plan.Repo,
-		}}
+		WorkingDir: cfg.WorkingDir, Labels: imageLabels(plan)}
 	for _, k := range slices.Sorted(maps.Keys(cfg.Env)) {
 		img.Env = append(img.Env, k+"="+cfg.Env[k])
 	}

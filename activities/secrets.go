@@ -13,9 +13,11 @@ import (
 )
 
 // secretSource reads declared secrets on the worker; the AWS resolver is
-// made on first use, so stages declaring none make no AWS config.
+// made on first use, so stages declaring none make no AWS config. A
+// reference a stage declares and its buildspec names too is read once.
 type secretSource struct {
 	resolver *secrets.Resolver
+	read     map[string][]byte // by store and reference
 }
 
 // resolveSecrets reads a stage's declared secrets (field names them in
@@ -40,9 +42,9 @@ func resolveSecrets(ctx context.Context, field string, declared map[string]confi
 		var err error
 		switch {
 		case d.SecretsManager != "":
-			v, err = src.read(ctx, secrets.StoreSecretsManager, d.SecretsManager)
+			v, err = src.get(ctx, secrets.StoreSecretsManager, d.SecretsManager)
 		case d.ParameterStore != "":
-			v, err = src.read(ctx, secrets.StoreParameterStore, d.ParameterStore)
+			v, err = src.get(ctx, secrets.StoreParameterStore, d.ParameterStore)
 		default:
 			if v, err = d.Ref().Resolve(); err != nil {
 				return nil, permanent(ErrSecretUnavailable, "%s.%s: %v", field, name, err)
@@ -64,7 +66,7 @@ func resolveSecrets(ctx context.Context, field string, declared map[string]confi
 					"buildspec may read only the secrets its pipeline declares in kiln.yaml, as the worker's AWS identity "+
 					"could read any other (add it there, under any name)", where, list.store, sv.Ref, field)
 			}
-			v, err := src.read(ctx, list.store, sv.Ref)
+			v, err := src.get(ctx, list.store, sv.Ref)
 			if err != nil {
 				return nil, secretError(where, err)
 			}
@@ -74,20 +76,31 @@ func resolveSecrets(ctx context.Context, field string, declared map[string]confi
 	return out, nil
 }
 
-// read reads one reference from AWS, in the worker's default region for a
+// get reads one reference from AWS, in the worker's default region for a
 // name and the ARN's region for an ARN.
-func (s *secretSource) read(ctx context.Context, store secrets.Store, ref string) ([]byte, error) {
+func (s *secretSource) get(ctx context.Context, store secrets.Store, ref string) ([]byte, error) {
+	key := string(store) + "\x00" + ref
+	if v, ok := s.read[key]; ok {
+		return v, nil
+	}
 	if s.resolver == nil {
 		cfg, err := awsx.Config(ctx, "")
 		if err != nil {
 			return nil, err
 		}
-		s.resolver = secrets.New(cfg)
+		s.resolver, s.read = secrets.New(cfg), map[string][]byte{}
 	}
+	var v []byte
+	var err error
 	if store == secrets.StoreParameterStore {
-		return s.resolver.ParameterStore(ctx, ref)
+		v, err = s.resolver.ParameterStore(ctx, ref)
+	} else {
+		v, err = s.resolver.SecretsManager(ctx, ref)
 	}
-	return s.resolver.SecretsManager(ctx, ref)
+	if err == nil {
+		s.read[key] = v
+	}
+	return v, err
 }
 
 // secretError words a failure to read the secret at where. A *secrets.Error

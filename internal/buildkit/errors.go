@@ -22,14 +22,12 @@ var (
 func classify(err error) error {
 	msg := strings.ToLower(err.Error())
 	switch {
-	case strings.Contains(msg, "401 unauthorized"), strings.Contains(msg, "403 forbidden"),
-		strings.Contains(msg, "authorization failed"), strings.Contains(msg, "insufficient_scope"):
+	case containsAny(msg, "401 unauthorized", "403 forbidden", "authorization failed", "insufficient_scope"):
 		return fmt.Errorf("%w: %w", ErrUnauthorized, err)
-	case strings.Contains(msg, ": not found"), strings.Contains(msg, "manifest unknown"),
-		strings.Contains(msg, "name unknown"), strings.Contains(msg, "404 not found"):
+	case containsAny(msg, ": not found", "manifest unknown", "name unknown", "404 not found"):
 		return fmt.Errorf("%w: %w", ErrImageNotFound, err)
-	case strings.Contains(msg, "dockerfile parse error"), strings.Contains(msg, "failed to parse dockerfile"),
-		strings.Contains(msg, "unknown instruction"), strings.Contains(msg, "target stage") && strings.Contains(msg, "could not be found"):
+	case containsAny(msg, "dockerfile parse error", "failed to parse dockerfile", "unknown instruction"),
+		strings.Contains(msg, "target stage") && strings.Contains(msg, "could not be found"):
 		return fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	return err

@@ -46,8 +46,8 @@ type RunOptions struct {
 	// (Host). With a container sandbox, Dir is the source directory as the
 	// container sees it.
 	Sandbox Sandbox
-	// Secrets are declared secrets, set in every shell's environment (over
-	// env.variables, under kiln's own variables) and scrubbed from the log.
+	// Secrets are declared secrets, set in every shell's environment over
+	// every other variable of the same name, and scrubbed from the log.
 	Secrets []Secret
 	// KillGrace is the time between SIGTERM and SIGKILL when the build is
 	// cancelled or its leftover processes are cleaned up; 0 means DefaultKillGrace.

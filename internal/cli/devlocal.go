@@ -15,9 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/rs/zerolog"
 
 	"github.com/kiln-ci/kiln/internal/awsx"
@@ -108,17 +106,9 @@ func amiExamplePossible(log zerolog.Logger) bool {
 // pushBusybox pushes an image made from this machine's busybox-static to
 // the registry, for the container example to build in, and returns its tag.
 func pushBusybox(ctx context.Context, registry string) (string, error) {
-	img, err := oci.BusyboxImage(oci.BusyboxPath)
-	if err != nil {
-		return "", err
-	}
 	tag := registry + "/kiln-examples/busybox:1"
-	ref, err := name.ParseReference(tag, name.Insecure)
-	if err != nil {
-		return "", err
-	}
-	if err := remote.Write(ref, img, remote.WithContext(ctx)); err != nil {
-		return "", fmt.Errorf("push the example's build image: %w", err)
+	if _, err := oci.PushBusybox(ctx, tag); err != nil {
+		return "", fmt.Errorf("the example's build image: %w", err)
 	}
 	return tag, nil
 }

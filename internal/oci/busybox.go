@@ -3,6 +3,7 @@ package oci
 import (
 	"archive/tar"
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -11,9 +12,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 )
 
@@ -98,4 +101,22 @@ func BusyboxImage(busybox string) (v1.Image, error) {
 	cfg.Config.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
 	cfg.Config.Cmd = []string{"/bin/sh"}
 	return mutate.ConfigFile(img, cfg)
+}
+
+// PushBusybox pushes BusyboxImage of this machine's busybox-static to tag,
+// on a loopback registry reached over plain HTTP, and returns the image's
+// digest.
+func PushBusybox(ctx context.Context, tag string) (v1.Hash, error) {
+	img, err := BusyboxImage(BusyboxPath)
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	ref, err := name.ParseReference(tag, name.Insecure)
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	if err := remote.Write(ref, img, remote.WithContext(ctx)); err != nil {
+		return v1.Hash{}, fmt.Errorf("push %s: %w", tag, err)
+	}
+	return img.Digest()
 }

@@ -17,9 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/kiln-ci/kiln/internal/buildkit"
 	"github.com/kiln-ci/kiln/internal/oci"
@@ -43,18 +41,7 @@ func StartRegistry(ctx context.Context) (*Registry, error) {
 	r := &Registry{server: httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))}
 	r.Host = strings.TrimPrefix(r.server.URL, "http://")
 	r.BusyboxTag = r.Host + "/busybox:1"
-	img, err := oci.BusyboxImage(oci.BusyboxPath)
-	if err == nil {
-		var ref name.Reference
-		if ref, err = name.ParseReference(r.BusyboxTag, name.Insecure); err == nil {
-			err = remote.Write(ref, img, remote.WithContext(ctx))
-		}
-	}
-	if err != nil {
-		r.Close()
-		return nil, fmt.Errorf("push busybox: %w", err)
-	}
-	digest, err := img.Digest()
+	digest, err := oci.PushBusybox(ctx, r.BusyboxTag)
 	if err != nil {
 		r.Close()
 		return nil, err

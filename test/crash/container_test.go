@@ -59,7 +59,6 @@ func TestWorkerKilledMidContainerBuild(t *testing.T) {
 	require.NoError(t, err)
 	defer reg.Close()
 	root := t.TempDir()
-	t.Cleanup(func() { testkit.ReleaseBuildkit(root) }) // before the TempDir goes
 	f := &fixture{dataDir: filepath.Join(root, "data"), logDir: filepath.Join(root, "logs"), binDir: filepath.Join(root, "bin")}
 	require.NoError(t, os.MkdirAll(f.logDir, 0o755))
 	repo := filepath.Join(root, "repo")

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kiln-ci/kiln/test/testkit"
 	"github.com/stretchr/testify/require"
 )
 
@@ -46,6 +47,9 @@ func (f *fixture) startWorker(t *testing.T, n int) *workerProc {
 	}()
 	t.Cleanup(func() {
 		w.kill(t)
+		// The buildkitd it started dies with it, after it; what that left
+		// mounted under the data dir must go before the dir can.
+		testkit.ReleaseBuildkit(f.dataDir)
 		if t.Failed() {
 			data, _ := os.ReadFile(w.log)
 			t.Logf("worker %d output (last lines):\n%s", n, lastLines(string(data), 60))

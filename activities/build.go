@@ -60,9 +60,11 @@ type BuildProgress struct {
 	LogBytes int64  `json:"log_bytes"`
 }
 
-// heartbeatEvery is how often a build heartbeats while a command runs; it must
-// be well under the activity's heartbeat timeout.
-var heartbeatEvery = 5 * time.Second // a var for tests
+// heartbeatEvery is how often a long activity heartbeats. It must be well
+// under the activity's heartbeat timeout, and it bounds how late a cancel
+// arrives: Temporal tells an activity it was cancelled only in the answer to
+// a heartbeat, so a superseded build stops within about a second.
+var heartbeatEvery = time.Second // a var for tests
 
 // Build checks out the commit into a fresh workspace and runs the buildspec,
 // on the worker or, when the plan pinned a build image, in a container of

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -31,6 +32,9 @@ type Options struct {
 	// PackerBinary is the packer the bake stage runs; empty means "packer"
 	// from PATH.
 	PackerBinary string
+	// MaxConcurrentShort caps the short activities (plans, supersede
+	// queries, reports, notifications) run at once; default 50.
+	MaxConcurrentShort int
 	// MaxConcurrentCopies caps distribution activities (AMI copies and
 	// shares) run at once; default 100. They mostly wait on AWS, so they get
 	// their own task queue and limit, apart from builds.
@@ -47,40 +51,41 @@ type Options struct {
 	Log          zerolog.Logger
 }
 
-// Worker polls kiln's two task queues: pipelines and their heavy stages on
-// workflows.TaskQueue, distribution activities on workflows.DistributeTaskQueue.
+// Worker polls kiln's task queues, each with its own slots:
+//   - workflows.TaskQueue: pipelines and their heavy stages (builds, bakes,
+//     AMI tests, publishing), MaxConcurrentBuilds at once;
+//   - workflows.ShortTaskQueue: plans, supersede queries, reports and
+//     notifications, which builds must never hold up;
+//   - workflows.DistributeTaskQueue: AMI copies and shares;
+//   - HostQueue(DataDir): work that needs this machine's files.
 type Worker struct {
-	main, distribute, host worker.Worker
+	queues []worker.Worker
 }
 
-// Start starts polling both queues.
+// Start starts polling every queue.
 func (w *Worker) Start() error {
-	if err := w.main.Start(); err != nil {
-		return err
-	}
-	if err := w.distribute.Start(); err != nil {
-		w.main.Stop()
-		return err
-	}
-	if err := w.host.Start(); err != nil {
-		w.distribute.Stop()
-		w.main.Stop()
-		return err
+	for i, q := range w.queues {
+		if err := q.Start(); err != nil {
+			for _, started := range slices.Backward(w.queues[:i]) {
+				started.Stop()
+			}
+			return err
+		}
 	}
 	return nil
 }
 
 // Stop stops polling and waits for running activities to return.
 func (w *Worker) Stop() {
-	w.host.Stop()
-	w.distribute.Stop()
-	w.main.Stop()
+	for _, q := range slices.Backward(w.queues) {
+		q.Stop()
+	}
 }
 
 // heartbeatThrottle is the longest the SDK may hold back a build's heartbeat.
-// It is well under how often builds heartbeat (every 5 s), so each of those
+// It is under how often builds heartbeat (every second), so each of those
 // heartbeats goes out when it is made and brings back any cancellation.
-const heartbeatThrottle = time.Second
+const heartbeatThrottle = 500 * time.Millisecond
 
 // New returns a worker with kiln's workflows and activities registered. The
 // caller starts and stops it.
@@ -91,12 +96,15 @@ func New(c client.Client, o Options) *Worker {
 	if o.MaxConcurrentCopies == 0 {
 		o.MaxConcurrentCopies = 100
 	}
+	if o.MaxConcurrentShort == 0 {
+		o.MaxConcurrentShort = 50
+	}
 	w := worker.New(c, workflows.TaskQueue, worker.Options{
 		MaxConcurrentActivityExecutionSize: o.MaxConcurrentBuilds,
 		// A cancellation reaches a build only in the answer to a heartbeat the
 		// SDK sends. Left alone, the SDK holds heartbeats back for 80% of the
 		// 30 s heartbeat timeout, so a cancelled or superseded build would run
-		// on for up to 24 s; this lets the build's 5 s heartbeats through.
+		// on for up to 24 s; this lets each of the build's heartbeats through.
 		MaxHeartbeatThrottleInterval: heartbeatThrottle,
 	})
 	acts := &activities.Activities{
@@ -105,6 +113,8 @@ func New(c client.Client, o Options) *Worker {
 		Containers: o.Containers, NoContainers: o.NoContainers,
 	}
 	Register(w, acts)
+	short := worker.New(c, workflows.ShortTaskQueue, worker.Options{MaxConcurrentActivityExecutionSize: o.MaxConcurrentShort})
+	short.RegisterActivity(acts)
 	d := worker.New(c, workflows.DistributeTaskQueue, worker.Options{
 		MaxConcurrentActivityExecutionSize: o.MaxConcurrentCopies,
 		MaxHeartbeatThrottleInterval:       heartbeatThrottle,
@@ -112,7 +122,7 @@ func New(c client.Client, o Options) *Worker {
 	d.RegisterActivity(acts)
 	h := worker.New(c, acts.HostQueue, worker.Options{MaxConcurrentActivityExecutionSize: o.MaxConcurrentBuilds})
 	h.RegisterActivity(acts)
-	return &Worker{main: w, distribute: d, host: h}
+	return &Worker{queues: []worker.Worker{w, short, d, h}}
 }
 
 // HostQueue names the task queue of the worker using dataDir on this

@@ -13,11 +13,17 @@ import (
 // TaskQueue is the queue kiln's workers poll and kiln's starters start on.
 const TaskQueue = "kiln"
 
-// DistributeTaskQueue carries the activities that mostly wait on AWS or a
-// git host: the distribute stage's copies and shares, reports and
-// notifications. Workers run many of them at once, apart from the build
-// slots of TaskQueue, so a report never waits behind a bake.
+// DistributeTaskQueue carries the distribute stage's copies and shares,
+// which mostly wait on AWS. Workers run many of them at once, apart from the
+// build slots of TaskQueue. (Runs from before short-queue send their reports
+// and notifications here too.)
 const DistributeTaskQueue = "kiln-distribute"
+
+// ShortTaskQueue carries the activities that take seconds: the plan, the
+// query for superseded runs, reports and notifications. Neither builds nor
+// copies can take its slots, so a push is planned, and can cancel the stale
+// build it replaces, while every build slot is busy.
+const ShortTaskQueue = "kiln-short"
 
 // PipelineWorkflowName is the registered name of the Pipeline workflow; it is
 // what the UI shows as the workflow type.

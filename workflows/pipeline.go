@@ -65,6 +65,23 @@ type pipelineRun struct {
 	def *activities.Plan
 	// reporter reports the run on its git host, when the repo says so.
 	reporter *reporter
+	// shortQueue is the task queue of the run's short activities: plan,
+	// supersede query, reports, notifications.
+	shortQueue shortQueue
+}
+
+// shortQueue says where a run's short activities go. Runs started before
+// short-queue planned and queried on TaskQueue, behind the builds, and
+// reported on DistributeTaskQueue, behind the copies; replaying them must
+// schedule the same.
+type shortQueue struct{ plan, report string }
+
+func (r *pipelineRun) chooseShortQueue(ctx workflow.Context) {
+	if workflow.GetVersion(ctx, "short-queue", workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		r.shortQueue = shortQueue{plan: "", report: DistributeTaskQueue} // "": the run's own queue
+		return
+	}
+	r.shortQueue = shortQueue{plan: ShortTaskQueue, report: ShortTaskQueue}
 }
 
 func (r *pipelineRun) setup(ctx workflow.Context) error {
@@ -80,6 +97,7 @@ func (r *pipelineRun) setup(ctx workflow.Context) error {
 
 func (r *pipelineRun) run(ctx workflow.Context) (*PipelineResult, error) {
 	res := &PipelineResult{Pipeline: r.in.Pipeline}
+	r.chooseShortQueue(ctx)
 	plan, err := r.plan(ctx)
 	if err != nil {
 		return nil, r.finish(ctx, err)
@@ -131,6 +149,7 @@ func (r *pipelineRun) run(ctx workflow.Context) (*PipelineResult, error) {
 // as a search attribute once known.
 func (r *pipelineRun) plan(ctx workflow.Context) (*activities.Plan, error) {
 	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		TaskQueue:           r.shortQueue.plan,
 		StartToCloseTimeout: 2 * time.Minute,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval:        time.Second,

@@ -61,6 +61,9 @@ var archived = map[string]enumspb.EventType{
 	// distribute-retried before copies waited for their cancellation
 	// (copy-waits-for-cancel).
 	"distribute-retried-before-cancel-wait": enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
+	// superseding before plans, supersede queries, reports and
+	// notifications got their own task queue (short-queue).
+	"superseding-before-short-queue": enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
 }
 
 // TestReplayCorpus replays every recorded history with the current code.

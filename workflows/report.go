@@ -30,7 +30,7 @@ func (r *pipelineRun) startReporter(ctx workflow.Context) {
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
 	dctx = workflow.WithActivityOptions(dctx, workflow.ActivityOptions{
 		// Reports are short calls: they must not wait behind builds.
-		TaskQueue:           DistributeTaskQueue,
+		TaskQueue:           r.shortQueue.report,
 		StartToCloseTimeout: time.Minute,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval:        2 * time.Second,
@@ -96,7 +96,7 @@ func (r *pipelineRun) notify(ctx workflow.Context, outcome string) {
 		return
 	}
 	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		TaskQueue:           DistributeTaskQueue,
+		TaskQueue:           r.shortQueue.report,
 		StartToCloseTimeout: 2 * time.Minute,
 		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 1},
 	})

@@ -17,6 +17,7 @@ import (
 func (r *pipelineRun) supersedeOlder(ctx workflow.Context) {
 	info := workflow.GetInfo(ctx)
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		TaskQueue:           r.shortQueue.plan,
 		StartToCloseTimeout: 30 * time.Second,
 		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 3},
 	})

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"sort"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -134,4 +135,32 @@ func envOr(name, def string) string {
 		return v
 	}
 	return def
+}
+
+// positiveInt is an int flag that must be at least 1.
+type positiveInt int
+
+func (n *positiveInt) String() string { return strconv.Itoa(int(*n)) }
+
+func (n *positiveInt) Set(s string) error {
+	v, err := strconv.Atoi(s)
+	if err != nil || v < 1 {
+		return fmt.Errorf("%q is not a whole number of at least 1", s)
+	}
+	*n = positiveInt(v)
+	return nil
+}
+
+// maxBuildsFlag registers --max-builds, defaulting to $KILN_MAX_BUILDS or 4:
+// how many builds, bakes and AMI tests the worker runs at once. Plans,
+// reports and copies have slots of their own.
+func maxBuildsFlag(fs *flag.FlagSet) (*positiveInt, error) {
+	n := positiveInt(4)
+	if v := os.Getenv("KILN_MAX_BUILDS"); v != "" {
+		if err := n.Set(v); err != nil {
+			return nil, fmt.Errorf("KILN_MAX_BUILDS: %w", err)
+		}
+	}
+	fs.Var(&n, "max-builds", "builds, bakes and AMI tests run at once; plans, reports and copies have their own slots (env KILN_MAX_BUILDS)")
+	return &n, nil
 }

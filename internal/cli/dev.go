@@ -32,6 +32,7 @@ type devOptions struct {
 	temporalPort int
 	uiPort       int
 	buildkitAddr string
+	maxBuilds    *positiveInt
 }
 
 func runDev(ctx context.Context, env *Env, args []string) error {
@@ -43,6 +44,10 @@ func runDev(ctx context.Context, env *Env, args []string) error {
 	fs.IntVar(&o.temporalPort, "temporal-port", 7233, "port of the embedded Temporal frontend")
 	fs.IntVar(&o.uiPort, "ui-port", 8233, "port of the Temporal Web UI")
 	fs.StringVar(&o.buildkitAddr, "buildkit-address", envOr("KILN_BUILDKIT_ADDRESS", ""), "buildkitd for container builds; default: start one under the data dir when root with runc (env KILN_BUILDKIT_ADDRESS)")
+	var err error
+	if o.maxBuilds, err = maxBuildsFlag(fs); err != nil {
+		return err
+	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -109,7 +114,7 @@ func (o *devOptions) run(ctx context.Context, env *Env) error {
 	}
 	ctrs := startContainers(ctx, o.buildkitAddr, dataDir, insecureRegistries(cfg, registries...), log)
 	defer ctrs.stop()
-	w := worker.New(c, worker.Options{Config: cfg, DataDir: dataDir, UIURL: ts.UIAddress(), Log: log,
+	w := worker.New(c, worker.Options{Config: cfg, DataDir: dataDir, MaxConcurrentBuilds: int(*o.maxBuilds), UIURL: ts.UIAddress(), Log: log,
 		Containers: ctrs.client, NoContainers: ctrs.err})
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("worker: %w", err)

@@ -17,13 +17,16 @@ import (
 func runWorker(ctx context.Context, env *Env, args []string) error {
 	var t temporalFlags
 	var cfgPath, dataDir string
-	var builds, copies int
+	var copies int
 	var poll time.Duration
 	var uiURL, buildkitAddr string
 	fs := newFlags(env, "worker", "--config FILE [flags]")
 	fs.StringVar(&cfgPath, "config", envOr("KILN_CONFIG", "kiln.yaml"), "kiln.yaml (env KILN_CONFIG)")
 	fs.StringVar(&dataDir, "data-dir", envOr("KILN_DATA_DIR", ".kiln"), "logs, artifacts and workspaces (env KILN_DATA_DIR)")
-	fs.IntVar(&builds, "max-concurrent-builds", 4, "builds this worker runs at once")
+	builds, err := maxBuildsFlag(fs)
+	if err != nil {
+		return err
+	}
 	fs.IntVar(&copies, "max-concurrent-copies", 100, "AMI copies and shares this worker runs at once")
 	fs.StringVar(&uiURL, "ui-url", envOr("KILN_UI_URL", ""), "the Temporal Web UI's base URL, for links to runs in reports (env KILN_UI_URL)")
 	fs.DurationVar(&poll, "copy-poll-interval", activities.DefaultCopyPollInterval, "how often a pending AMI copy's state is read")
@@ -43,7 +46,7 @@ func runWorker(ctx context.Context, env *Env, args []string) error {
 	defer c.Close()
 	ctrs := startContainers(ctx, buildkitAddr, dataDir, insecureRegistries(cfg), env.Log)
 	defer ctrs.stop()
-	w := worker.New(c, worker.Options{Config: cfg, DataDir: dataDir, MaxConcurrentBuilds: builds,
+	w := worker.New(c, worker.Options{Config: cfg, DataDir: dataDir, MaxConcurrentBuilds: int(*builds),
 		MaxConcurrentCopies: copies, CopyPollInterval: poll, UIURL: uiURL, Log: env.Log,
 		Containers: ctrs.client, NoContainers: ctrs.err})
 	if err := w.Start(); err != nil {

@@ -6,11 +6,7 @@
 package bench
 
 import (
-	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -32,6 +28,7 @@ import (
 	"github.com/kiln-ci/kiln/internal/devserver"
 	"github.com/kiln-ci/kiln/starter"
 	"github.com/kiln-ci/kiln/starter/github"
+	"github.com/kiln-ci/kiln/test/testkit"
 	"github.com/kiln-ci/kiln/workflows"
 )
 
@@ -100,13 +97,10 @@ pipelines:
 func (r *rig) webhook() (string, error) {
 	n := r.seq.Add(1)
 	body := fmt.Appendf(nil, `{"ref":"refs/heads/main","before":"%040d","after":"%040x","repository":{"full_name":"bench/repo"},"sender":{"login":"b"},"head_commit":{"message":"m"}}`, n, n)
-	mac := hmac.New(sha256.New, []byte(secret))
-	mac.Write(body)
-	req, _ := http.NewRequest(http.MethodPost, r.hook.URL, bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-GitHub-Event", "push")
-	req.Header.Set("X-GitHub-Delivery", fmt.Sprintf("bench-%d-%d", time.Now().UnixNano(), n))
-	req.Header.Set("X-Hub-Signature-256", "sha256="+hex.EncodeToString(mac.Sum(nil)))
+	req, err := testkit.GitHubDelivery(r.hook.URL, secret, "push", fmt.Sprintf("bench-%d-%d", time.Now().UnixNano(), n), body)
+	if err != nil {
+		return "", err
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return "", err

@@ -1,11 +1,6 @@
 package integration
 
 import (
-	"bytes"
-	"crypto/hmac"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"net/http"
 	"os"
@@ -27,28 +22,14 @@ import (
 // shell's clean-up, and the machine may be busy.
 const runTimeout = 60 * time.Second
 
-// newDeliveryID returns a fresh X-GitHub-Delivery value, shaped like GitHub's.
-func newDeliveryID() string {
-	b := make([]byte, 16)
-	_, _ = rand.Read(b)
-	h := hex.EncodeToString(b)
-	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
-}
-
 // deliver POSTs a webhook signed with the repository secret, as GitHub sends
 // it, and returns the status and the handler's JSON answer.
 func deliver(t *testing.T, eventType, delivery string, payload any) (int, github.Response) {
 	t.Helper()
 	body, err := json.Marshal(payload)
 	require.NoError(t, err)
-	req, err := http.NewRequest(http.MethodPost, it.hookURL, bytes.NewReader(body))
+	req, err := testkit.GitHubDelivery(it.hookURL, webhookSecret, eventType, delivery, body)
 	require.NoError(t, err)
-	mac := hmac.New(sha256.New, []byte(webhookSecret))
-	mac.Write(body)
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-GitHub-Event", eventType)
-	req.Header.Set("X-GitHub-Delivery", delivery)
-	req.Header.Set("X-Hub-Signature-256", "sha256="+hex.EncodeToString(mac.Sum(nil)))
 	resp, err := (&http.Client{Timeout: 15 * time.Second}).Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kiln-ci/kiln/test/testkit"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -39,7 +40,7 @@ func TestShellMetacharactersStayData(t *testing.T) {
 		require.NoError(t, err, "git refuses branch %q: %s; pick a name git accepts", b, out)
 		sha := commitOn(t, dir, b, "file.txt", b)
 		require.Equal(t, sha, git(t, dir, "rev-parse", "refs/heads/"+b), "branch %d exists in the repository", i)
-		id := startedID(t, "push", newDeliveryID(), pushPayload("inject", b, base, sha))
+		id := startedID(t, "push", testkit.NewDeliveryID(), pushPayload("inject", b, base, sha))
 		require.Equal(t, "inject/"+b+"/", id[:len("inject/"+b+"/")], "the branch is part of the run ID")
 		runs = append(runs, run{b, id})
 	}
@@ -47,7 +48,7 @@ func TestShellMetacharactersStayData(t *testing.T) {
 	title := `Fix $(touch${IFS}` + trap + `/pwned-title) "quoted" 'single' ` + "`id`" + ` ; | & \ $HOME`
 	head := "title-test"
 	sha := commitOn(t, dir, head, "title.txt", "title\n")
-	titleID := startedID(t, "pull_request", newDeliveryID(), prPayload("inject", "opened", 11, title, head, sha, base))
+	titleID := startedID(t, "pull_request", testkit.NewDeliveryID(), prPayload("inject", "opened", 11, title, head, sha, base))
 
 	for _, r := range runs {
 		res := mustSucceed(t, r.id)

@@ -12,6 +12,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	workflowpb "go.temporal.io/api/workflow/v1"
 
+	"github.com/kiln-ci/kiln/test/testkit"
 	"github.com/kiln-ci/kiln/workflows"
 )
 
@@ -23,7 +24,7 @@ func TestPushWebhookRunsPipeline(t *testing.T) {
 	dir := repoDir("push")
 	before := git(t, dir, "rev-parse", "main")
 	after := commitOn(t, dir, "main", "widget.go", "package widget\n")
-	delivery := newDeliveryID()
+	delivery := testkit.NewDeliveryID()
 
 	id := startedID(t, "push", delivery, pushPayload("push", "main", before, after))
 	require.Equal(t, "push/main/"+delivery, id, "workflow ID is <pipeline>/<ref>/<delivery>")
@@ -71,7 +72,7 @@ func TestRedeliveryStartsNoSecondRun(t *testing.T) {
 	dir := repoDir("redeliver")
 	before := git(t, dir, "rev-parse", "main")
 	after := commitOn(t, dir, "main", "redelivery.txt", "again\n")
-	delivery := newDeliveryID()
+	delivery := testkit.NewDeliveryID()
 	payload := pushPayload("redeliver", "main", before, after)
 
 	id := startedID(t, "push", delivery, payload)

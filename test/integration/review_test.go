@@ -24,9 +24,9 @@ func TestNewerReviewRunSupersedesOlder(t *testing.T) {
 	base := git(t, dir, "rev-parse", "main")
 	// Without the release file the review build sleeps for two minutes. The
 	// branch is new on every run of the test, so it starts without one.
-	branch := "feature-" + newDeliveryID()[:8]
+	branch := "feature-" + testkit.NewDeliveryID()[:8]
 	first := commitOn(t, dir, branch, "feature.go", "package feature\n")
-	id1 := startedID(t, "pull_request", newDeliveryID(), prPayload("review", "opened", 7, "Add feature", branch, first, base))
+	id1 := startedID(t, "pull_request", testkit.NewDeliveryID(), prPayload("review", "opened", 7, "Add feature", branch, first, base))
 	require.Regexp(t, `^review/pr-7/`, id1)
 	pid := waitPID(t, id1, runTimeout)
 	killOnCleanup(t, pid)
@@ -36,14 +36,15 @@ func TestNewerReviewRunSupersedesOlder(t *testing.T) {
 	sync := prPayload("review", "synchronize", 7, "Add feature", branch, second, base)
 	sync["before"] = first
 	pushed := time.Now()
-	id2 := startedID(t, "pull_request", newDeliveryID(), sync)
+	id2 := startedID(t, "pull_request", testkit.NewDeliveryID(), sync)
 	require.NotEqual(t, id1, id2)
 
 	_, err := waitRun(t, id1, runTimeout)
 	took := time.Since(pushed)
 	t.Logf("the superseded run closed %s after the second delivery", took.Round(100*time.Millisecond))
-	// Builds heartbeat every 5 s and each heartbeat can bring the cancellation
-	// back; much longer means heartbeats are held back and builds run on.
+	// Builds heartbeat every second and each heartbeat can bring the
+	// cancellation back; much longer means heartbeats are held back and
+	// builds run on.
 	assert.Less(t, took, 15*time.Second, "cancelling a superseded build took too long")
 	canceled := errorAs[*temporal.CanceledError](t, err)
 	var reason string

@@ -17,6 +17,7 @@ import (
 
 	"github.com/kiln-ci/kiln/internal/config"
 	"github.com/kiln-ci/kiln/starter"
+	"github.com/kiln-ci/kiln/test/testkit"
 )
 
 // TestSchedulesFollowConfig reconciles Temporal Schedules against changing
@@ -31,7 +32,7 @@ func TestSchedulesFollowConfig(t *testing.T) {
 	const nightly, weekly = "kiln/sched/nightly", "kiln/sched/weekly"
 
 	// Another team's schedule on the same namespace, paused so it never fires.
-	foreign := "reports/" + newDeliveryID()
+	foreign := "reports/" + testkit.NewDeliveryID()
 	_, err := sc.Create(ctx, client.ScheduleOptions{
 		ID: foreign, Paused: true, Spec: client.ScheduleSpec{CronExpressions: []string{"0 5 * * *"}},
 		Action: &client.ScheduleWorkflowAction{ID: "report", Workflow: "Report", TaskQueue: "reports"},

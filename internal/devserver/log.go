@@ -1,7 +1,10 @@
 package devserver
 
 import (
+	"errors"
 	"fmt"
+	"strings"
+	"sync"
 
 	"github.com/rs/zerolog"
 	"go.temporal.io/server/common/log"
@@ -9,11 +12,16 @@ import (
 )
 
 // temporalLogger writes the server's logs through zerolog, so `kiln dev` has
-// one log format. The server's Fatal does not exit here: kiln decides.
-type temporalLogger struct{ z zerolog.Logger }
+// one log format. The server's Fatal does not exit here: kiln decides. It is
+// kept in fatal, so the caller can stop before the server runs on with what
+// failed (a listener it could not bind is nil, and serving it panics).
+type temporalLogger struct {
+	z     zerolog.Logger
+	fatal *fatalLog
+}
 
-func newTemporalLogger(z zerolog.Logger) log.Logger {
-	return temporalLogger{z: z.With().Str("component", "temporal").Logger()}
+func newTemporalLogger(z zerolog.Logger, fatal *fatalLog) log.Logger {
+	return temporalLogger{z: z.With().Str("component", "temporal").Logger(), fatal: fatal}
 }
 
 func (l temporalLogger) Debug(msg string, tags ...tag.Tag) { l.emit(l.z.Debug(), msg, tags) }
@@ -24,7 +32,36 @@ func (l temporalLogger) DPanic(msg string, tags ...tag.Tag) {
 	l.emit(l.z.Error(), msg, tags)
 }
 func (l temporalLogger) Panic(msg string, tags ...tag.Tag) { l.emit(l.z.Error(), msg, tags) }
-func (l temporalLogger) Fatal(msg string, tags ...tag.Tag) { l.emit(l.z.Error(), msg, tags) }
+func (l temporalLogger) Fatal(msg string, tags ...tag.Tag) {
+	l.fatal.add(msg, tags)
+	l.emit(l.z.Error(), msg, tags)
+}
+
+// fatalLog keeps the server's first fatal message.
+type fatalLog struct {
+	mu  sync.Mutex
+	err error
+}
+
+func (f *fatalLog) add(msg string, tags []tag.Tag) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		return
+	}
+	parts := []string{msg}
+	for _, t := range tags {
+		parts = append(parts, fmt.Sprintf("%s=%v", t.Key(), tagValue(t)))
+	}
+	f.err = errors.New(strings.Join(parts, " "))
+}
+
+// Err is the first fatal message, or nil.
+func (f *fatalLog) Err() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.err
+}
 
 // With keeps tags for later messages, as the server's loggers expect.
 func (l temporalLogger) With(tags ...tag.Tag) log.Logger {
@@ -32,7 +69,7 @@ func (l temporalLogger) With(tags ...tag.Tag) log.Logger {
 	for _, t := range tags {
 		ctx = ctx.Interface(t.Key(), tagValue(t))
 	}
-	return temporalLogger{z: ctx.Logger()}
+	return temporalLogger{z: ctx.Logger(), fatal: l.fatal}
 }
 
 func (l temporalLogger) emit(e *zerolog.Event, msg string, tags []tag.Tag) {

@@ -7,10 +7,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -63,16 +66,16 @@ type Server struct {
 // answers and the search attributes exist.
 func Start(ctx context.Context, o Options) (*Server, error) {
 	o.defaults()
+	if err := o.checkPorts(); err != nil {
+		return nil, err
+	}
 	conf, err := o.serverConfig()
 	if err != nil {
 		return nil, err
 	}
-	srv, err := temporal.NewServer(o.serverOptions(conf)...)
+	srv, err := startServer(&o, conf)
 	if err != nil {
-		return nil, fmt.Errorf("embedded temporal: %w", err)
-	}
-	if err := srv.Start(); err != nil {
-		return nil, fmt.Errorf("embedded temporal: start: %w", err)
+		return nil, err
 	}
 	s := &Server{opts: o, server: srv}
 	if err := s.ensureSearchAttributes(ctx); err != nil {
@@ -86,6 +89,68 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		}
 	}
 	return s, nil
+}
+
+// checkPorts fails, naming the port, when the frontend's or the UI's port
+// is taken: the server would panic on it rather than say so.
+func (o *Options) checkPorts() error {
+	for _, p := range []struct {
+		what string
+		port int
+	}{{"the Temporal frontend", o.FrontendPort}, {"the Temporal Web UI", o.UIPort}} {
+		if p.port == 0 {
+			continue
+		}
+		l, err := net.Listen("tcp", net.JoinHostPort(o.IP, strconv.Itoa(p.port)))
+		if err != nil {
+			return fmt.Errorf("embedded temporal: port %d for %s is not free: %w", p.port, p.what, err)
+		}
+		l.Close()
+	}
+	return nil
+}
+
+// startServer builds and starts the server on conf's ports. Temporal does
+// not return an error for a port it cannot bind (one another process took
+// after it was chosen): it logs a fatal message and goes on, to panic on
+// the nil listener, in the constructor or in the goroutine that serves it.
+// The first is recovered; the second is prevented by not starting a server
+// that logged a fatal message while it was built.
+func startServer(o *Options, conf *config.Config) (srv temporal.Server, err error) {
+	fatal := &fatalLog{}
+	defer func() {
+		if r := recover(); r != nil {
+			if cause := fatal.Err(); cause != nil {
+				r = cause
+			}
+			srv, err = nil, fmt.Errorf("embedded temporal: could not start on ports %s: %v", servicePorts(conf), r)
+		}
+	}()
+	if srv, err = temporal.NewServer(o.serverOptions(conf, fatal)...); err != nil {
+		return nil, fmt.Errorf("embedded temporal on ports %s: %w", servicePorts(conf), err)
+	}
+	if err := fatal.Err(); err != nil {
+		return nil, fmt.Errorf("embedded temporal: could not start on ports %s: %w", servicePorts(conf), err)
+	}
+	if err := srv.Start(); err != nil {
+		return nil, fmt.Errorf("embedded temporal: start on ports %s: %w", servicePorts(conf), err)
+	}
+	return srv, nil
+}
+
+// servicePorts lists each service's ports, as "frontend 7233 (http 7243), ...".
+func servicePorts(conf *config.Config) string {
+	names := slices.Sorted(maps.Keys(conf.Services))
+	out := make([]string, 0, len(names))
+	for _, name := range names {
+		rpc := conf.Services[name].RPC
+		s := fmt.Sprintf("%s %d", name, rpc.GRPCPort)
+		if rpc.HTTPPort != 0 {
+			s += fmt.Sprintf(" (http %d)", rpc.HTTPPort)
+		}
+		out = append(out, s)
+	}
+	return strings.Join(out, ", ")
 }
 
 // Address is the frontend's host:port.
@@ -124,7 +189,7 @@ func (o *Options) defaults() {
 	}
 }
 
-func (o *Options) serverOptions(conf *config.Config) []temporal.ServerOption {
+func (o *Options) serverOptions(conf *config.Config, fatal *fatalLog) []temporal.ServerOption {
 	host := func(svc primitives.ServiceName) static.Hosts {
 		return static.SingleLocalHost(net.JoinHostPort(o.IP, strconv.Itoa(conf.Services[string(svc)].RPC.GRPCPort)))
 	}
@@ -137,7 +202,7 @@ func (o *Options) serverOptions(conf *config.Config) []temporal.ServerOption {
 			primitives.MatchingService: host(primitives.MatchingService),
 			primitives.WorkerService:   host(primitives.WorkerService),
 		}),
-		temporal.WithLogger(newTemporalLogger(o.Log)),
+		temporal.WithLogger(newTemporalLogger(o.Log, fatal)),
 		temporal.WithAuthorizer(authorization.NewNoopAuthorizer()),
 		temporal.WithClaimMapper(func(*config.Config) authorization.ClaimMapper {
 			return authorization.NewNoopClaimMapper()
@@ -168,7 +233,7 @@ func (o *Options) serverConfig() (*config.Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	ports, err := FreePorts(o.IP, 4)
+	ports, err := FreePorts(o.IP, 4, o.FrontendPort, o.UIPort)
 	if err != nil {
 		return nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -61,20 +62,29 @@ func (o *Options) sqlConfig() (*config.SQL, error) {
 	return conf, nil
 }
 
-// FreePorts returns n distinct TCP ports free on ip right now, chosen below the
-// kernel's ephemeral range. A port found free is released before the server
-// binds it; if it came from the ephemeral range, any outgoing connection (and
-// a busy test run makes many) could take it in between. Below that range only
-// another explicit bind can, and each candidate is checked by binding it. The
-// ports are held until all n are chosen, so none is returned twice.
-func FreePorts(ip string, n int) ([]int, error) {
-	low := ephemeralLow()
+// FreePorts returns n distinct TCP ports free on ip right now, none of them
+// in exclude, chosen below the kernel's ephemeral range. A port found free is
+// released before the server binds it; if it came from the ephemeral range,
+// any outgoing connection (and a busy test run makes many) could take it in
+// between. Below that range only another explicit bind can, and each
+// candidate is checked by binding it. The ports are held until all n are
+// chosen, so none is returned twice; exclude names the ports the caller has
+// already chosen and released, which would otherwise look free.
+func FreePorts(ip string, n int, exclude ...int) ([]int, error) {
+	return freePortsIn(ip, n, minPort, ephemeralLow(), exclude)
+}
+
+// freePortsIn is FreePorts over the ports [low, high).
+func freePortsIn(ip string, n, low, high int, exclude []int) ([]int, error) {
 	ports := make([]int, 0, n)
 	for tries := 0; len(ports) < n; tries++ {
 		if tries > 1000 {
-			return nil, fmt.Errorf("%w on %s below port %d", errNoPorts, ip, low)
+			return nil, fmt.Errorf("%w on %s in [%d, %d): found %d of %d", errNoPorts, ip, low, high, len(ports), n)
 		}
-		port := minPort + rand.IntN(low-minPort)
+		port := low + rand.IntN(high-low)
+		if slices.Contains(exclude, port) {
+			continue
+		}
 		l, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(port)))
 		if err != nil {
 			continue

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
@@ -17,6 +18,7 @@ import (
 	"github.com/kiln-ci/kiln/internal/config"
 	"github.com/kiln-ci/kiln/internal/event"
 	"github.com/kiln-ci/kiln/workflows"
+	"github.com/rs/zerolog"
 )
 
 // Runs starts pipeline workflows.
@@ -24,17 +26,92 @@ type Runs struct {
 	Client client.Client
 	// Now is the clock for on-demand run IDs; default time.Now.
 	Now func() time.Time
+	// MaxStarting bounds webhook starts in flight to Temporal; default
+	// DefaultMaxStarting.
+	MaxStarting int
+	// Log gets the warnings of an overload.
+	Log zerolog.Logger
+
+	once sync.Once
+	gate *admission
 }
+
+// checkReserve is the part of a webhook's answer budget kept for asking
+// Temporal whether a start that did not answer in time happened anyway.
+const checkReserve = 1500 * time.Millisecond
 
 // StartRun starts a run of p for a webhook event. The workflow ID carries the
 // delivery ID, and a second start with the same ID is refused by Temporal, so a
 // redelivered webhook reports alreadyStarted instead of starting a second run.
 // It returns once the start is durable in Temporal.
+//
+// ctx's deadline is the budget for the whole answer. The start waits for a
+// slot for up to half of it, then runs until checkReserve is left; if it is
+// still unanswered then, StartRun asks Temporal whether the run exists. A
+// start kiln refused or could not confirm is an *Overloaded error.
 func (r *Runs) StartRun(ctx context.Context, p *config.Pipeline, ev event.Event) (string, bool, error) {
 	if ev.DeliveryID == "" {
 		return "", false, errors.New("event has no delivery ID")
 	}
-	return r.start(ctx, workflows.RunID(p.Name, ev, ev.DeliveryID), workflows.PipelineInput{Pipeline: p.Name, Event: ev})
+	id := workflows.RunID(p.Name, ev, ev.DeliveryID)
+	in := workflows.PipelineInput{Pipeline: p.Name, Event: ev}
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return r.start(ctx, id, in)
+	}
+	r.once.Do(func() { r.gate = newAdmission(r.MaxStarting, r.Log) })
+	release, err := r.gate.acquire(ctx, time.Until(deadline)/2)
+	if err != nil {
+		return id, false, fmt.Errorf("start %s: %w", id, err)
+	}
+	defer release()
+	return r.startBy(ctx, deadline.Add(-checkReserve), id, in)
+}
+
+// startBy starts the run, giving up at cutoff to check by its ID whether
+// the start happened. The SDK gives a start's RPC only half of what is left
+// of its context's deadline (the rest is for its own retries), so the start
+// runs under a context with no deadline that kiln cancels at cutoff.
+func (r *Runs) startBy(ctx context.Context, cutoff time.Time, id string, in workflows.PipelineInput) (string, bool, error) {
+	startCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	defer context.AfterFunc(ctx, cancel)()
+	defer time.AfterFunc(time.Until(cutoff), cancel).Stop()
+	got, dup, err := r.start(startCtx, id, in)
+	switch {
+	case err == nil:
+		return got, dup, nil
+	case ctx.Err() != nil:
+		return id, false, err
+	case startCtx.Err() == nil:
+		if reason, ok := overloadReason(err); ok {
+			r.gate.refusedLate()
+			return id, false, fmt.Errorf("start %s: %w", id, &Overloaded{RetryAfter: retryAfter, Reason: reason})
+		}
+		return id, false, err
+	}
+	// kiln's cutoff ended the start: it may have happened all the same.
+	_, err = r.Client.DescribeWorkflowExecution(ctx, id, "")
+	if err == nil {
+		return id, false, nil
+	}
+	r.gate.refusedLate()
+	reason := "Temporal did not answer the start in time, and has no such run"
+	if !errors.As(err, new(*serviceerror.NotFound)) {
+		reason = "Temporal did not answer the start in time, nor whether the run exists: " + err.Error()
+	}
+	return id, false, fmt.Errorf("start %s: %w", id, &Overloaded{RetryAfter: retryAfter, Reason: reason})
+}
+
+// overloadReason says why, when Temporal refused a call for lack of capacity.
+func overloadReason(err error) (string, bool) {
+	if e := new(serviceerror.ResourceExhausted); errors.As(err, &e) {
+		return "Temporal is out of resources: " + e.Message, true
+	}
+	if e := new(serviceerror.Unavailable); errors.As(err, &e) {
+		return "Temporal is unavailable: " + e.Message, true
+	}
+	return "", false
 }
 
 // ManualRun is an on-demand run request.

@@ -97,7 +97,7 @@ func New(c client.Client, o Options) *Worker {
 		o.MaxConcurrentCopies = 100
 	}
 	if o.MaxConcurrentShort == 0 {
-		o.MaxConcurrentShort = 50
+		o.MaxConcurrentShort = 8
 	}
 	w := worker.New(c, workflows.TaskQueue, worker.Options{
 		MaxConcurrentActivityExecutionSize: o.MaxConcurrentBuilds,

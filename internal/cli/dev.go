@@ -122,7 +122,7 @@ func (o *devOptions) run(ctx context.Context, env *Env) error {
 	defer w.Stop()
 	health.Ready("worker")
 
-	runs := &starter.Runs{Client: c}
+	runs := &starter.Runs{Client: c, Log: log}
 	if err := startStarter(ctx, c, cfg, log); err != nil {
 		return err
 	}

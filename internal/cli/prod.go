@@ -90,7 +90,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	if err := startStarter(ctx, c, cfg, env.Log); err != nil {
 		return err
 	}
-	runs := &starter.Runs{Client: c}
+	runs := &starter.Runs{Client: c, Log: env.Log}
 	hook.set(github.NewHandler(cfg, secrets, runs, env.Log))
 	codecommitHook.set(codecommit.NewHandler(cfg, secrets, runs, env.Log))
 	health.Ready("starter")

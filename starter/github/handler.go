@@ -19,9 +19,11 @@ import (
 const MaxBodyBytes = 25 << 20
 
 // startTimeout bounds starting runs, so a delivery is answered within GitHub's
-// 10 second limit even when Temporal is slow; GitHub then redelivers on request,
-// and the workflow ID makes the redelivery start nothing twice.
-const startTimeout = 8 * time.Second
+// 10 second limit, with a second to spare for the network, even when Temporal
+// is slow. A delivery answered 503 is redelivered on request (or by a proxy
+// that honours Retry-After), and the workflow ID makes the redelivery start
+// nothing twice.
+const startTimeout = 9 * time.Second
 
 // RunStarter starts a pipeline run durably. It returns the workflow ID, and
 // alreadyStarted=true when a run with this ID exists (a redelivery).

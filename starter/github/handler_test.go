@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/kiln-ci/kiln/internal/config"
 	"github.com/kiln-ci/kiln/internal/event"
+	kilnstarter "github.com/kiln-ci/kiln/starter"
 )
 
 // TestHandlerTestdata delivers the hand-written payloads through the handler.
@@ -176,7 +178,38 @@ func TestHandlerStartDeadline(t *testing.T) {
 	h, starter, _ := newTestHandler(t, pipelinesFor("acme/widget"))
 	serve(t, h, newDelivery("push", "d-1", readTestdata(t, "push_feature_branch.json")))
 	require.Len(t, starter.Calls(), 1)
-	assert.WithinDuration(t, time.Now().Add(8*time.Second), starter.Calls()[0].Deadline, time.Second)
+	assert.WithinDuration(t, time.Now().Add(9*time.Second), starter.Calls()[0].Deadline, 500*time.Millisecond)
+}
+
+// TestHandlerOverloaded checks that a start kiln refused for overload is a
+// 503 with Retry-After, which a proxy or host may retry, and that one beside
+// a start that failed for another reason is a 500.
+func TestHandlerOverloaded(t *testing.T) {
+	cfg := pipelinesFor("acme/widget")
+	cfg.Pipelines = append(cfg.Pipelines, config.Pipeline{Name: "second", Repo: "acme/widget",
+		Triggers: config.Triggers{Branch: []string{"feature/*"}}})
+	busy := &kilnstarter.Overloaded{RetryAfter: 30 * time.Second, Reason: "64 starts already in flight"}
+
+	h, starter, logs := newTestHandler(t, cfg)
+	starter.ErrFor = map[string]error{"acme/widget/branch": busy, "second": busy}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, newDelivery("push", "d-1", readTestdata(t, "push_feature_branch.json")))
+	assert.Equal(t, http.StatusServiceUnavailable, rec.Code)
+	assert.Equal(t, "30", rec.Header().Get("Retry-After"))
+	assert.Contains(t, rec.Body.String(), "kiln is over capacity: 64 starts already in flight")
+	assert.Contains(t, logs.String(), `"level":"warn"`)
+
+	h, starter, _ = newTestHandler(t, cfg)
+	starter.ErrFor = map[string]error{"acme/widget/branch": busy, "second": errors.New("invalid argument")}
+	status, resp := serve(t, h, newDelivery("push", "d-2", readTestdata(t, "push_feature_branch.json")))
+	assert.Equal(t, http.StatusInternalServerError, status)
+	assert.Contains(t, resp.Error, "pipeline second: invalid argument")
+
+	h, starter, _ = newTestHandler(t, cfg)
+	starter.ErrFor = map[string]error{"second": busy}
+	status, resp = serve(t, h, newDelivery("push", "d-3", readTestdata(t, "push_feature_branch.json")))
+	assert.Equal(t, http.StatusServiceUnavailable, status, "the runs that did start are listed; the rest may be retried")
+	assert.Equal(t, []StartedRun{{Pipeline: "acme/widget/branch", WorkflowID: "kiln/acme/widget/branch/d-3"}}, resp.Started)
 }
 
 // TestHandlerRepoNameCase checks that repository names match the allowlist and

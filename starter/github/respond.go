@@ -6,22 +6,28 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/kiln-ci/kiln/internal/config"
 	"github.com/kiln-ci/kiln/internal/event"
+	"github.com/kiln-ci/kiln/starter"
 )
 
 // StartMatching starts every pipeline of cfg the event triggers and answers
 // the delivery: 202 with the reason when none is, 200 with the runs started
-// (a redelivery's marked duplicate), or 500 naming the pipelines whose start
-// failed. It tries them all even when one fails, so a retry has less left to
-// do, and gives up after timeout so the host gets its answer in time.
-// Every intake (GitHub and Gitea webhooks, CodeCommit events) answers so.
+// (a redelivery's marked duplicate), 503 with Retry-After when kiln is over
+// capacity and started nothing it could not confirm, or 500 naming the
+// pipelines whose start failed. It starts them all at once and answers when
+// all are done, within timeout, so the host gets its answer in time; a start
+// that failed is listed beside those that did not, and a retry has less
+// left to do. Every intake (GitHub and Gitea webhooks, CodeCommit events)
+// answers so.
 func StartMatching(ctx context.Context, w http.ResponseWriter, log zerolog.Logger, cfg *config.Config,
-	starter RunStarter, ev event.Event, timeout time.Duration) {
+	runs RunStarter, ev event.Event, timeout time.Duration) {
 	pipelines := cfg.Match(ev)
 	if len(pipelines) == 0 {
 		reason := fmt.Sprintf("no pipeline of repo %s is triggered by %s", ev.Repo, Describe(ev))
@@ -31,25 +37,53 @@ func StartMatching(ctx context.Context, w http.ResponseWriter, log zerolog.Logge
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	type outcome struct {
+		id  string
+		dup bool
+		err error
+	}
+	outcomes := make([]outcome, len(pipelines))
+	var wg sync.WaitGroup
+	for i, p := range pipelines {
+		wg.Go(func() {
+			o := &outcomes[i]
+			o.id, o.dup, o.err = runs.StartRun(ctx, p, ev)
+		})
+	}
+	wg.Wait()
 	var resp Response
 	var errs []error
-	for _, p := range pipelines {
-		id, dup, err := starter.StartRun(ctx, p, ev)
-		plog := log.With().Str("pipeline", p.Name).Str("workflow_id", id).Logger()
-		if err != nil {
-			plog.Error().Err(err).Msg("starting run failed")
-			errs = append(errs, fmt.Errorf("pipeline %s: %w", p.Name, err))
+	var busy *starter.Overloaded
+	allBusy := true
+	for i, o := range outcomes {
+		p := pipelines[i]
+		plog := log.With().Str("pipeline", p.Name).Str("workflow_id", o.id).Logger()
+		if o.err != nil {
+			var b *starter.Overloaded
+			if errors.As(o.err, &b) {
+				busy = b
+				plog.Warn().Err(o.err).Msg("run not started: kiln is over capacity")
+			} else {
+				allBusy = false
+				plog.Error().Err(o.err).Msg("starting run failed")
+			}
+			errs = append(errs, fmt.Errorf("pipeline %s: %w", p.Name, o.err))
 			continue
 		}
-		plog.Info().Bool("duplicate", dup).Msg("run started")
-		resp.Started = append(resp.Started, StartedRun{Pipeline: p.Name, WorkflowID: id, Duplicate: dup})
+		plog.Info().Bool("duplicate", o.dup).Msg("run started")
+		resp.Started = append(resp.Started, StartedRun{Pipeline: p.Name, WorkflowID: o.id, Duplicate: o.dup})
 	}
-	if len(errs) > 0 {
+	switch {
+	case len(errs) == 0:
+		WriteJSON(w, http.StatusOK, resp)
+	case allBusy:
+		resp.Error = errors.Join(errs...).Error()
+		w.Header().Set("Retry-After", strconv.Itoa(int(busy.RetryAfter.Seconds())))
+		WriteJSON(w, http.StatusServiceUnavailable, resp)
+	default:
 		resp.Error = errors.Join(errs...).Error()
 		WriteJSON(w, http.StatusInternalServerError, resp)
-		return
 	}
-	WriteJSON(w, http.StatusOK, resp)
 }
 
 // Describe names the event in the words of kiln.yaml triggers.

@@ -20,10 +20,12 @@ type StartCall struct {
 // FakeStarter stands in for the Temporal starter behind an intake: it
 // records StartRun calls and, like Temporal under kiln's workflow ID policy,
 // reports a run whose ID it has seen before as already started. Dup makes
-// every start a duplicate; Err fails every start.
+// every start a duplicate; Err fails every start, and ErrFor the starts of
+// the pipelines it names.
 type FakeStarter struct {
-	Dup bool
-	Err error
+	Dup    bool
+	Err    error
+	ErrFor map[string]error
 
 	mu    sync.Mutex
 	calls []StartCall
@@ -36,10 +38,13 @@ func (f *FakeStarter) StartRun(ctx context.Context, p *config.Pipeline, ev event
 	defer f.mu.Unlock()
 	deadline, _ := ctx.Deadline()
 	f.calls = append(f.calls, StartCall{Pipeline: p.Name, Event: ev, Deadline: deadline})
+	id := "kiln/" + p.Name + "/" + ev.DeliveryID
+	if err := f.ErrFor[p.Name]; err != nil {
+		return id, false, err
+	}
 	if f.Err != nil {
 		return "", false, f.Err
 	}
-	id := "kiln/" + p.Name + "/" + ev.DeliveryID
 	if f.seen == nil {
 		f.seen = map[string]bool{}
 	}

@@ -33,7 +33,9 @@ type Options struct {
 	// from PATH.
 	PackerBinary string
 	// MaxConcurrentShort caps the short activities (plans, supersede
-	// queries, reports, notifications) run at once; default 50.
+	// queries, reports, notifications) run at once; default 8. They take
+	// seconds, so a few slots keep up; more only let plans' git calls
+	// crowd the webhook intake off the CPU under load.
 	MaxConcurrentShort int
 	// MaxConcurrentCopies caps distribution activities (AMI copies and
 	// shares) run at once; default 100. They mostly wait on AWS, so they get

@@ -217,6 +217,9 @@ func (a *Activities) resolveCommit(ctx context.Context, remote gitx.Remote, ev e
 		if !gitx.IsSHA(ev.Commit) {
 			return "", permanent(ErrInvalidRunRequest, "commit %q is not a full SHA", ev.Commit)
 		}
+		if ev.Tag != "" {
+			return gitx.PeelTag(ctx, remote, ev.Tag, ev.Commit)
+		}
 		return ev.Commit, nil
 	}
 	if ev.Ref == "" {

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -168,7 +169,12 @@ func (r *Runs) start(ctx context.Context, id string, in workflows.PipelineInput)
 
 // summary is the one line the Web UI shows for a run.
 func summary(pipeline string, ev event.Event) string {
-	s := fmt.Sprintf("%s: %s %s", pipeline, ev.Kind, ev.RefLabel())
+	// Temporal takes at most 400 bytes of summary.
+	ref := ev.RefLabel()
+	if len(ref) > 200 {
+		ref = strings.ToValidUTF8(ref[:200], "") + "…"
+	}
+	s := fmt.Sprintf("%s: %s %s", pipeline, ev.Kind, ref)
 	if len(ev.Commit) >= 12 {
 		s += " @ " + ev.Commit[:12]
 	}

@@ -1,7 +1,10 @@
 package workflows
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"strings"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
@@ -81,7 +84,7 @@ func StartAttributes(pipeline string, ev event.Event) temporal.SearchAttributes 
 	updates := []temporal.SearchAttributeUpdate{
 		AttrPipeline.ValueSet(pipeline),
 		AttrRepo.ValueSet(ev.Repo),
-		AttrRef.ValueSet(ev.RefLabel()),
+		AttrRef.ValueSet(RefAttr(ev.RefLabel())),
 		AttrEvent.ValueSet(string(ev.Kind)),
 		AttrStage.ValueSet("queued"),
 	}
@@ -94,9 +97,59 @@ func StartAttributes(pipeline string, ev event.Event) temporal.SearchAttributes 
 // RunID is the readable workflow ID of a run: pipeline, ref and what made it
 // unique (a webhook delivery ID, "manual-<time>", or, for schedules, a prefix
 // to which Temporal appends the scheduled time). A redelivered webhook maps to
-// the same ID, which is how duplicates are refused.
+// the same ID, which is how duplicates are refused. The ref is as IDRef
+// writes it; the KilnRef search attribute carries it exactly.
 func RunID(pipeline string, ev event.Event, unique string) string {
-	return fmt.Sprintf("%s/%s/%s", pipeline, ev.RefLabel(), unique)
+	return fmt.Sprintf("%s/%s/%s", pipeline, IDRef(ev.RefLabel()), unique)
+}
+
+// maxRefAttr is the longest ref label KilnRef holds as it is: Temporal
+// refuses a keyword value over 2 KiB.
+const maxRefAttr = 1536
+
+// RefAttr is the KilnRef value of a ref label: the label itself, or for a
+// label longer than maxRefAttr, its IDRef form, which stays one value per
+// ref, so runs of a ref are still found (and superseded) by it.
+func RefAttr(label string) string {
+	if len(label) <= maxRefAttr {
+		return label
+	}
+	return IDRef(label)
+}
+
+// maxIDRef is the most bytes of a ref a workflow ID holds. With a pipeline
+// name (63 at most) and a delivery ID (100), an ID stays a valid file name,
+// as the data dir names logs and workspaces after it.
+const maxIDRef = 64
+
+// IDRef writes a ref label as it stands in a workflow ID, which Temporal
+// sends in a gRPC header and so must be printable ASCII. Printable ASCII
+// stays as it is, except '%'; every other byte is percent-encoded, so
+// "release/café" is "release/caf%C3%A9". A label longer than maxIDRef keeps
+// its start and ends in "~" and a hash of the whole, so two long refs that
+// share a start still get distinct IDs.
+func IDRef(label string) string {
+	var b strings.Builder
+	for i := 0; i < len(label); i++ {
+		c := label[i]
+		if c > ' ' && c < 0x7f && c != '%' {
+			b.WriteByte(c)
+		} else {
+			fmt.Fprintf(&b, "%%%02X", c)
+		}
+	}
+	out := b.String()
+	if len(out) <= maxIDRef {
+		return out
+	}
+	sum := sha256.Sum256([]byte(label))
+	suffix := "~" + hex.EncodeToString(sum[:6])
+	cut := maxIDRef - len(suffix)
+	// Do not split a %XX escape.
+	if i := strings.LastIndexByte(out[:cut], '%'); i >= 0 && i > cut-3 {
+		cut = i
+	}
+	return out[:cut] + suffix
 }
 
 // ManualUnique is the unique part of an on-demand run's ID.

@@ -169,7 +169,7 @@ func (r *pipelineRun) plan(ctx workflow.Context) (*activities.Plan, error) {
 	if plan.Branch != "" {
 		r.in.Event.FromRef(plan.Branch)
 		r.progress.Ref = r.in.Event.RefLabel()
-		attrs = append(attrs, AttrRef.ValueSet(r.progress.Ref))
+		attrs = append(attrs, AttrRef.ValueSet(RefAttr(r.progress.Ref)))
 	}
 	err = workflow.UpsertTypedSearchAttributes(ctx, attrs...)
 	if err != nil {

@@ -205,6 +205,10 @@ func (r *pipelineRun) startDependent(ctx workflow.Context, pipeline, ref string,
 		key = hex.EncodeToString(sum[:6])
 	}
 	id := RunID(pipeline, ev, "image-"+key)
+	if legacy := pipeline + "/" + ev.RefLabel() + "/image-" + key; legacy != id &&
+		workflow.GetVersion(ctx, "run-id-encodes-refs", workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		id = legacy // a run from before workflow IDs encoded refs
+	}
 	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
 		WorkflowID: id, TaskQueue: TaskQueue, ParentClosePolicy: enumspb.PARENT_CLOSE_POLICY_ABANDON,
 		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,

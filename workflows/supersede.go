@@ -26,7 +26,7 @@ func (r *pipelineRun) supersedeOlder(ctx workflow.Context) {
 		PipelineAttr: AttrPipeline.GetName(),
 		RefAttr:      AttrRef.GetName(),
 		Pipeline:     r.in.Pipeline,
-		Ref:          r.in.Event.RefLabel(),
+		Ref:          RefAttr(r.in.Event.RefLabel()),
 		StartedAt:    info.WorkflowStartTime,
 		WorkflowID:   info.WorkflowExecution.ID,
 	}).Get(ctx, &older)

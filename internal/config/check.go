@@ -2,11 +2,11 @@ package config
 
 import (
 	"net/url"
-	"path"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/bmatcuk/doublestar/v4"
 	"github.com/robfig/cron/v3"
 
 	// Schedules name IANA zones; embedding the database makes checking them
@@ -124,11 +124,11 @@ func (c *checker) at(base []any, more ...any) place {
 	return c.tree.at(slices.Concat(base, more)...)
 }
 
-// globs checks path.Match syntax; matching against "" checks the whole pattern.
+// globs checks doublestar syntax.
 func (c *checker) globs(globs []string, base []any, more ...any) {
 	list := slices.Concat(base, more)
 	for j, g := range globs {
-		if _, err := path.Match(g, ""); err != nil {
+		if !doublestar.ValidatePattern(g) {
 			c.p.add(c.at(list, j), "%q is not a valid glob", g)
 		}
 	}

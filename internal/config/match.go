@@ -3,9 +3,9 @@ package config
 import (
 	"fmt"
 	"os"
-	"path"
 	"strings"
 
+	"github.com/bmatcuk/doublestar/v4"
 	"github.com/kiln-ci/kiln/internal/event"
 )
 
@@ -64,15 +64,16 @@ func (t Triggers) fires(ev event.Event) bool {
 // ManualAllowed reports whether `kiln run` may start the pipeline.
 func (t Triggers) ManualAllowed() bool { return t.Manual == nil || *t.Manual }
 
-// matchAny reports whether name matches one of the globs. Globs use path.Match
-// syntax, so "release/*" matches "release/1.0" but not "release/1.0/hotfix";
-// "**" is not special.
+// matchAny reports whether name matches one of the globs. Globs are
+// doublestar's, as GitHub Actions users expect: "release/*" matches
+// "release/1.0" but not "release/1.0/hotfix", which "release/**" matches;
+// "**" matches every name.
 func matchAny(globs []string, name string) bool {
 	if name == "" {
 		return false
 	}
 	for _, g := range globs {
-		if ok, err := path.Match(g, name); err == nil && ok {
+		if ok, err := doublestar.Match(g, name); err == nil && ok {
 			return true
 		}
 	}

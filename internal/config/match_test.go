@@ -40,6 +40,10 @@ pipelines:
     repo: acme/gadget
     triggers: {branch: ["*"]}
     stages: {build: {buildspec: b.yml}}
+  - name: deep
+    repo: acme/gadget
+    triggers: {branch: ["team/**"], tag: ["**"]}
+    stages: {build: {buildspec: b.yml}}
 `
 
 func TestMatch(t *testing.T) {
@@ -61,6 +65,9 @@ func TestMatch(t *testing.T) {
 		{"other branch", event.Event{Kind: event.KindBranch, Repo: "acme/widget", Branch: "dev"}, nil},
 		{"repo name ignores case", event.Event{Kind: event.KindBranch, Repo: "ACME/WIDGET", Branch: "main"}, []string{"pushes"}},
 		{"other repo", event.Event{Kind: event.KindBranch, Repo: "acme/gadget", Branch: "main"}, []string{"gadget"}},
+		{"** crosses slashes", event.Event{Kind: event.KindBranch, Repo: "acme/gadget", Branch: "team/a/b/c"}, []string{"deep"}},
+		{"** matches one level", event.Event{Kind: event.KindBranch, Repo: "acme/gadget", Branch: "team/a"}, []string{"deep"}},
+		{"** alone matches every tag", event.Event{Kind: event.KindTag, Repo: "acme/gadget", Tag: "releases/2026/café"}, []string{"deep"}},
 		{"unknown repo", event.Event{Kind: event.KindBranch, Repo: "evil/widget", Branch: "main"}, nil},
 		{"tag glob", event.Event{Kind: event.KindTag, Repo: "acme/widget", Tag: "v1.2.0"}, []string{"releases"}},
 		{"other tag", event.Event{Kind: event.KindTag, Repo: "acme/widget", Tag: "nightly-1"}, nil},

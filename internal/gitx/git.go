@@ -78,12 +78,14 @@ func ResolveRef(ctx context.Context, r Remote, ref string) (string, error) {
 	if IsSHA(ref) {
 		return ref, nil
 	}
-	out, err := r.gitFor("", nil).run(ctx, "ls-remote", "--", url, ref)
+	// A tag's peeled line (ref^{}) matches only a pattern that names it.
+	out, err := r.gitFor("", nil).run(ctx, "ls-remote", "--", url, ref, ref+"^{}")
 	if err != nil {
 		return "", fmt.Errorf("resolve %s in %s: %w", ref, Redact(url), err)
 	}
-	// ls-remote matches by suffix; prefer an exact match, then heads, then tags.
-	want := []string{ref, "refs/heads/" + ref, "refs/tags/" + ref + "^{}", "refs/tags/" + ref}
+	// ls-remote matches by suffix; prefer an exact match, then heads, then
+	// tags, and of a tag the commit it points at (^{}), not the tag object.
+	want := []string{ref + "^{}", ref, "refs/heads/" + ref, "refs/tags/" + ref + "^{}", "refs/tags/" + ref}
 	found := map[string]string{}
 	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
 		if sha, name, ok := strings.Cut(line, "\t"); ok {
@@ -96,6 +98,28 @@ func ResolveRef(ctx context.Context, r Remote, ref string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("ref %q in %s: %w", ref, Redact(url), ErrNotFound)
+}
+
+// PeelTag returns the commit that tag points at when the remote's tag is the
+// object sha: a host's push of an annotated tag names the tag object, and
+// the run must build, report on and tag the commit. A lightweight tag, or a
+// tag the remote has since moved or deleted, gives back sha.
+func PeelTag(ctx context.Context, r Remote, tag, sha string) (string, error) {
+	ref := "refs/tags/" + tag
+	out, err := r.gitFor("", nil).run(ctx, "ls-remote", "--tags", "--", r.URL, ref, ref+"^{}")
+	if err != nil {
+		return "", fmt.Errorf("peel tag %s in %s: %w", tag, Redact(r.URL), err)
+	}
+	found := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		if got, name, ok := strings.Cut(line, "\t"); ok {
+			found[name] = got
+		}
+	}
+	if found[ref] == sha && IsSHA(found[ref+"^{}"]) {
+		return found[ref+"^{}"], nil
+	}
+	return sha, nil
 }
 
 // git is how to run git: in dir, with env added to the environment, its

@@ -119,13 +119,23 @@ func Normalize(env *Envelope) (ev event.Event, ignored string, err error) {
 	ev.Host = event.HostCodeCommit
 	ev.Repo = env.RepoName()
 	ev.DeliveryID = env.ID
+	if err := event.CheckDeliveryID(env.ID); err != nil {
+		return ev, "", fmt.Errorf("%w: event id: %v", ErrMalformedEvent, err)
+	}
 	switch env.DetailType {
 	case detailRepositoryStateChange:
-		return normalizeReference(ev, env.Detail)
+		ev, ignored, err = normalizeReference(ev, env.Detail)
 	case detailPullRequestStateChange:
-		return normalizePullRequest(ev, env.Detail)
+		ev, ignored, err = normalizePullRequest(ev, env.Detail)
+	default:
+		return ev, fmt.Sprintf("%q events start nothing", env.DetailType), nil
 	}
-	return ev, fmt.Sprintf("%q events start nothing", env.DetailType), nil
+	if err == nil && ignored == "" {
+		if err := ev.Check(); err != nil {
+			return ev, "", fmt.Errorf("%w: %v", ErrMalformedEvent, err)
+		}
+	}
+	return ev, ignored, err
 }
 
 // normalizeReference turns a branch or tag created or moved into a branch or

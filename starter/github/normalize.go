@@ -43,6 +43,19 @@ var startingActions = map[string]bool{
 // (ReasonPing for a ping); or ev is an event to match against pipelines. Repo
 // and DeliveryID are set on ev whenever the payload names them, ignored or not.
 func Normalize(eventType, deliveryID string, payload []byte) (ev event.Event, ignored string, err error) {
+	if err := event.CheckDeliveryID(deliveryID); err != nil {
+		return ev, "", fmt.Errorf("%w: %v", ErrMalformedPayload, err)
+	}
+	ev, ignored, err = normalize(eventType, deliveryID, payload)
+	if err == nil && ignored == "" {
+		if err := ev.Check(); err != nil {
+			return ev, "", fmt.Errorf("%w: %s: %v", ErrMalformedPayload, eventType, err)
+		}
+	}
+	return ev, ignored, err
+}
+
+func normalize(eventType, deliveryID string, payload []byte) (ev event.Event, ignored string, err error) {
 	ev.DeliveryID = deliveryID
 	switch eventType {
 	case "push", "pull_request", "ping", "create", "delete":

@@ -137,8 +137,9 @@ func TestNormalizeKeepsRefNamesVerbatim(t *testing.T) {
 	names := []string{
 		"$(touch${IFS}pwned);rm -rf ~",
 		"`id`|tee /tmp/x&&echo 'a\"b'",
-		"a\nb\tc\\d",
+		"a b\\c",
 		"${KILN_SECRET:-x}*?[!]",
+		"café/功能-🚀",
 	}
 	for _, name := range names {
 		t.Run("branch", func(t *testing.T) {
@@ -167,6 +168,45 @@ func TestNormalizeKeepsRefNamesVerbatim(t *testing.T) {
 			assert.Equal(t, name, ev.PullRequest.SourceBranch)
 			assert.Equal(t, name, ev.PullRequest.TargetBranch)
 			assert.Equal(t, name, ev.Message)
+		})
+	}
+}
+
+// TestNormalizeRefusesNamesGitWouldNot is the class of names no git host
+// sends: refs with control characters or longer than a path, delivery IDs
+// that are not a short printable token, pull requests numbered 0 or less.
+// Each is a 400 naming what is wrong, never a 500 or a run.
+func TestNormalizeRefusesNamesGitWouldNot(t *testing.T) {
+	const sha = "6113728f27ae82c7b1a177c8d03f9e96e0adf246"
+	push := func(ref string) []byte {
+		return mustJSON(t, map[string]any{"ref": ref, "after": sha, "repository": map[string]any{"full_name": "acme/widget"}})
+	}
+	pr := func(number int, head string) []byte {
+		return mustJSON(t, map[string]any{"action": "opened", "number": number, "pull_request": map[string]any{
+			"number": number, "head": map[string]any{"ref": head, "sha": sha}, "base": map[string]any{"ref": "main"}}})
+	}
+	tests := []struct {
+		name, eventType, delivery string
+		payload                   []byte
+		says                      string
+	}{
+		{"newline in a branch", "push", "d-1", push("refs/heads/a\nb"), "control character U+000A"},
+		{"tab in a tag", "push", "d-1", push("refs/tags/v1\t"), "control character U+0009"},
+		{"DEL in a branch", "push", "d-1", push("refs/heads/a\u007f"), "control character U+007F"},
+		{"NUL in a pull request's head", "pull_request", "d-1", pr(3, "fix\u0000"), "control character U+0000"},
+		{"a ref longer than a path", "push", "d-1", push("refs/heads/" + strings.Repeat("x", 4096)), "git refs are at most 4096"},
+		{"pull request 0", "pull_request", "d-1", pr(0, "fix"), "pull request number 0"},
+		{"pull request -2", "pull_request", "d-1", pr(-2, "fix"), "pull request number -2"},
+		{"a delivery ID of 101 bytes", "push", strings.Repeat("d", 101), push("refs/heads/main"), "101 bytes long"},
+		{"a delivery ID with a slash", "push", "../../etc", push("refs/heads/main"), "holds '/'"},
+		{"a delivery ID with a space", "ping", "a b", []byte(`{"zen":"x"}`), "holds ' '"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, ignored, err := Normalize(tt.eventType, tt.delivery, tt.payload)
+			require.ErrorIs(t, err, ErrMalformedPayload)
+			assert.Contains(t, err.Error(), tt.says)
+			assert.Empty(t, ignored)
 		})
 	}
 }

@@ -117,6 +117,21 @@ pipelines:
                 - mkdir -p out
                 - env | grep -E '^(FLOW|KILN)_' | sort > out/env.txt
           artifacts: {files: ["out/*"]}
+  - name: refs
+    repo: kiln-it/refs
+    triggers: {branch: ["**"], tag: ["**"]}
+    stages:
+      build:
+        timeout: 2m
+        buildspec:
+          version: 0.2
+          phases:
+            build:
+              commands:
+                - mkdir -p out
+                - printf '%s' "$KILN_REF_NAME" > out/ref.txt
+                - git rev-parse HEAD > out/head.txt
+          artifacts: {files: ["out/*"]}
   - name: fail
     repo: kiln-it/fail
     triggers: {manual: true}
@@ -173,7 +188,7 @@ pipelines:
 `
 
 // repoNames are the test repositories, one per test that needs one.
-var repoNames = []string{"push", "redeliver", "review", "inject", "sched", "fail", "cancel", "isolation", "needs-image"}
+var repoNames = []string{"push", "redeliver", "review", "inject", "sched", "fail", "cancel", "isolation", "needs-image", "refs"}
 
 // noContainers is why the suite's worker has no container runtime.
 var noContainers = errors.New("the integration suite starts no buildkitd")

@@ -100,6 +100,10 @@ func StartDaemon(ctx context.Context, o DaemonOptions) (*Daemon, error) {
 		// wait for it, or a new daemon would exit and the old one answer.
 		d, err := (*Daemon)(nil), errLocked
 		if !locked(o.Root) {
+			// No daemon holds the root: what its last one left running is
+			// orphaned. Best effort: runc's own error says enough if the
+			// new daemon then fails.
+			_ = killOrphans(o.Root)
 			d, err = spawn(ctx, bin, o.Root, cfg, sock, time.Until(deadline))
 		}
 		if d != nil {

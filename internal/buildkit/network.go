@@ -93,15 +93,16 @@ func (n Network) fence() error {
 	return errors.Join(errs...)
 }
 
-// ReleaseRoot unmounts what a buildkitd that is gone left mounted under
-// root: the network namespaces it kept ready (net/cni/*) and any snapshot
-// a killed build still had. buildkitd releases them when it stops cleanly
+// ReleaseRoot kills the containers a buildkitd that is gone left running,
+// and unmounts what it left mounted under root: the network namespaces it
+// kept ready (net/cni/*) and any snapshot a killed build still had. buildkitd releases them when it stops cleanly
 // and at its next start; this is for a daemon that died with a killed
 // kiln, before root is removed.
 func ReleaseRoot(root string) error {
+	orphans := killOrphans(root)
 	data, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
-		return err
+		return errors.Join(orphans, err)
 	}
 	root = filepath.Clean(root)
 	var points []string
@@ -123,7 +124,7 @@ func ReleaseRoot(root string) error {
 			errs = append(errs, fmt.Errorf("unmount %s: %w", p, err))
 		}
 	}
-	return errors.Join(errs...)
+	return errors.Join(append(errs, orphans)...)
 }
 
 // unescapeMountPath undoes mountinfo's octal escapes (\040 for a space).

@@ -3,15 +3,11 @@ package testkit
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"log"
 	"net/http/httptest"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -114,25 +110,10 @@ func RequireContainers(t testing.TB) *Containers {
 func (c *Containers) Running() (int, error) { return RunningContainers(c.Root) }
 
 // RunningContainers counts the containers a buildkitd with state under
-// root has running: runc keeps their state in its default root, and their
-// bundles under the daemon's.
+// root has running.
 func RunningContainers(root string) (int, error) {
-	out, err := exec.Command("runc", "list", "--format", "json").Output()
-	if err != nil {
-		return 0, fmt.Errorf("runc list: %w", err)
-	}
-	var list []struct{ ID, Status, Bundle string }
-	if err := json.Unmarshal(out, &list); err != nil && len(bytes.TrimSpace(out)) > 0 && string(bytes.TrimSpace(out)) != "null" {
-		return 0, fmt.Errorf("runc list: %w", err)
-	}
-	ours := filepath.Join(root, "runc-overlayfs", "executor") + "/"
-	n := 0
-	for _, ctr := range list {
-		if strings.HasPrefix(ctr.Bundle, ours) && ctr.Status != "stopped" {
-			n++
-		}
-	}
-	return n, nil
+	ids, err := buildkit.RunningContainers(root)
+	return len(ids), err
 }
 
 // ReleaseBuildkit waits up to 15 s for each buildkitd whose root is under

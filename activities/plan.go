@@ -28,6 +28,11 @@ type Plan struct {
 	// the token itself is never in the plan.
 	CloneAuth *config.CloneAuth `json:"clone_auth,omitempty"`
 	Commit    string            `json:"commit"`
+	// Untrusted says why the run must be approved before it builds (a
+	// pull request from a fork, or by an author the repository does not
+	// trust); empty when it need not. ApprovalTimeout is how long it waits.
+	Untrusted       string        `json:"untrusted,omitempty"`
+	ApprovalTimeout time.Duration `json:"approval_timeout,omitempty"`
 	// Branch is the default branch's name when the event named HEAD (an
 	// image trigger without a ref).
 	Branch           string             `json:"branch,omitempty"`
@@ -196,6 +201,8 @@ func (a *Activities) Plan(ctx context.Context, in PlanInput) (*Plan, error) {
 		CloneURL:         repo.CloneURL,
 		CloneAuth:        repo.CloneAuth,
 		Commit:           commit,
+		Untrusted:        repo.Untrusted(in.Event),
+		ApprovalTimeout:  repo.ApprovalTimeout(),
 		Branch:           branch,
 		CancelSuperseded: p.CancelsSuperseded(in.Event.Kind),
 		Build:            p.Stages.Build,

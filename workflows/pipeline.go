@@ -92,6 +92,9 @@ func (r *pipelineRun) setup(ctx workflow.Context) error {
 	if err := r.setRetryHandlers(ctx); err != nil {
 		return err
 	}
+	if err := r.setApprovalHandlers(ctx); err != nil {
+		return err
+	}
 	return workflow.SetQueryHandler(ctx, QueryProgress, func() (Progress, error) { return r.progress, nil })
 }
 
@@ -108,6 +111,16 @@ func (r *pipelineRun) run(ctx workflow.Context) (*PipelineResult, error) {
 	r.startReporter(ctx)
 	if plan.CancelSuperseded {
 		r.supersedeOlder(ctx)
+	}
+	if plan.Untrusted != "" {
+		// Nothing of an untrusted change runs before someone trusted looks.
+		first := StageBuild
+		if stages := plan.Stages(); len(stages) > 0 {
+			first = stages[0]
+		}
+		if err := r.awaitApproval(ctx, first, plan.Untrusted, nil, plan.ApprovalTimeout); err != nil {
+			return res, r.finish(ctx, err)
+		}
 	}
 	if plan.Build != nil {
 		err = r.stage(ctx, StageBuild, func(ctx workflow.Context) (err error) {
@@ -236,6 +249,9 @@ func (r *pipelineRun) finish(ctx workflow.Context, err error) error {
 	switch {
 	case err == nil:
 		r.setStageAttr(dctx, "done")
+	case errors.As(err, new(*NotApproved)):
+		r.setStageAttr(dctx, OutcomeNotApproved)
+		outcome = OutcomeNotApproved
 	case temporal.IsCanceledError(err) || errors.Is(ctx.Err(), workflow.ErrCanceled):
 		r.setStageAttr(dctx, "cancelled")
 		outcome, ret = OutcomeCancelled, temporal.NewCanceledError("cancelled")

@@ -34,6 +34,8 @@ type Progress struct {
 	Stages []StageProgress `json:"stages"`
 	// SupersededBy is the workflow ID of the newer run that cancelled this one.
 	SupersededBy string `json:"superseded_by,omitempty"`
+	// Approvals are the run's approval gates, the one it waits at last.
+	Approvals []ApprovalProgress `json:"approvals,omitempty"`
 	// Distribution is each distribution target's state, once the stage starts.
 	Distribution *DistributionProgress `json:"distribution,omitempty"`
 	// ReportError is the last failure to report the run on its git host.

@@ -38,6 +38,8 @@ var commands = map[string]command{
 	"run":        {"start an on-demand pipeline run", runRun},
 	"runs":       {"list recent runs", runRuns},
 	"retry":      {"retry the failed distribution targets of a run that waits for it", runRetry},
+	"approve":    {"let a run waiting for approval go on (kiln approve RUN_ID [--by NAME])", runApprove},
+	"reject":     {"end a run waiting for approval as not approved (kiln reject RUN_ID --reason TEXT)", runReject},
 	"validate":   {"check a kiln.yaml", runValidate},
 	"iam-policy": {"print the least-privilege IAM policies a pipeline needs, as JSON", runIAMPolicy},
 }

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/kiln-ci/kiln/starter"
@@ -16,20 +15,9 @@ func runRetry(ctx context.Context, env *Env, args []string) error {
 	fs := newFlags(env, "retry", "RUN_ID [--wait]")
 	fs.BoolVar(&wait, "wait", false, "follow the run's stages and exit non-zero if it fails")
 	t.register(fs)
-	if err := fs.Parse(args); err != nil {
+	id, err := parseOneID(fs, args)
+	if err != nil {
 		return err
-	}
-	// Flags may also follow the run ID, as in `kiln retry RUN_ID --wait`.
-	var id string
-	if fs.NArg() > 0 {
-		id = fs.Arg(0)
-		if err := fs.Parse(fs.Args()[1:]); err != nil {
-			return err
-		}
-	}
-	if id == "" || fs.NArg() != 0 {
-		fs.Usage()
-		return &exitError{code: 2, err: errors.New("name exactly one run ID (see kiln runs)")}
 	}
 	c, err := t.dial(env.Log)
 	if err != nil {

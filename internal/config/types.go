@@ -7,8 +7,12 @@
 package config
 
 import (
+	"fmt"
+	"slices"
+	"strings"
 	"time"
 
+	"github.com/kiln-ci/kiln/internal/event"
 	"gopkg.in/yaml.v3"
 )
 
@@ -41,6 +45,85 @@ type Repo struct {
 	// EventBridge at /hooks/codecommit, and review runs are reported with
 	// pull-request comments.
 	CodeCommit *CodeCommitRepo `yaml:"codecommit,omitempty" json:"codecommit,omitempty"`
+	// Trust says whose pull requests run without an approval.
+	Trust *Trust `yaml:"trust,omitempty" json:"trust,omitempty"`
+}
+
+// Trust is a repository's policy for changes from people who may not be
+// trusted with the worker. Pushes and tags come from people with write
+// access and are always trusted; a pull request is untrusted when it comes
+// from a fork, or when its author's association is not one of
+// Associations and their login not one of Logins. An untrusted run waits
+// for `kiln approve` or a trusted "/kiln approve" comment before it builds.
+type Trust struct {
+	// Associations are the author associations trusted; default OWNER,
+	// MEMBER, COLLABORATOR.
+	Associations []string `yaml:"associations,omitempty" json:"associations,omitempty"`
+	// Logins are trusted whatever their association, even from a fork.
+	Logins []string `yaml:"logins,omitempty" json:"logins,omitempty"`
+	// ApprovalTimeout is how long an untrusted run waits for approval
+	// before it ends as not approved; default 72h.
+	ApprovalTimeout Duration `yaml:"approval_timeout,omitempty" json:"approval_timeout,omitempty"`
+}
+
+// DefaultApprovalTimeout is how long an untrusted run waits by default.
+const DefaultApprovalTimeout = 72 * time.Hour
+
+// defaultAssociations are the author associations trusted by default.
+var defaultAssociations = []string{"OWNER", "MEMBER", "COLLABORATOR"}
+
+// Untrusted says why a run of ev needs an approval before it may build, or
+// "" when it needs none.
+func (r *Repo) Untrusted(ev event.Event) string {
+	pr := ev.PullRequest
+	if ev.Kind != event.KindReview || pr == nil {
+		return ""
+	}
+	var t Trust
+	if r.Trust != nil {
+		t = *r.Trust
+	}
+	for _, login := range t.Logins {
+		if pr.Author != "" && strings.EqualFold(login, pr.Author) {
+			return ""
+		}
+	}
+	if pr.Fork {
+		return fmt.Sprintf("pull request #%d comes from a fork", pr.Number)
+	}
+	trusted := t.Associations
+	if len(trusted) == 0 {
+		trusted = defaultAssociations
+	}
+	if a := pr.AuthorAssociation; a != "" && !slices.ContainsFunc(trusted, func(s string) bool { return strings.EqualFold(s, a) }) {
+		return fmt.Sprintf("pull request #%d is by %s, whose association with the repository is %s", pr.Number, pr.Author, a)
+	}
+	return ""
+}
+
+// TrustsCommenter says whether a comment by login, associated as
+// association, may approve a run.
+func (r *Repo) TrustsCommenter(login, association string) bool {
+	var t Trust
+	if r.Trust != nil {
+		t = *r.Trust
+	}
+	if slices.ContainsFunc(t.Logins, func(s string) bool { return strings.EqualFold(s, login) }) {
+		return true
+	}
+	trusted := t.Associations
+	if len(trusted) == 0 {
+		trusted = defaultAssociations
+	}
+	return association != "" && slices.ContainsFunc(trusted, func(s string) bool { return strings.EqualFold(s, association) })
+}
+
+// ApprovalTimeout is how long an untrusted run of the repository waits.
+func (r *Repo) ApprovalTimeout() time.Duration {
+	if r.Trust != nil && r.Trust.ApprovalTimeout > 0 {
+		return time.Duration(r.Trust.ApprovalTimeout)
+	}
+	return DefaultApprovalTimeout
 }
 
 // CodeCommitRepo is an AWS CodeCommit repository's settings. Its name in

@@ -88,6 +88,12 @@ type ImagePush struct {
 type PullRequest struct {
 	Number       int    `json:"number"`
 	Title        string `json:"title,omitempty"`
+	// Author is the login of the pull request's author, and
+	// AuthorAssociation their relation to the repository as the host puts
+	// it (GitHub's OWNER, MEMBER, COLLABORATOR, CONTRIBUTOR, ...); empty
+	// when the host sends none.
+	Author            string `json:"author,omitempty"`
+	AuthorAssociation string `json:"author_association,omitempty"`
 	SourceBranch string `json:"source_branch"`
 	TargetBranch string `json:"target_branch"`
 	SourceCommit string `json:"source_commit"`

@@ -33,6 +33,7 @@ const maxErrorSummary = 300
 // cancelled stage is "error": it did not fail, but it did not pass either.
 var statusStates = map[string]string{
 	"pending":   "pending",
+	"waiting":   "pending",
 	"running":   "pending",
 	"succeeded": "success",
 	"failed":    "failure",
@@ -42,6 +43,7 @@ var statusStates = map[string]string{
 // stateEmoji prefixes a state in the comment so a reader sees it at a glance.
 var stateEmoji = map[string]string{
 	"pending":   "⏳",
+	"waiting":   "✋",
 	"running":   "🔄",
 	"succeeded": "✅",
 	"failed":    "❌",
@@ -60,6 +62,8 @@ func describeStage(s Stage) string {
 	switch s.State {
 	case "pending":
 		d = "Waiting to start"
+	case "waiting":
+		d = "Waiting for approval: kiln approve, or comment /kiln approve"
 	case "running":
 		d = "Running"
 	case "succeeded":
@@ -148,6 +152,10 @@ func commentHead(run Run) string {
 	}
 	b.WriteString("\n")
 	for _, s := range run.Stages {
+		if s.State == "waiting" {
+			fmt.Fprintf(&b, "\n**Waiting for approval.** Nothing of this change runs until someone trusted approves it: "+
+				"comment `/kiln approve` here, or run `kiln approve %s`.\n", strings.ReplaceAll(run.RunID, "`", "'"))
+		}
 		if s.State == "failed" && strings.TrimSpace(s.Error) != "" {
 			fmt.Fprintf(&b, "\n**%s failed:** %s\n", cell(s.Name), codeSpan(errorSummary(s.Error)))
 		}

@@ -153,6 +153,9 @@ func normalizePullRequest(ev event.Event, e *gh.PullRequestEvent) (event.Event, 
 		TargetCommit:   base.GetSHA(),
 		SourceCloneURL: head.GetRepo().GetCloneURL(),
 		Fork:           isFork(head, base, ev.Repo),
+		Author:         pr.GetUser().GetLogin(),
+		// Gitea sends none; GitHub upper-cases it.
+		AuthorAssociation: strings.ToUpper(pr.GetAuthorAssociation()),
 	}
 	return ev, "", nil
 }

@@ -86,18 +86,18 @@ type ImagePush struct {
 
 // PullRequest carries what a review build needs to know about the change.
 type PullRequest struct {
-	Number       int    `json:"number"`
-	Title        string `json:"title,omitempty"`
+	Number int    `json:"number"`
+	Title  string `json:"title,omitempty"`
 	// Author is the login of the pull request's author, and
 	// AuthorAssociation their relation to the repository as the host puts
 	// it (GitHub's OWNER, MEMBER, COLLABORATOR, CONTRIBUTOR, ...); empty
 	// when the host sends none.
 	Author            string `json:"author,omitempty"`
 	AuthorAssociation string `json:"author_association,omitempty"`
-	SourceBranch string `json:"source_branch"`
-	TargetBranch string `json:"target_branch"`
-	SourceCommit string `json:"source_commit"`
-	TargetCommit string `json:"target_commit,omitempty"`
+	SourceBranch      string `json:"source_branch"`
+	TargetBranch      string `json:"target_branch"`
+	SourceCommit      string `json:"source_commit"`
+	TargetCommit      string `json:"target_commit,omitempty"`
 	// SourceCloneURL is the head repository's clone URL; it differs from the
 	// base repository's for a pull request from a fork.
 	SourceCloneURL string `json:"source_clone_url,omitempty"`

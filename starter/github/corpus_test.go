@@ -53,10 +53,14 @@ type examplePayload struct {
 		Email string `json:"email"`
 	} `json:"pusher"`
 	PullRequest struct {
-		Number int           `json:"number"`
-		Title  string        `json:"title"`
-		Head   exampleBranch `json:"head"`
-		Base   exampleBranch `json:"base"`
+		Number int    `json:"number"`
+		Title  string `json:"title"`
+		User   struct {
+			Login string `json:"login"`
+		} `json:"user"`
+		AuthorAssociation string        `json:"author_association"`
+		Head              exampleBranch `json:"head"`
+		Base              exampleBranch `json:"base"`
 	} `json:"pull_request"`
 }
 
@@ -180,6 +184,7 @@ func reviewEvent(p examplePayload, deliveryID string) event.Event {
 			SourceCommit: pr.Head.SHA, TargetCommit: pr.Base.SHA,
 			SourceCloneURL: pr.Head.Repo.CloneURL,
 			Fork:           pr.Head.Repo.FullName != pr.Base.Repo.FullName,
+			Author:         pr.User.Login, AuthorAssociation: pr.AuthorAssociation,
 		},
 	}
 }

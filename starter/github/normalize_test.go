@@ -43,6 +43,7 @@ func TestNormalizeTestdata(t *testing.T) {
 				Number: 42, Title: "Fix typo in README", SourceBranch: "fix-typo", TargetBranch: "main",
 				SourceCommit: "34c5c7793cb3b279e22454cb6750c80560547b3a", TargetCommit: "6113728f27ae82c7b1a177c8d03f9e96e0adf246",
 				SourceCloneURL: "https://github.com/outsider/widget.git", Fork: true,
+				Author: "outsider", AuthorAssociation: "CONTRIBUTOR",
 			},
 		},
 	}, {
@@ -66,6 +67,7 @@ func TestNormalizeTestdata(t *testing.T) {
 				Number: 7, Title: "Speed up the parser", SourceBranch: "faster-parser", TargetBranch: "main",
 				SourceCommit: "c0ffee1234567890abcdef1234567890abcdef12", TargetCommit: "1badd00d1badd00d1badd00d1badd00d1badd00d",
 				SourceCloneURL: "https://gitea.example.com/acme/gadget.git",
+				Author:         "dev2",
 			},
 		},
 	}}

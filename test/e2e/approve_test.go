@@ -1,0 +1,143 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/kiln-ci/kiln/test/testkit"
+)
+
+// approveYAML builds reviews; the build leaves a marker, so the test sees
+// whether the change ran.
+const approveYAML = `repos:
+  - name: e2e/gate
+    clone_url: {{REPO}}
+    webhook_secret: {file: {{SECRET}}}
+pipelines:
+  - name: gate
+    repo: e2e/gate
+    triggers: {review: {}}
+    stages:
+      build:
+        env: {STATE: {{STATE}}}
+        buildspec:
+          version: 0.2
+          phases:
+            build:
+              commands:
+                - echo "$KILN_COMMIT" >> "$STATE/built"
+`
+
+const approveSecret = "e2e-approve-secret"
+
+// TestForkPullRequestWaitsForApproval sends a pull request from a fork to
+// kiln dev. Its run builds nothing and says it waits for approval; a
+// rejection by someone the CLI names is refused for a missing reason, and
+// `kiln approve` lets it build. A second fork PR is rejected and ends as
+// not approved.
+func TestForkPullRequestWaitsForApproval(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	state, repo, data := filepath.Join(dir, "state"), filepath.Join(dir, "repo"), filepath.Join(dir, "data")
+	require.NoError(t, os.Mkdir(state, 0o755))
+	makeRepo(t, repo, map[string]string{"README.md": "# gate\n"})
+	secret := writeFile(t, dir, "secret", approveSecret)
+	cfg := writeFile(t, dir, "kiln.yaml", strings.NewReplacer(
+		"{{REPO}}", strconv.Quote(repo), "{{SECRET}}", strconv.Quote(secret), "{{STATE}}", strconv.Quote(state),
+	).Replace(approveYAML))
+	ports := freeDevPorts(t)
+	dev := startKiln(t, cleanEnv(), append(ports.devArgs(data), "--config", cfg)...)
+	waitHealthy(t, dev, ports, 60*time.Second)
+	hook := fmt.Sprintf("http://127.0.0.1:%d/hooks/github", ports.http)
+	base := gitOut(t, repo, "rev-parse", "HEAD")
+	gitOut(t, repo, "-c", "user.name=fork", "-c", "user.email=f@example.com", "commit", "-q", "--allow-empty", "-m", "fork change")
+	head := gitOut(t, repo, "rev-parse", "HEAD")
+	gitOut(t, repo, "update-ref", "refs/pull/7/head", head)
+	gitOut(t, repo, "reset", "-q", "--hard", base)
+	temporal := []string{"--temporal-address", ports.address()}
+
+	id := forkPR(t, hook, 7, head, base)
+	waiting := waitStage(t, ports, id, "build: awaiting approval")
+	assert.Equal(t, "running", waiting.Status)
+	time.Sleep(time.Second) // were it to build, it would by now
+	_, err := os.Stat(filepath.Join(state, "built"))
+	assert.True(t, os.IsNotExist(err), "the fork's change ran before approval")
+
+	_, stderr, code := runKiln(t, 20*time.Second, cleanEnv(), append([]string{"reject", id, "--by", "ada"}, temporal...)...)
+	assert.Equal(t, 2, code, "a rejection without --reason is a usage error: %s", stderr)
+	_, stderr, code = runKiln(t, 20*time.Second, cleanEnv(), append([]string{"approve", "gate/pr-7/nope"}, temporal...)...)
+	assert.NotEqual(t, 0, code, "approving a run that does not exist fails")
+	stdout, stderr, code := runKiln(t, 20*time.Second, cleanEnv(), append([]string{"approve", id, "--by", "ada"}, temporal...)...)
+	require.Equal(t, 0, code, "kiln approve: %s", stderr)
+	assert.Equal(t, "approved the build stage of "+id+"\n", stdout)
+	run := waitRun(t, ports, 60*time.Second, func(r runSummary) bool { return r.WorkflowID == id })
+	assert.Equal(t, "completed", run.Status)
+	assert.Equal(t, "done", run.Stage)
+	built, err := os.ReadFile(filepath.Join(state, "built"))
+	require.NoError(t, err)
+	assert.Equal(t, head+"\n", string(built))
+	_, stderr, code = runKiln(t, 20*time.Second, cleanEnv(), append([]string{"approve", id}, temporal...)...)
+	assert.NotEqual(t, 0, code)
+	assert.Contains(t, stderr, "already completed", "an ended run takes no approval")
+
+	other := forkPR(t, hook, 8, head, base)
+	waitStage(t, ports, other, "build: awaiting approval")
+	_, stderr, code = runKiln(t, 20*time.Second, cleanEnv(), append([]string{"reject", other, "--by", "ada", "--reason", "mines coins"}, temporal...)...)
+	require.Equal(t, 0, code, "kiln reject: %s", stderr)
+	run = waitRun(t, ports, 60*time.Second, func(r runSummary) bool { return r.WorkflowID == other })
+	assert.Equal(t, "completed", run.Status)
+	assert.Equal(t, "not approved", run.Stage)
+}
+
+// forkPR delivers a pull request opened from a fork by a first-time
+// contributor, and returns its run's ID.
+func forkPR(t *testing.T, hook string, number int, head, base string) string {
+	t.Helper()
+	body, err := json.Marshal(map[string]any{"action": "opened", "number": number,
+		"pull_request": map[string]any{"number": number, "title": "from a fork", "author_association": "FIRST_TIME_CONTRIBUTOR",
+			"user": map[string]any{"login": "outsider"},
+			"head": map[string]any{"ref": "feature", "sha": head, "repo": map[string]any{"full_name": "outsider/gate"}},
+			"base": map[string]any{"ref": "main", "sha": base, "repo": map[string]any{"full_name": "e2e/gate"}}},
+		"repository": map[string]any{"full_name": "e2e/gate", "default_branch": "main"},
+		"sender":     map[string]any{"login": "outsider"}})
+	require.NoError(t, err)
+	req, err := testkit.GitHubDelivery(hook, approveSecret, "pull_request", testkit.NewDeliveryID(), body)
+	require.NoError(t, err)
+	resp, err := (&http.Client{Timeout: 15 * time.Second}).Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var out struct {
+		Started []struct {
+			WorkflowID string `json:"workflow_id"`
+		} `json:"started"`
+	}
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&out))
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Len(t, out.Started, 1)
+	return out.Started[0].WorkflowID
+}
+
+// waitStage waits until `kiln runs` shows run id at stage.
+func waitStage(t *testing.T, ports devPorts, id, stage string) runSummary {
+	t.Helper()
+	var last runSummary
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if last = listRuns(t, ports)[id]; last.Stage == stage {
+			return last
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("run %s did not reach stage %q within 30 s; last: %+v", id, stage, last)
+	return last
+}

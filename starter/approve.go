@@ -3,7 +3,9 @@ package starter
 import (
 	"context"
 	"fmt"
+	"strings"
 
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 
 	"github.com/kiln-ci/kiln/workflows"
@@ -36,4 +38,35 @@ func (r *Runs) decide(ctx context.Context, runID, update string, d workflows.Dec
 		return res, fmt.Errorf("%s %s: %w", update, runID, err)
 	}
 	return res, nil
+}
+
+// ApprovePullRequest approves, for by, every run of the pull request that
+// waits for approval, and returns their IDs: a trusted person's
+// "/kiln approve" comment. Runs of it that wait for nothing are left alone.
+func (r *Runs) ApprovePullRequest(ctx context.Context, repo string, number int, by string) ([]string, error) {
+	query := fmt.Sprintf("%s = %s AND %s = 'pr-%d' AND ExecutionStatus = 'Running'",
+		workflows.AttrRepo.GetName(), quoteQuery(repo), workflows.AttrRef.GetName(), number)
+	resp, err := r.Client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: query, PageSize: 100})
+	if err != nil {
+		return nil, fmt.Errorf("find the runs of pull request #%d: %w", number, err)
+	}
+	var approved []string
+	for _, e := range resp.GetExecutions() {
+		id := e.GetExecution().GetWorkflowId()
+		_, err := r.Approve(ctx, id, workflows.Decision{By: by, Via: workflows.ViaComment})
+		switch {
+		case err == nil:
+			approved = append(approved, id)
+		case strings.Contains(err.Error(), "is not waiting for approval"):
+			// a run of the pull request that needs no approval
+		default:
+			return approved, err
+		}
+	}
+	return approved, nil
+}
+
+// quoteQuery quotes s as a string in a visibility query.
+func quoteQuery(s string) string {
+	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
 }

@@ -39,6 +39,8 @@ type Response struct {
 	Ignored string       `json:"ignored,omitempty"`
 	Error   string       `json:"error,omitempty"`
 	Started []StartedRun `json:"started,omitempty"`
+	// Approved lists the runs a "/kiln approve" comment approved.
+	Approved []string `json:"approved,omitempty"`
 }
 
 // StartedRun reports one pipeline run started, or found already started, for a delivery.
@@ -90,6 +92,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	log = log.With().Str("repo", d.repo).Logger()
+	if eventType == "issue_comment" {
+		h.comment(r.Context(), w, log, d.repo, d.payload)
+		return
+	}
 	ev, ignored, err := Normalize(eventType, deliveryID, d.payload)
 	switch {
 	case err != nil:

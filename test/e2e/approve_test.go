@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -90,6 +91,19 @@ func TestForkPullRequestWaitsForApproval(t *testing.T) {
 	assert.NotEqual(t, 0, code)
 	assert.Contains(t, stderr, "already completed", "an ended run takes no approval")
 
+	byComment := forkPR(t, hook, 9, head, base)
+	waitStage(t, ports, byComment, "build: awaiting approval")
+	status, answer := comment(t, hook, 9, "outsider", "CONTRIBUTOR", "/kiln approve")
+	assert.Equal(t, http.StatusAccepted, status)
+	assert.Contains(t, answer, "outsider may not approve")
+	status, answer = comment(t, hook, 9, "maintainer", "MEMBER", "LGTM")
+	assert.Equal(t, http.StatusAccepted, status, answer)
+	status, answer = comment(t, hook, 9, "maintainer", "MEMBER", "/kiln approve\nread it, fine")
+	require.Equal(t, http.StatusOK, status, answer)
+	assert.Contains(t, answer, byComment)
+	run = waitRun(t, ports, 60*time.Second, func(r runSummary) bool { return r.WorkflowID == byComment })
+	assert.Equal(t, "done", run.Stage)
+
 	other := forkPR(t, hook, 8, head, base)
 	waitStage(t, ports, other, "build: awaiting approval")
 	_, stderr, code = runKiln(t, 20*time.Second, cleanEnv(), append([]string{"reject", other, "--by", "ada", "--reason", "mines coins"}, temporal...)...)
@@ -125,6 +139,24 @@ func forkPR(t *testing.T, hook string, number int, head, base string) string {
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	require.Len(t, out.Started, 1)
 	return out.Started[0].WorkflowID
+}
+
+// comment delivers an issue_comment on pull request number by login, and
+// returns kiln's answer.
+func comment(t *testing.T, hook string, number int, login, association, body string) (int, string) {
+	t.Helper()
+	payload, err := json.Marshal(map[string]any{"action": "created",
+		"issue":      map[string]any{"number": number, "pull_request": map[string]any{"url": "https://example.invalid"}},
+		"comment":    map[string]any{"body": body, "user": map[string]any{"login": login}, "author_association": association},
+		"repository": map[string]any{"full_name": "e2e/gate"}, "sender": map[string]any{"login": login}})
+	require.NoError(t, err)
+	req, err := testkit.GitHubDelivery(hook, approveSecret, "issue_comment", testkit.NewDeliveryID(), payload)
+	require.NoError(t, err)
+	resp, err := (&http.Client{Timeout: 15 * time.Second}).Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	answer, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(answer)
 }
 
 // waitStage waits until `kiln runs` shows run id at stage.

@@ -25,7 +25,6 @@ func (a *approvingStarter) ApprovePullRequest(_ context.Context, repo string, nu
 	return []string{"widget/pr-" + strconv.Itoa(number) + "/d"}, nil
 }
 
-
 // TestApproveComment covers the comments that approve and those that do
 // not, in GitHub's payload and in Gitea's, whose repository.owner is a
 // string go-github cannot read.

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -69,7 +70,7 @@ var recGroups = []struct {
 	// run runs the group's scenarios and returns their workflow IDs by scenario.
 	run func(t *testing.T) (*recorder, map[string]string)
 }{
-	{"build", []string{"success", "build-failed", "cancelled", "superseded", "superseding"}, recordBuildScenarios},
+	{"build", []string{"success", "build-failed", "cancelled", "superseded", "superseding", "approved", "not-approved"}, recordBuildScenarios},
 	{"ami", []string{"bake-test-passed", "test-failed"}, recordAMIScenarios},
 	{"distribute", []string{"distribute-retried", "distribute-expired"}, recordDistributeScenarios},
 	{"publish", []string{"publish-triggered", "image-triggered"}, recordPublishScenarios},
@@ -152,7 +153,43 @@ func recordBuildScenarios(t *testing.T) (*recorder, map[string]string) {
 	runs["superseding"] = r.start(recSupersedePipeline, "newer")
 	r.wait(runs["superseding"], nil)
 	r.wantCancelled(runs["superseded"], "superseded by "+runs["superseding"])
+
+	runs["approved"] = r.startFork(recPipeline, 7, "fork-approved")
+	r.decide(runs["approved"], workflows.UpdateApprove, workflows.Decision{By: "maintainer", Via: workflows.ViaCLI})
+	r.wait(runs["approved"], nil)
+	runs["not-approved"] = r.startFork(recPipeline, 8, "fork-rejected")
+	r.decide(runs["not-approved"], workflows.UpdateReject, workflows.Decision{By: "maintainer", Via: workflows.ViaComment, Reason: "not this"})
+	r.wait(runs["not-approved"], nil)
 	return r, runs
+}
+
+// startFork starts a review run of a pull request from a fork, which waits
+// for approval before it builds.
+func (r *recorder) startFork(pipeline string, number int, delivery string) string {
+	ev := event.Event{Kind: event.KindReview, Repo: recRepo, Ref: fmt.Sprintf("refs/pull/%d/head", number), Branch: "feature",
+		Commit: r.commit, DeliveryID: delivery, Sender: "outsider", Message: "from a fork",
+		PullRequest: &event.PullRequest{Number: number, SourceBranch: "feature", TargetBranch: "main",
+			SourceCommit: r.commit, Fork: true, Author: "outsider", AuthorAssociation: "CONTRIBUTOR"}}
+	return r.startEvent(pipeline, ev)
+}
+
+// decide sends the update once the run waits for it.
+func (r *recorder) decide(id, update string, d workflows.Decision) {
+	deadline := time.Now().Add(time.Minute)
+	for {
+		h, err := r.c.UpdateWorkflow(r.t.Context(), client.UpdateWorkflowOptions{
+			WorkflowID: id, UpdateName: update, Args: []any{d}, WaitForStage: client.WorkflowUpdateStageCompleted})
+		if err == nil {
+			err = h.Get(r.t.Context(), nil)
+		}
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			r.t.Fatalf("%s %s: %v", update, id, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 // saveAll saves the history of each run, checks it and replays it. Only with
@@ -234,9 +271,13 @@ func recConfig(cloneURL string) *config.Config {
 
 // start starts a run for a push to main, the way the webhook intake does.
 func (r *recorder) start(pipeline, delivery string) string {
-	ev := event.Event{Kind: event.KindBranch, Repo: recRepo, Ref: "refs/heads/main", Branch: "main",
-		Commit: r.commit, DeliveryID: delivery, Sender: "kiln", Message: "replay fixture"}
-	id := workflows.RunID(pipeline, ev, delivery)
+	return r.startEvent(pipeline, event.Event{Kind: event.KindBranch, Repo: recRepo, Ref: "refs/heads/main", Branch: "main",
+		Commit: r.commit, DeliveryID: delivery, Sender: "kiln", Message: "replay fixture"})
+}
+
+// startEvent starts a run for ev, the way the webhook intake does.
+func (r *recorder) startEvent(pipeline string, ev event.Event) string {
+	id := workflows.RunID(pipeline, ev, ev.DeliveryID)
 	_, err := r.c.ExecuteWorkflow(r.t.Context(), client.StartWorkflowOptions{
 		ID: id, TaskQueue: workflows.TaskQueue, TypedSearchAttributes: workflows.StartAttributes(pipeline, ev),
 	}, workflows.PipelineWorkflowName, workflows.PipelineInput{Pipeline: pipeline, Event: ev})

@@ -39,6 +39,10 @@ var corpus = map[string]enumspb.EventType{
 	"cancelled":    enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED,
 	"superseded":   enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED,
 	"superseding":  enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
+	// A fork's pull request waits for approval: approved by kiln approve,
+	// or rejected and completed as not approved.
+	"approved":     enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
+	"not-approved": enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
 	// Build, bake with Packer and test the AMI.
 	"bake-test-passed": enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
 	"test-failed":      enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED,

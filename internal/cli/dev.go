@@ -171,12 +171,25 @@ func startExampleRun(ctx context.Context, runs *starter.Runs, pipeline, ui strin
 	log.Info().Str("workflow_id", id).Str("url", activities.RunURL(ui, "default", id)).Msg("started the example run")
 }
 
+type timeouts struct{ header, read, write, idle time.Duration }
+
+// httpTimeouts bound every connection of kiln's HTTP endpoints, so a
+// client that sends its body a byte at a time, or holds an idle
+// connection, cannot keep it open: the whole request must arrive within
+// read, the answer (which takes at most the 9 s start budget) go out
+// within write. A var for tests.
+var httpTimeouts = timeouts{
+	header: 10 * time.Second, read: 30 * time.Second, write: 20 * time.Second, idle: 60 * time.Second,
+}
+
 func listenHTTP(addr string, h http.Handler, log zerolog.Logger) (*http.Server, error) {
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", addr, err)
 	}
-	srv := &http.Server{Addr: l.Addr().String(), Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	t := httpTimeouts
+	srv := &http.Server{Addr: l.Addr().String(), Handler: h,
+		ReadHeaderTimeout: t.header, ReadTimeout: t.read, WriteTimeout: t.write, IdleTimeout: t.idle}
 	go func() {
 		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error().Err(err).Msg("http server stopped")

@@ -31,6 +31,10 @@ type RunStarter interface {
 	StartRun(ctx context.Context, p *config.Pipeline, ev event.Event) (workflowID string, alreadyStarted bool, err error)
 }
 
+// errNoRepository: the delivery names no repository, as an organization's
+// or a GitHub App's hook sends.
+var errNoRepository = errors.New("payload names no repository")
+
 // Response is the JSON body of every answer the handler gives. Exactly one of
 // Pong, Ignored, Error or Started is meaningful, except that a failed start
 // reports the runs that did start beside the error.
@@ -87,6 +91,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d, status, err := h.readDelivery(w, r)
+	if errors.Is(err, errNoRepository) {
+		// An organization's or a GitHub App's hook: its ping is welcome,
+		// and nothing it sends names a repository kiln could build.
+		if eventType == "ping" {
+			log.Info().Msg("webhook ping without a repository")
+			WriteJSON(w, http.StatusOK, Response{Pong: true})
+			return
+		}
+		h.ignore(w, log, fmt.Sprintf("%s names no repository; kiln starts runs only for the repositories in kiln.yaml", eventType))
+		return
+	}
 	if err != nil {
 		h.reject(w, log.With().Str("repo", d.repo).Logger(), status, err.Error())
 		return
@@ -127,7 +142,7 @@ func (h *Handler) readDelivery(w http.ResponseWriter, r *http.Request) (delivery
 	case err != nil:
 		return d, http.StatusBadRequest, err
 	case d.repo == "":
-		return d, http.StatusForbidden, errors.New("payload names no repository")
+		return d, http.StatusAccepted, errNoRepository
 	case h.cfg.Repo(d.repo) == nil:
 		return d, http.StatusForbidden, fmt.Errorf("unknown repo %q: not in kiln.yaml repos", d.repo)
 	}

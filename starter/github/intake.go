@@ -63,16 +63,27 @@ func parseDelivery(contentType string, body []byte) (delivery, error) {
 			return d, fmt.Errorf("%w: form body has no payload field", ErrMalformedPayload)
 		}
 	}
-	var probe struct {
-		Repository *struct {
-			FullName string `json:"full_name"`
-		} `json:"repository"`
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(d.payload, &fields); err != nil {
+		var syntax *json.SyntaxError
+		if errors.As(err, &syntax) || !json.Valid(d.payload) {
+			return d, fmt.Errorf("%w: %v", ErrMalformedPayload, err)
+		}
+		return d, fmt.Errorf("%w: the payload is not a JSON object", ErrMalformedPayload)
 	}
-	if err := json.Unmarshal(d.payload, &probe); err != nil {
-		return d, fmt.Errorf("%w: %v", ErrMalformedPayload, err)
+	if len(fields) == 0 {
+		return d, fmt.Errorf("%w: the payload is empty (%s)", ErrMalformedPayload, bytes.TrimSpace(d.payload))
 	}
-	if probe.Repository != nil {
-		d.repo = probe.Repository.FullName
+	var repo *struct {
+		FullName string `json:"full_name"`
+	}
+	if raw, ok := fields["repository"]; ok {
+		if err := json.Unmarshal(raw, &repo); err != nil {
+			return d, fmt.Errorf("%w: repository: %v", ErrMalformedPayload, err)
+		}
+	}
+	if repo != nil {
+		d.repo = repo.FullName
 	}
 	return d, nil
 }

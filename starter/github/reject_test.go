@@ -86,8 +86,9 @@ func TestHandlerRejects(t *testing.T) {
 			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 			return r
 		}, 400, "malformed webhook payload: form body has no payload field"},
-		{"no repository", func() *http.Request { return signed(`{"zen":"hi","hook_id":1}`) },
-			403, "payload names no repository"},
+		{"null", func() *http.Request { return signed(`null`) }, 400, "malformed webhook payload: the payload is empty (null)"},
+		{"empty object", func() *http.Request { return signed(` {} `) }, 400, "malformed webhook payload: the payload is empty ({})"},
+		{"an array", func() *http.Request { return signed(`[1]`) }, 400, "malformed webhook payload: the payload is not a JSON object"},
 		{"unknown repo", func() *http.Request {
 			return signed(`{"ref":"refs/heads/main","repository":{"full_name":"evil/repo"}}`)
 		},

@@ -52,8 +52,10 @@ func (s *pipelineSuite) TestPlanFailed() {
 	s.Equal(activities.ErrUnknownPipeline, appErr.Type())
 	s.env.AssertActivityNumberOfCalls(s.T(), "Plan", 1)
 	s.env.AssertActivityNotCalled(s.T(), "Build", mock.Anything, mock.Anything)
-	s.Empty(s.progressAny().Stages, "no plan, so no stages are known, and none ran")
-	s.Empty(s.keywords(workflows.AttrStage), "KilnStage stays queued: no stage ran")
+	p := s.progressAny()
+	s.Empty(p.Stages, "no plan, so no stages are known, and none ran")
+	s.Equal(workflows.StagePlan, p.Stage)
+	s.Equal([]string{workflows.StagePlan}, s.keywords(workflows.AttrStage), "KilnStage says the plan failed, not queued")
 }
 
 // blockBuild makes the build call whileBuilding once it runs and then wait to

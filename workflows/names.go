@@ -48,6 +48,9 @@ const (
 
 // Stage names, in the order a pipeline runs them.
 const (
+	// StagePlan is KilnStage of a run that failed before any stage: its
+	// pipeline, commit or build image could not be resolved.
+	StagePlan       = "plan"
 	StageBuild      = "build"
 	StageBake       = "bake"
 	StageTest       = "test"

@@ -103,6 +103,11 @@ func (r *pipelineRun) run(ctx workflow.Context) (*PipelineResult, error) {
 	r.chooseShortQueue(ctx)
 	plan, err := r.plan(ctx)
 	if err != nil {
+		if workflow.GetVersion(ctx, "plan-stage-on-failure", workflow.DefaultVersion, 1) == 1 {
+			// A run that failed to plan says so, rather than look queued.
+			r.progress.Stage = StagePlan
+			r.setStageAttr(ctx, StagePlan)
+		}
 		return nil, r.finish(ctx, err)
 	}
 	res.Commit = plan.Commit

@@ -63,7 +63,19 @@ func TestHandlerTestdata(t *testing.T) {
 			DeliveryID: "a8b7c6d5-e4f3-4a2b-91c0-d8e7f6a5b4c3",
 		}},
 		{file: "branch_deleted.json", status: 202, ignored: "branch feature/login deleted"},
-		{file: "pull_request_closed.json", status: 202, ignored: `pull request event "pullRequestStatusChanged" starts nothing`},
+		{file: "pull_request_closed.json", status: 202, ignored: `pull request 7 is closed, not open`},
+		{file: "pull_request_reopened.json", status: 200, pipeline: "widget/review", want: event.Event{
+			Kind: event.KindReview, Host: event.HostCodeCommit, Repo: "widget",
+			Ref: "refs/heads/feature/login", Branch: "feature/login",
+			Commit: "2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c",
+			PullRequest: &event.PullRequest{
+				Number: 7, Title: "Add login form", SourceBranch: "feature/login", TargetBranch: "main",
+				SourceCommit: "2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c",
+				TargetCommit: "9d2f6c1e0a7b4e3f8c5d1a2b3c4d5e6f7a8b9c0d",
+			},
+			Sender: "arn:aws:iam::123456789012:user/jane-doe", Message: "Add login form",
+			DeliveryID: "d2e3f4a5-b6c7-4d8e-9f0a-1b2c3d4e5f60",
+		}},
 		{file: "comment_on_pull_request.json", status: 202, ignored: `"CodeCommit Comment on Pull Request" events start nothing`},
 	}
 	for _, tt := range tests {

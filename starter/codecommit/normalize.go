@@ -190,7 +190,9 @@ func normalizeReference(ev event.Event, d Detail) (event.Event, string, error) {
 // event announced even if the branch moves on.
 func normalizePullRequest(ev event.Event, d Detail) (event.Event, string, error) {
 	switch d.Event {
-	case "pullRequestCreated", "pullRequestSourceBranchUpdated":
+	// A status change to Open is a reopened pull request, which starts a
+	// run as GitHub's "reopened" does; to Closed it is ignored below.
+	case "pullRequestCreated", "pullRequestSourceBranchUpdated", "pullRequestStatusChanged":
 	default:
 		return ev, fmt.Sprintf("pull request event %q starts nothing", d.Event), nil
 	}

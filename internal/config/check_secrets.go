@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 
+	"github.com/kiln-ci/kiln/internal/buildspec"
 	"github.com/kiln-ci/kiln/internal/secrets"
 )
 
@@ -16,8 +17,8 @@ import (
 var reservedPrefixes = []string{"KILN_", "FLOW_", "CODEBUILD_"}
 
 // buildAndTest checks what the schema cannot of the build and test stages:
-// the build image's reference and the declared secrets' references, so a
-// typo fails at load and not in a run.
+// the build image's reference, the declared secrets' references and an
+// inline buildspec, so a typo fails at load and not in a run.
 func (c *checker) buildAndTest(i int, s Stages) {
 	if b := s.Build; b != nil {
 		base := []any{"pipelines", i, "stages", "build"}
@@ -25,6 +26,11 @@ func (c *checker) buildAndTest(i int, s Stages) {
 			c.image(c.at(base, "environment", "image"), env)
 		}
 		c.secrets(slices.Concat(base, []any{"secrets"}), b.Secrets)
+		if b.Buildspec.Inline != "" {
+			if _, err := buildspec.Parse("the inline buildspec", []byte(b.Buildspec.Inline)); err != nil {
+				c.p.add(c.at(base, "buildspec"), "%v", err)
+			}
+		}
 	}
 	if t := s.Test; t != nil {
 		c.secrets([]any{"pipelines", i, "stages", "test", "secrets"}, t.Secrets)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -164,4 +165,44 @@ func TestErrorsAreValidationErrors(t *testing.T) {
 	assert.Equal(t, "repos", one.Field)
 	assert.Equal(t, "kiln.yaml:1: repos: must list at least one entry\n"+
 		"kiln.yaml:2: pipelines: must list at least one entry", err.Error())
+}
+
+// TestBuildspecAsMultiLineString: codecommit-flow-ci writes its buildspec
+// as a heredoc, which in kiln.yaml is a multi-line string. It is an inline
+// buildspec, not a path; kiln validate parses it, and it marshals back as a
+// block that parses to the same config.
+func TestBuildspecAsMultiLineString(t *testing.T) {
+	const doc = `repos:
+  - {name: acme/widget, clone_url: /srv/git/widget.git, webhook_secret: {env: W}}
+pipelines:
+  - name: block
+    repo: acme/widget
+    triggers: {branch: [main]}
+    stages:
+      build:
+        buildspec: |
+          version: 0.2
+          phases:
+            build:
+              commands:
+                - make
+`
+	cfg, err := Parse("kiln.yaml", []byte(doc))
+	require.NoError(t, err)
+	b := cfg.Pipelines[0].Stages.Build.Buildspec
+	assert.Empty(t, b.Path)
+	assert.Equal(t, "version: 0.2\nphases:\n  build:\n    commands:\n      - make\n", b.Inline)
+	assert.Equal(t, 10, b.Line)
+	out, err := yaml.Marshal(cfg)
+	require.NoError(t, err)
+	again, err := Parse("kiln.yaml", out)
+	require.NoError(t, err, "marshalled:\n%s", out)
+	again.Pipelines[0].Stages.Build.Buildspec.Line = b.Line
+	assert.Equal(t, cfg, again)
+
+	bad := strings.Replace(doc, "version: 0.2", "version: 0.3", 1)
+	_, err = Parse("kiln.yaml", []byte(bad))
+	require.Error(t, err, "kiln validate parses an inline buildspec")
+	assert.Contains(t, err.Error(), "pipelines[0].stages.build.buildspec")
+	assert.Contains(t, err.Error(), "0.3")
 }

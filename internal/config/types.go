@@ -326,10 +326,18 @@ type BuildspecSource struct {
 	Inline string `json:"inline,omitempty"`
 	// Line is where the inline buildspec starts in kiln.yaml, for error messages.
 	Line int `json:"line,omitempty"`
+	// Block says the inline buildspec was written as a multi-line string
+	// (buildspec: |), as codecommit-flow-ci's heredocs write it.
+	Block bool `json:"block,omitempty"`
 }
 
-// UnmarshalYAML accepts a scalar path or an inline mapping.
+// UnmarshalYAML accepts a scalar path, an inline mapping, or an inline
+// buildspec as a multi-line string: a path has no newline.
 func (b *BuildspecSource) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode && strings.Contains(strings.TrimSpace(n.Value), "\n") {
+		b.Inline, b.Line, b.Block = n.Value, n.Line+1, true
+		return nil
+	}
 	if n.Kind == yaml.ScalarNode {
 		b.Path = n.Value
 		return nil
@@ -348,6 +356,9 @@ func (b *BuildspecSource) UnmarshalYAML(n *yaml.Node) error {
 func (b BuildspecSource) MarshalYAML() (any, error) {
 	if b.Inline == "" {
 		return b.Path, nil
+	}
+	if b.Block {
+		return &yaml.Node{Kind: yaml.ScalarNode, Style: yaml.LiteralStyle, Value: b.Inline}, nil
 	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal([]byte(b.Inline), &doc); err != nil {

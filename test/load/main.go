@@ -8,7 +8,7 @@
 // temporary data dir and a one-line pipeline, loads it, checks the runs in
 // Temporal, and stops it:
 //
-//	go run ./test/load -rate 100 -duration 30s
+//	go run ./test/load -rate 150 -duration 30s
 //
 // With -url it loads a kiln that is already running (loopback only), with
 // that repository's webhook secret; -temporal-address adds the check of runs.
@@ -52,7 +52,7 @@ type options struct {
 
 func main() {
 	var o options
-	flag.IntVar(&o.rate, "rate", 100, fmt.Sprintf("deliveries per second, at most %d", maxRate))
+	flag.IntVar(&o.rate, "rate", 150, fmt.Sprintf("deliveries per second, at most %d", maxRate))
 	flag.DurationVar(&o.duration, "duration", 30*time.Second, fmt.Sprintf("how long to send, at most %s", maxDuration))
 	flag.Float64Var(&o.redeliver, "redeliver", 0.1, "share of deliveries that repeat an earlier delivery ID, as a host's redelivery does")
 	flag.StringVar(&o.kiln, "kiln", "", "kiln binary to start; default: go build ./cmd/kiln")

@@ -1,21 +1,15 @@
 package e2e
 
 import (
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/kiln-ci/kiln/test/testkit"
 )
 
 // approveYAML builds reviews; the build leaves a marker, so the test sees
@@ -48,16 +42,10 @@ const approveSecret = "e2e-approve-secret"
 // not approved.
 func TestForkPullRequestWaitsForApproval(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	state, repo, data := filepath.Join(dir, "state"), filepath.Join(dir, "repo"), filepath.Join(dir, "data")
-	require.NoError(t, os.Mkdir(state, 0o755))
-	makeRepo(t, repo, map[string]string{"README.md": "# gate\n"})
-	secret := writeFile(t, dir, "secret", approveSecret)
-	cfg := writeFile(t, dir, "kiln.yaml", strings.NewReplacer(
-		"{{REPO}}", strconv.Quote(repo), "{{SECRET}}", strconv.Quote(secret), "{{STATE}}", strconv.Quote(state),
-	).Replace(approveYAML))
+	f := newDevFixture(t, approveYAML, approveSecret, map[string]string{"README.md": "# gate\n"})
+	state, repo := f.state, f.repo
 	ports := freeDevPorts(t)
-	dev := startKiln(t, cleanEnv(), append(ports.devArgs(data), "--config", cfg)...)
+	dev := startKiln(t, cleanEnv(), append(ports.devArgs(f.data), "--config", f.config)...)
 	waitHealthy(t, dev, ports, 60*time.Second)
 	hook := fmt.Sprintf("http://127.0.0.1:%d/hooks/github", ports.http)
 	base := gitOut(t, repo, "rev-parse", "HEAD")
@@ -117,46 +105,24 @@ func TestForkPullRequestWaitsForApproval(t *testing.T) {
 // contributor, and returns its run's ID.
 func forkPR(t *testing.T, hook string, number int, head, base string) string {
 	t.Helper()
-	body, err := json.Marshal(map[string]any{"action": "opened", "number": number,
+	return startedRun(t, hook, approveSecret, "pull_request", map[string]any{"action": "opened", "number": number,
 		"pull_request": map[string]any{"number": number, "title": "from a fork", "author_association": "FIRST_TIME_CONTRIBUTOR",
 			"user": map[string]any{"login": "outsider"},
 			"head": map[string]any{"ref": "feature", "sha": head, "repo": map[string]any{"full_name": "outsider/gate"}},
 			"base": map[string]any{"ref": "main", "sha": base, "repo": map[string]any{"full_name": "e2e/gate"}}},
 		"repository": map[string]any{"full_name": "e2e/gate", "default_branch": "main"},
 		"sender":     map[string]any{"login": "outsider"}})
-	require.NoError(t, err)
-	req, err := testkit.GitHubDelivery(hook, approveSecret, "pull_request", testkit.NewDeliveryID(), body)
-	require.NoError(t, err)
-	resp, err := (&http.Client{Timeout: 15 * time.Second}).Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	var out struct {
-		Started []struct {
-			WorkflowID string `json:"workflow_id"`
-		} `json:"started"`
-	}
-	require.NoError(t, json.NewDecoder(resp.Body).Decode(&out))
-	require.Equal(t, http.StatusOK, resp.StatusCode)
-	require.Len(t, out.Started, 1)
-	return out.Started[0].WorkflowID
 }
 
 // comment delivers an issue_comment on pull request number by login, and
 // returns kiln's answer.
 func comment(t *testing.T, hook string, number int, login, association, body string) (int, string) {
 	t.Helper()
-	payload, err := json.Marshal(map[string]any{"action": "created",
+	status, answer := deliverHook(t, hook, approveSecret, "issue_comment", map[string]any{"action": "created",
 		"issue":      map[string]any{"number": number, "pull_request": map[string]any{"url": "https://example.invalid"}},
 		"comment":    map[string]any{"body": body, "user": map[string]any{"login": login}, "author_association": association},
 		"repository": map[string]any{"full_name": "e2e/gate"}, "sender": map[string]any{"login": login}})
-	require.NoError(t, err)
-	req, err := testkit.GitHubDelivery(hook, approveSecret, "issue_comment", testkit.NewDeliveryID(), payload)
-	require.NoError(t, err)
-	resp, err := (&http.Client{Timeout: 15 * time.Second}).Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	answer, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(answer)
+	return status, string(answer)
 }
 
 // waitStage waits until `kiln runs` shows run id at stage.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -245,4 +246,56 @@ func killPID(t *testing.T, path string) {
 func lastLines(s string, n int) string {
 	lines := strings.SplitAfter(s, "\n")
 	return strings.Join(lines[max(0, len(lines)-n):], "")
+}
+
+// devFixture is what a test's `kiln dev` works on: state (where builds
+// leave files for the test), a git repository, the data dir and kiln.yaml.
+type devFixture struct{ state, repo, data, config string }
+
+// newDevFixture makes a repository holding files and writes kiln.yaml from
+// yaml, with {{REPO}}, {{SECRET}} (a file holding secret) and {{STATE}}
+// filled in.
+func newDevFixture(t *testing.T, yaml, secret string, files map[string]string) devFixture {
+	t.Helper()
+	dir := t.TempDir()
+	f := devFixture{state: filepath.Join(dir, "state"), repo: filepath.Join(dir, "repo"), data: filepath.Join(dir, "data")}
+	require.NoError(t, os.Mkdir(f.state, 0o755))
+	makeRepo(t, f.repo, files)
+	secretFile := writeFile(t, dir, "secret", secret)
+	f.config = writeFile(t, dir, "kiln.yaml", strings.NewReplacer(
+		"{{REPO}}", strconv.Quote(f.repo), "{{SECRET}}", strconv.Quote(secretFile), "{{STATE}}", strconv.Quote(f.state),
+	).Replace(yaml))
+	return f
+}
+
+// deliverHook POSTs payload to hook as GitHub delivers an event, signed
+// with secret, and returns kiln's status and answer.
+func deliverHook(t *testing.T, hook, secret, event string, payload any) (int, []byte) {
+	t.Helper()
+	body, err := json.Marshal(payload)
+	require.NoError(t, err)
+	req, err := testkit.GitHubDelivery(hook, secret, event, testkit.NewDeliveryID(), body)
+	require.NoError(t, err)
+	resp, err := (&http.Client{Timeout: 15 * time.Second}).Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	answer, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp.StatusCode, answer
+}
+
+// startedRun delivers an event that must start exactly one run, and
+// returns the run's ID.
+func startedRun(t *testing.T, hook, secret, event string, payload any) string {
+	t.Helper()
+	status, answer := deliverHook(t, hook, secret, event, payload)
+	require.Equal(t, http.StatusOK, status, "%s", answer)
+	var out struct {
+		Started []struct {
+			WorkflowID string `json:"workflow_id"`
+		} `json:"started"`
+	}
+	require.NoError(t, json.Unmarshal(answer, &out))
+	require.Len(t, out.Started, 1, "%s", answer)
+	return out.Started[0].WorkflowID
 }

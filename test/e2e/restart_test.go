@@ -3,7 +3,6 @@ package e2e
 import (
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -51,17 +50,11 @@ func TestDevResumesRunAfterCrash(t *testing.T) {
 	logf := func(format string, args ...any) {
 		t.Logf("%5.1fs  "+format, append([]any{time.Since(began).Seconds()}, args...)...)
 	}
-	dir := t.TempDir()
-	state, repo, data := filepath.Join(dir, "state"), filepath.Join(dir, "repo"), filepath.Join(dir, "data")
-	require.NoError(t, os.Mkdir(state, 0o755))
-	makeRepo(t, repo, map[string]string{"README.md": "# slow\n"})
-	secret := writeFile(t, dir, "secret", "e2e-restart-secret\n")
-	cfg := writeFile(t, dir, "kiln.yaml", strings.NewReplacer(
-		"{{REPO}}", strconv.Quote(repo), "{{SECRET}}", strconv.Quote(secret), "{{STATE}}", strconv.Quote(state),
-	).Replace(restartYAML))
+	f := newDevFixture(t, restartYAML, "e2e-restart-secret\n", map[string]string{"README.md": "# slow\n"})
+	state := f.state
 	killPID(t, filepath.Join(state, "sleep.pid"))
 	ports := freeDevPorts(t)
-	args := append(ports.devArgs(data), "--config", cfg)
+	args := append(ports.devArgs(f.data), "--config", f.config)
 
 	first := startKiln(t, cleanEnv(), args...)
 	waitHealthy(t, first, ports, 60*time.Second)

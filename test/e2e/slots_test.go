@@ -3,19 +3,15 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/kiln-ci/kiln/test/testkit"
 )
 
 // slotsYAML builds main and cancels the build a newer push supersedes. A
@@ -50,17 +46,11 @@ const slotsSecret = "e2e-slots-secret"
 // build in the slot that frees.
 func TestPushPlannedWhileEveryBuildSlotIsBusy(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	state, repo, data := filepath.Join(dir, "state"), filepath.Join(dir, "repo"), filepath.Join(dir, "data")
-	require.NoError(t, os.Mkdir(state, 0o755))
-	makeRepo(t, repo, map[string]string{"README.md": "# slots\n", "slow": "until cancelled\n"})
-	secret := writeFile(t, dir, "secret", slotsSecret)
-	cfg := writeFile(t, dir, "kiln.yaml", strings.NewReplacer(
-		"{{REPO}}", strconv.Quote(repo), "{{SECRET}}", strconv.Quote(secret), "{{STATE}}", strconv.Quote(state),
-	).Replace(slotsYAML))
+	f := newDevFixture(t, slotsYAML, slotsSecret, map[string]string{"README.md": "# slots\n", "slow": "until cancelled\n"})
+	state, repo := f.state, f.repo
 	killPID(t, filepath.Join(state, "sleep.pid"))
 	ports := freeDevPorts(t)
-	dev := startKiln(t, cleanEnv(), append(ports.devArgs(data), "--config", cfg, "--max-builds", "1")...)
+	dev := startKiln(t, cleanEnv(), append(ports.devArgs(f.data), "--config", f.config, "--max-builds", "1")...)
 	waitHealthy(t, dev, ports, 60*time.Second)
 	hook := fmt.Sprintf("http://127.0.0.1:%d/hooks/github", ports.http)
 
@@ -105,27 +95,12 @@ func TestPushPlannedWhileEveryBuildSlotIsBusy(t *testing.T) {
 // the workflow ID of the run it started.
 func pushMain(t *testing.T, hook, before, after string) string {
 	t.Helper()
-	body, err := json.Marshal(map[string]any{
+	return startedRun(t, hook, slotsSecret, "push", map[string]any{
 		"ref": "refs/heads/main", "before": before, "after": after,
 		"head_commit": map[string]any{"id": after, "message": "m"},
 		"repository":  map[string]any{"full_name": "e2e/slots", "default_branch": "main"},
 		"pusher":      map[string]any{"name": "p"}, "sender": map[string]any{"login": "p"},
 	})
-	require.NoError(t, err)
-	req, err := testkit.GitHubDelivery(hook, slotsSecret, "push", testkit.NewDeliveryID(), body)
-	require.NoError(t, err)
-	resp, err := (&http.Client{Timeout: 15 * time.Second}).Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	var out struct {
-		Started []struct {
-			WorkflowID string `json:"workflow_id"`
-		} `json:"started"`
-	}
-	require.NoError(t, json.NewDecoder(resp.Body).Decode(&out))
-	require.Equal(t, http.StatusOK, resp.StatusCode)
-	require.Len(t, out.Started, 1)
-	return out.Started[0].WorkflowID
 }
 
 // listRuns returns `kiln runs --json` by workflow ID.

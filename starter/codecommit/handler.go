@@ -22,7 +22,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/kiln-ci/kiln/internal/config"
-	"github.com/kiln-ci/kiln/starter/github"
+	"github.com/kiln-ci/kiln/starter/intake"
 )
 
 // MaxBodyBytes bounds a request body. EventBridge events are at most 256 KiB;
@@ -44,20 +44,20 @@ var (
 type Handler struct {
 	cfg     *config.Config
 	secrets map[string][]byte
-	starter github.RunStarter
+	starter intake.RunStarter
 	log     zerolog.Logger
 }
 
 // NewHandler returns a Handler for the CodeCommit repositories and pipelines
 // of cfg. secrets holds each repository's webhook secret keyed by lower-cased
 // name, as config.Config.WebhookSecrets returns them.
-func NewHandler(cfg *config.Config, secrets map[string][]byte, starter github.RunStarter, log zerolog.Logger) *Handler {
+func NewHandler(cfg *config.Config, secrets map[string][]byte, starter intake.RunStarter, log zerolog.Logger) *Handler {
 	return &Handler{cfg: cfg, secrets: secrets, starter: starter, log: log}
 }
 
 // ServeHTTP takes one event: it checks method, size, shape, repository and
 // token, in that order, then starts the pipelines the event triggers. Answers
-// are github.Response JSON, as the GitHub intake gives.
+// are intake.Response JSON, as the GitHub intake gives.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
@@ -79,7 +79,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		reject(w, log, http.StatusBadRequest, err.Error())
 	case ignored != "":
 		log.Info().Str("reason", ignored).Msg("codecommit event ignored")
-		writeJSON(w, http.StatusAccepted, github.Response{Ignored: ignored})
+		writeJSON(w, http.StatusAccepted, intake.Response{Ignored: ignored})
 	default:
 		h.start(r.Context(), w, log.With().Str("ref", ev.Ref).Logger(), ev)
 	}

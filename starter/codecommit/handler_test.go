@@ -12,7 +12,7 @@ import (
 
 	"github.com/kiln-ci/kiln/internal/event"
 	"github.com/kiln-ci/kiln/starter"
-	"github.com/kiln-ci/kiln/starter/github"
+	"github.com/kiln-ci/kiln/starter/intake"
 )
 
 // TestHandlerTestdata delivers every fixture through the handler and checks
@@ -92,7 +92,7 @@ func TestHandlerTestdata(t *testing.T) {
 				return
 			}
 			require.Equal(t, []startCall{{Pipeline: tt.pipeline, Event: tt.want}}, calls)
-			assert.Equal(t, []github.StartedRun{{Pipeline: tt.pipeline, WorkflowID: "kiln/" + tt.pipeline + "/" + tt.want.DeliveryID}}, resp.Started)
+			assert.Equal(t, []intake.StartedRun{{Pipeline: tt.pipeline, WorkflowID: "kiln/" + tt.pipeline + "/" + tt.want.DeliveryID}}, resp.Started)
 		})
 	}
 }
@@ -119,8 +119,8 @@ func TestHandlerRedelivery(t *testing.T) {
 	require.Equal(t, http.StatusOK, status)
 
 	id := "kiln/widget/branch/6f1c2a0e-3b7d-4c55-9e2a-0d8b1f4e7a31"
-	assert.Equal(t, []github.StartedRun{{Pipeline: "widget/branch", WorkflowID: id}}, first.Started)
-	assert.Equal(t, []github.StartedRun{{Pipeline: "widget/branch", WorkflowID: id, Duplicate: true}}, second.Started)
+	assert.Equal(t, []intake.StartedRun{{Pipeline: "widget/branch", WorkflowID: id}}, first.Started)
+	assert.Equal(t, []intake.StartedRun{{Pipeline: "widget/branch", WorkflowID: id, Duplicate: true}}, second.Started)
 	calls := fake.Calls()
 	require.Len(t, calls, 2)
 	assert.Equal(t, calls[0].Event.DeliveryID, calls[1].Event.DeliveryID)

@@ -14,7 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/kiln-ci/kiln/internal/config"
-	"github.com/kiln-ci/kiln/starter/github"
+	"github.com/kiln-ci/kiln/starter/intake"
 	"github.com/kiln-ci/kiln/test/testkit"
 )
 
@@ -81,12 +81,12 @@ func newDelivery(body []byte) *http.Request {
 }
 
 // serve runs r through h and decodes the answer, which must be JSON.
-func serve(t *testing.T, h http.Handler, r *http.Request) (int, github.Response) {
+func serve(t *testing.T, h http.Handler, r *http.Request) (int, intake.Response) {
 	t.Helper()
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, r)
 	require.Equal(t, "application/json", rec.Header().Get("Content-Type"))
-	var resp github.Response
+	var resp intake.Response
 	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &resp), "body: %s", rec.Body)
 	return rec.Code, resp
 }

@@ -8,7 +8,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/kiln-ci/kiln/internal/event"
-	"github.com/kiln-ci/kiln/starter/github"
+	"github.com/kiln-ci/kiln/starter/intake"
 )
 
 // startTimeout bounds starting runs, well inside the 5 second timeout of an
@@ -19,15 +19,15 @@ const startTimeout = 4 * time.Second
 // start starts every pipeline the event triggers and answers, as every
 // intake does.
 func (h *Handler) start(ctx context.Context, w http.ResponseWriter, log zerolog.Logger, ev event.Event) {
-	github.StartMatching(ctx, w, log, h.cfg, h.starter, ev, startTimeout)
+	intake.StartMatching(ctx, w, log, h.cfg, h.starter, ev, startTimeout)
 }
 
 // reject logs and answers an event that is refused or cannot be read.
 func reject(w http.ResponseWriter, log zerolog.Logger, status int, reason string) {
-	github.Reject(w, log, status, reason)
+	intake.Reject(w, log, status, reason)
 }
 
 // writeJSON answers with resp as JSON.
-func writeJSON(w http.ResponseWriter, status int, resp github.Response) {
-	github.WriteJSON(w, status, resp)
+func writeJSON(w http.ResponseWriter, status int, resp intake.Response) {
+	intake.WriteJSON(w, status, resp)
 }

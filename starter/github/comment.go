@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/kiln-ci/kiln/starter/intake"
 	"github.com/rs/zerolog"
 )
 
@@ -87,12 +88,12 @@ func (h *Handler) comment(ctx context.Context, w http.ResponseWriter, log zerolo
 		return
 	}
 	log.Info().Str("by", by).Strs("runs", ids).Msg("approved by comment")
-	WriteJSON(w, http.StatusOK, Response{Approved: ids})
+	intake.WriteJSON(w, http.StatusOK, Response{Approved: ids})
 }
 
 func (h *Handler) ignore(w http.ResponseWriter, log zerolog.Logger, reason string) {
 	log.Info().Str("reason", reason).Msg("webhook ignored")
-	WriteJSON(w, http.StatusAccepted, Response{Ignored: reason})
+	intake.WriteJSON(w, http.StatusAccepted, Response{Ignored: reason})
 }
 
 func orNone(association string) string {

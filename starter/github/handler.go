@@ -12,6 +12,7 @@ import (
 
 	"github.com/kiln-ci/kiln/internal/config"
 	"github.com/kiln-ci/kiln/internal/event"
+	"github.com/kiln-ci/kiln/starter/intake"
 )
 
 // MaxBodyBytes bounds a webhook body. GitHub caps payloads at 25 MiB; anything
@@ -25,35 +26,16 @@ const MaxBodyBytes = 25 << 20
 // nothing twice.
 const startTimeout = 9 * time.Second
 
-// RunStarter starts a pipeline run durably. It returns the workflow ID, and
-// alreadyStarted=true when a run with this ID exists (a redelivery).
-type RunStarter interface {
-	StartRun(ctx context.Context, p *config.Pipeline, ev event.Event) (workflowID string, alreadyStarted bool, err error)
-}
-
 // errNoRepository: the delivery names no repository, as an organization's
 // or a GitHub App's hook sends.
 var errNoRepository = errors.New("payload names no repository")
 
-// Response is the JSON body of every answer the handler gives. Exactly one of
-// Pong, Ignored, Error or Started is meaningful, except that a failed start
-// reports the runs that did start beside the error.
-type Response struct {
-	Pong    bool         `json:"pong,omitempty"`
-	Ignored string       `json:"ignored,omitempty"`
-	Error   string       `json:"error,omitempty"`
-	Started []StartedRun `json:"started,omitempty"`
-	// Approved lists the runs a "/kiln approve" comment approved.
-	Approved []string `json:"approved,omitempty"`
-}
-
-// StartedRun reports one pipeline run started, or found already started, for a delivery.
-type StartedRun struct {
-	Pipeline   string `json:"pipeline"`
-	WorkflowID string `json:"workflow_id"`
-	// Duplicate is true when the run already existed: the delivery was redelivered.
-	Duplicate bool `json:"duplicate,omitempty"`
-}
+// The intake's shared types, under the names this package has always used.
+type (
+	RunStarter = intake.RunStarter
+	Response   = intake.Response
+	StartedRun = intake.StartedRun
+)
 
 // Handler is the http.Handler for GitHub and Gitea webhooks. It accepts
 // deliveries only from allowlisted repositories, signed with their secret.
@@ -96,7 +78,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// and nothing it sends names a repository kiln could build.
 		if eventType == "ping" {
 			log.Info().Msg("webhook ping without a repository")
-			WriteJSON(w, http.StatusOK, Response{Pong: true})
+			intake.WriteJSON(w, http.StatusOK, Response{Pong: true})
 			return
 		}
 		h.ignore(w, log, fmt.Sprintf("%s names no repository; kiln starts runs only for the repositories in kiln.yaml", eventType))
@@ -117,10 +99,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.reject(w, log, http.StatusBadRequest, err.Error())
 	case ignored == ReasonPing:
 		log.Info().Msg("webhook ping")
-		WriteJSON(w, http.StatusOK, Response{Pong: true})
+		intake.WriteJSON(w, http.StatusOK, Response{Pong: true})
 	case ignored != "":
 		log.Info().Str("reason", ignored).Msg("webhook ignored")
-		WriteJSON(w, http.StatusAccepted, Response{Ignored: ignored})
+		intake.WriteJSON(w, http.StatusAccepted, Response{Ignored: ignored})
 	default:
 		h.start(r.Context(), w, log.With().Str("ref", ev.Ref).Logger(), ev)
 	}
@@ -159,12 +141,12 @@ func (h *Handler) readDelivery(w http.ResponseWriter, r *http.Request) (delivery
 }
 
 func (h *Handler) start(ctx context.Context, w http.ResponseWriter, log zerolog.Logger, ev event.Event) {
-	StartMatching(ctx, w, log, h.cfg, h.starter, ev, startTimeout)
+	intake.StartMatching(ctx, w, log, h.cfg, h.starter, ev, startTimeout)
 }
 
 // reject logs and answers a delivery that is refused or cannot be read.
 func (h *Handler) reject(w http.ResponseWriter, log zerolog.Logger, status int, reason string) {
-	Reject(w, log, status, reason)
+	intake.Reject(w, log, status, reason)
 }
 
 // firstHeader returns the first of the named headers that is set.

@@ -13,7 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/kiln-ci/kiln/starter/github"
+	"github.com/kiln-ci/kiln/starter/intake"
 	"github.com/kiln-ci/kiln/test/testkit"
 )
 
@@ -24,7 +24,7 @@ const runTimeout = 60 * time.Second
 
 // deliver POSTs a webhook signed with the repository secret, as GitHub sends
 // it, and returns the status and the handler's JSON answer.
-func deliver(t *testing.T, eventType, delivery string, payload any) (int, github.Response) {
+func deliver(t *testing.T, eventType, delivery string, payload any) (int, intake.Response) {
 	t.Helper()
 	body, err := json.Marshal(payload)
 	require.NoError(t, err)
@@ -33,7 +33,7 @@ func deliver(t *testing.T, eventType, delivery string, payload any) (int, github
 	resp, err := (&http.Client{Timeout: 15 * time.Second}).Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
-	var out github.Response
+	var out intake.Response
 	require.NoError(t, json.NewDecoder(resp.Body).Decode(&out))
 	return resp.StatusCode, out
 }

@@ -15,7 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/kiln-ci/kiln/starter/codecommit"
-	"github.com/kiln-ci/kiln/starter/github"
+	"github.com/kiln-ci/kiln/starter/intake"
 )
 
 // fakeCodeCommit answers the three pull-request comment calls of
@@ -76,7 +76,7 @@ func TestCodeCommitReviewFromEventBridge(t *testing.T) {
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
-	var answer github.Response
+	var answer intake.Response
 	require.NoError(t, json.NewDecoder(resp.Body).Decode(&answer))
 	require.Equal(t, http.StatusOK, resp.StatusCode, "%+v", answer)
 	require.Len(t, answer.Started, 1)

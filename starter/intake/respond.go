@@ -1,4 +1,8 @@
-package github
+// Package intake is what every git host's webhook endpoint shares: reading
+// the body, finding the repository and its secret, starting the pipelines a
+// delivery triggers, and answering. Each host's package keeps only its own
+// authentication and the parsing of its payloads.
+package intake
 
 import (
 	"context"

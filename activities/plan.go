@@ -220,6 +220,18 @@ func (a *Activities) Plan(ctx context.Context, in PlanInput) (*Plan, error) {
 }
 
 func (a *Activities) resolveCommit(ctx context.Context, remote gitx.Remote, ev event.Event) (string, error) {
+	if ev.Commit != "" && gitx.IsShortSHA(ev.Commit) && ev.Ref != "" {
+		// Bitbucket names a pull request's commit by a prefix: it is the
+		// commit at the head of the source branch that starts with it.
+		sha, err := gitx.ResolveRef(ctx, remote, ev.Ref)
+		if err != nil {
+			return "", err
+		}
+		if !strings.HasPrefix(sha, strings.ToLower(ev.Commit)) {
+			return "", permanent(ErrRefNotFound, "commit %s: %s has moved on to %s since", ev.Commit, ev.Ref, sha)
+		}
+		return sha, nil
+	}
 	if ev.Commit != "" {
 		if !gitx.IsSHA(ev.Commit) {
 			return "", permanent(ErrInvalidRunRequest, "commit %q is not a full SHA", ev.Commit)

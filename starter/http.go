@@ -51,24 +51,18 @@ func (h *Health) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 	_ = json.NewEncoder(w).Encode(map[string]string{"status": "ok"})
 }
 
-// NewMux routes kiln's HTTP endpoints: POST /hooks/github for GitHub and Gitea
-// webhooks, GET /healthz, and whatever opts mount.
-func NewMux(github http.Handler, health *Health, opts ...MuxOption) *http.ServeMux {
+// Hooks are kiln's webhook endpoints by host name; NewMux mounts each at
+// /hooks/<name>.
+type Hooks map[string]http.Handler
+
+// NewMux routes kiln's HTTP endpoints: POST /hooks/<host> for each of hooks
+// (every method reaches the handler, which answers others with its own
+// JSON 405), and GET /healthz.
+func NewMux(hooks Hooks, health *Health) *http.ServeMux {
 	mux := http.NewServeMux()
-	mux.Handle("/hooks/github", github)
-	mux.Handle("GET /healthz", health)
-	for _, o := range opts {
-		o(mux)
+	for name, h := range hooks {
+		mux.Handle("/hooks/"+name, h)
 	}
+	mux.Handle("GET /healthz", health)
 	return mux
-}
-
-// MuxOption mounts an optional endpoint on the mux NewMux builds.
-type MuxOption func(*http.ServeMux)
-
-// WithCodeCommit mounts h at /hooks/codecommit, where an EventBridge API
-// destination POSTs AWS CodeCommit events. Like /hooks/github it takes every
-// method, so h answers other methods with its own JSON 405.
-func WithCodeCommit(h http.Handler) MuxOption {
-	return func(mux *http.ServeMux) { mux.Handle("/hooks/codecommit", h) }
 }

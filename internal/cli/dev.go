@@ -18,8 +18,6 @@ import (
 	"github.com/kiln-ci/kiln/internal/config"
 	"github.com/kiln-ci/kiln/internal/devserver"
 	"github.com/kiln-ci/kiln/starter"
-	"github.com/kiln-ci/kiln/starter/codecommit"
-	"github.com/kiln-ci/kiln/starter/github"
 	"github.com/kiln-ci/kiln/worker"
 	"github.com/kiln-ci/kiln/workflows"
 )
@@ -81,9 +79,8 @@ func (o *devOptions) run(ctx context.Context, env *Env) error {
 	}
 
 	health := starter.NewHealth("temporal", "ui", "worker", "starter")
-	hook := &swappableHandler{}
-	codecommitHook := &swappableHandler{}
-	srv, err := listenHTTP(o.listen, starter.NewMux(hook, health, starter.WithCodeCommit(codecommitHook)), log)
+	hooks := newIntakes()
+	srv, err := listenHTTP(o.listen, starter.NewMux(hooks.hooks(), health), log)
 	if err != nil {
 		return err
 	}
@@ -126,8 +123,7 @@ func (o *devOptions) run(ctx context.Context, env *Env) error {
 	if err := startStarter(ctx, c, cfg, log); err != nil {
 		return err
 	}
-	hook.set(github.NewHandler(cfg, secrets, runs, log))
-	codecommitHook.set(codecommit.NewHandler(cfg, secrets, runs, log))
+	hooks.install(cfg, secrets, runs, log)
 	health.Ready("starter")
 
 	log.Info().Str("temporal", ts.Address()).Str("ui", ts.UIAddress()).

@@ -8,8 +8,6 @@ import (
 	"github.com/kiln-ci/kiln/activities"
 	"github.com/kiln-ci/kiln/internal/config"
 	"github.com/kiln-ci/kiln/starter"
-	"github.com/kiln-ci/kiln/starter/codecommit"
-	"github.com/kiln-ci/kiln/starter/github"
 	"github.com/kiln-ci/kiln/worker"
 )
 
@@ -75,9 +73,8 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	health := starter.NewHealth("starter")
-	hook := &swappableHandler{}
-	codecommitHook := &swappableHandler{}
-	srv, err := listenHTTP(listen, starter.NewMux(hook, health, starter.WithCodeCommit(codecommitHook)), env.Log)
+	hooks := newIntakes()
+	srv, err := listenHTTP(listen, starter.NewMux(hooks.hooks(), health), env.Log)
 	if err != nil {
 		return err
 	}
@@ -91,8 +88,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	runs := &starter.Runs{Client: c, Log: env.Log}
-	hook.set(github.NewHandler(cfg, secrets, runs, env.Log))
-	codecommitHook.set(codecommit.NewHandler(cfg, secrets, runs, env.Log))
+	hooks.install(cfg, secrets, runs, env.Log)
 	health.Ready("starter")
 	env.Log.Info().Str("listen", srv.Addr).Str("temporal", t.address).Msg("kiln serve is ready")
 	<-ctx.Done()

@@ -31,15 +31,22 @@ const (
 	KindImage Kind = "image"
 )
 
-// HostCodeCommit marks events from AWS CodeCommit.
-const HostCodeCommit = "codecommit"
+// Hosts an event may come from, besides the GitHub-compatible ones ("").
+const (
+	// HostCodeCommit marks events from AWS CodeCommit.
+	HostCodeCommit = "codecommit"
+	// HostGitLab marks GitLab webhooks (/hooks/gitlab).
+	HostGitLab = "gitlab"
+	// HostBitbucket marks Bitbucket Cloud webhooks (/hooks/bitbucket).
+	HostBitbucket = "bitbucket"
+)
 
 // Event is one occurrence that may start pipelines. Every string in it may come
 // from an untrusted payload: it is data, never code.
 type Event struct {
 	Kind Kind `json:"kind"`
 	// Host is where the event came from: "" for GitHub-compatible hosts,
-	// HostCodeCommit for AWS CodeCommit through EventBridge.
+	// else HostCodeCommit, HostGitLab or HostBitbucket.
 	Host string `json:"host,omitempty"`
 	// Repo is the repository's full name as the host spells it, e.g. "acme/widget".
 	Repo string `json:"repo"`

@@ -27,6 +27,13 @@ var shaPattern = regexp.MustCompile(`^[0-9a-f]{40}([0-9a-f]{24})?$`)
 // IsSHA reports whether s is a full hex object name (SHA-1 or SHA-256).
 func IsSHA(s string) bool { return shaPattern.MatchString(s) }
 
+// shortSHAPattern matches an abbreviated commit SHA, as Bitbucket sends.
+var shortSHAPattern = regexp.MustCompile(`^[0-9a-fA-F]{7,39}$`)
+
+// IsShortSHA reports whether s is an abbreviated commit SHA (7 to 39 hex
+// digits).
+func IsShortSHA(s string) bool { return shortSHAPattern.MatchString(s) }
+
 // Checkout makes dir a clone of r at exactly commit, with the working tree
 // checked out and detached. It fetches only that commit when the remote allows
 // it, and falls back to fetching all branches, tags and pull refs. Neither its

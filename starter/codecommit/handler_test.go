@@ -199,17 +199,17 @@ func TestHandlerLogs(t *testing.T) {
 }
 
 // TestMuxRoutesCodeCommit checks starter.NewMux mounts the handler at
-// /hooks/codecommit when given WithCodeCommit.
+// /hooks/codecommit.
 func TestMuxRoutesCodeCommit(t *testing.T) {
 	h, fake, _ := newTestHandler(t, testConfig("widget"))
 	gh := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { t.Error("GitHub handler reached") })
-	mux := starter.NewMux(gh, starter.NewHealth(), starter.WithCodeCommit(h))
+	mux := starter.NewMux(starter.Hooks{"github": gh, "codecommit": h}, starter.NewHealth())
 	status, resp := serve(t, mux, newDelivery(readTestdata(t, "branch_updated.json")))
 	assert.Equal(t, http.StatusOK, status)
 	assert.Len(t, resp.Started, 1)
 	assert.Len(t, fake.Calls(), 1)
 
 	rec := httptest.NewRecorder()
-	starter.NewMux(gh, starter.NewHealth()).ServeHTTP(rec, newDelivery(readTestdata(t, "branch_updated.json")))
-	assert.Equal(t, http.StatusNotFound, rec.Code, "without WithCodeCommit nothing is mounted")
+	starter.NewMux(starter.Hooks{"github": gh}, starter.NewHealth()).ServeHTTP(rec, newDelivery(readTestdata(t, "branch_updated.json")))
+	assert.Equal(t, http.StatusNotFound, rec.Code, "without the codecommit hook nothing is mounted there")
 }

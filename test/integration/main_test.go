@@ -269,7 +269,7 @@ func runSuite(m *testing.M) (int, error) {
 		return 0, err
 	}
 	runs := &starter.Runs{Client: c}
-	hooks := httptest.NewServer(starter.NewMux(github.NewHandler(cfg, secrets, runs, log), starter.NewHealth()))
+	hooks := httptest.NewServer(starter.NewMux(starter.Hooks{"github": github.NewHandler(cfg, secrets, runs, log)}, starter.NewHealth()))
 	defer hooks.Close()
 
 	it = &suite{temporal: c, runs: runs, hookURL: hooks.URL + "/hooks/github", root: root, dataDir: dataDir}

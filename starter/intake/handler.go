@@ -1,0 +1,226 @@
+package intake
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/kiln-ci/kiln/internal/config"
+	"github.com/kiln-ci/kiln/internal/event"
+)
+
+// MaxBodyBytes bounds a delivery's body. GitHub caps payloads at 25 MiB,
+// and no host sends more.
+const MaxBodyBytes = 25 << 20
+
+// StartTimeout bounds starting a delivery's runs, so it is answered within
+// the 10 seconds hosts wait, with a second to spare for the network.
+const StartTimeout = 9 * time.Second
+
+// Host is what one git host's endpoint knows of its own deliveries: which
+// headers name the event and the delivery, how a delivery proves it comes
+// from the repository's hook, and what its payload means. Handler does the
+// rest, the same for every host.
+type Host interface {
+	// Name is the host's name, for logs and answers: "gitlab".
+	Name() string
+	// Headers reads the event type and the delivery ID, which makes a
+	// redelivery a duplicate; an error names the missing header.
+	Headers(h http.Header) (eventType, deliveryID string, err error)
+	// Repo reads the name of the repository the payload is about, as
+	// kiln.yaml lists it; "" when it names none.
+	Repo(payload []byte) (string, error)
+	// Authenticate checks the delivery with the repository's secret.
+	Authenticate(h http.Header, body, secret []byte) error
+	// Normalize turns a delivery into the events it may start, each with
+	// its own delivery ID, or says why it starts nothing.
+	Normalize(eventType, deliveryID string, payload []byte) (evs []event.Event, ignored string, err error)
+}
+
+// ErrMalformed wraps the errors of a payload that is not what its host
+// sends: the delivery is answered 400.
+var ErrMalformed = errors.New("malformed webhook payload")
+
+// Handler is the http.Handler of one host's webhooks. It accepts
+// deliveries only for the repositories kiln.yaml lists, authenticated with
+// their secret, and answers as every kiln intake does.
+type Handler struct {
+	host    Host
+	cfg     *config.Config
+	secrets map[string][]byte
+	starter RunStarter
+	log     zerolog.Logger
+}
+
+// NewHandler returns the Handler of host for the repositories and pipelines
+// of cfg; secrets holds each repository's secret by lower-cased name.
+func NewHandler(host Host, cfg *config.Config, secrets map[string][]byte, starter RunStarter, log zerolog.Logger) *Handler {
+	return &Handler{host: host, cfg: cfg, secrets: secrets, starter: starter, log: log.With().Str("host", host.Name()).Logger()}
+}
+
+// ServeHTTP takes one delivery: it checks method, headers, size, repository
+// and authentication, in that order, then starts the pipelines its events
+// trigger.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		Reject(w, h.log, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed; webhooks are POSTed")
+		return
+	}
+	eventType, deliveryID, err := h.host.Headers(r.Header)
+	if err == nil {
+		err = event.CheckDeliveryID(deliveryID)
+	}
+	log := h.log.With().Str("event", eventType).Str("delivery", deliveryID).Logger()
+	if err != nil {
+		Reject(w, log, http.StatusBadRequest, err.Error())
+		return
+	}
+	body, repo, status, err := h.read(w, r)
+	log = log.With().Str("repo", repo).Logger()
+	if err != nil {
+		Reject(w, log, status, err.Error())
+		return
+	}
+	evs, ignored, err := h.host.Normalize(eventType, deliveryID, body)
+	for i := 0; err == nil && i < len(evs); i++ {
+		err = evs[i].Check()
+	}
+	switch {
+	case err != nil:
+		Reject(w, log, http.StatusBadRequest, err.Error())
+	case ignored != "" || len(evs) == 0:
+		log.Info().Str("reason", ignored).Msg("webhook ignored")
+		WriteJSON(w, http.StatusAccepted, Response{Ignored: ignored})
+	default:
+		h.start(r.Context(), w, log, evs)
+	}
+}
+
+// read reads the body, finds its repository, and authenticates it with the
+// repository's secret; on failure it returns the status to answer with.
+func (h *Handler) read(w http.ResponseWriter, r *http.Request) ([]byte, string, int, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	if err != nil {
+		if errors.As(err, new(*http.MaxBytesError)) {
+			return nil, "", http.StatusRequestEntityTooLarge, fmt.Errorf("body exceeds %d bytes", MaxBodyBytes)
+		}
+		return nil, "", http.StatusBadRequest, fmt.Errorf("reading body: %w", err)
+	}
+	repo, err := h.host.Repo(body)
+	switch {
+	case err != nil:
+		return nil, repo, http.StatusBadRequest, err
+	case repo == "":
+		return nil, repo, http.StatusForbidden, errors.New("payload names no repository")
+	case h.cfg.Repo(repo) == nil:
+		return nil, repo, http.StatusForbidden, fmt.Errorf("unknown repo %q: not in kiln.yaml repos", repo)
+	}
+	secret := h.secrets[strings.ToLower(repo)]
+	if len(secret) == 0 {
+		// kiln refuses to start without secrets, so this is a wiring bug;
+		// an empty secret would make anything check out.
+		return nil, repo, http.StatusInternalServerError, fmt.Errorf("repo %q has no webhook secret loaded", repo)
+	}
+	if err := h.host.Authenticate(r.Header, body, secret); err != nil {
+		return nil, repo, http.StatusUnauthorized, err
+	}
+	return body, repo, 0, nil
+}
+
+// start starts the runs of every event and answers once for all of them.
+func (h *Handler) start(ctx context.Context, w http.ResponseWriter, log zerolog.Logger, evs []event.Event) {
+	if len(evs) == 1 {
+		StartMatching(ctx, w, log.With().Str("ref", evs[0].Ref).Logger(), h.cfg, h.starter, evs[0], StartTimeout)
+		return
+	}
+	// Several changes in one delivery (a Bitbucket push): each is answered
+	// into a recorder, and the answers merged into one.
+	ctx, cancel := context.WithTimeout(ctx, StartTimeout)
+	defer cancel()
+	var merged Response
+	status := http.StatusAccepted
+	var ignored []string
+	for _, ev := range evs {
+		rec := &recorder{header: http.Header{}}
+		StartMatching(ctx, rec, log.With().Str("ref", ev.Ref).Logger(), h.cfg, h.starter, ev, StartTimeout)
+		resp := rec.response()
+		merged.Started = append(merged.Started, resp.Started...)
+		if resp.Ignored != "" {
+			ignored = append(ignored, resp.Ignored)
+		}
+		if resp.Error != "" {
+			merged.Error = strings.TrimSpace(merged.Error + "\n" + resp.Error)
+		}
+		status = worse(status, rec.status)
+		if v := rec.header.Get("Retry-After"); v != "" {
+			w.Header().Set("Retry-After", v)
+		}
+	}
+	if status == http.StatusAccepted {
+		merged.Ignored = strings.Join(ignored, "; ")
+	}
+	WriteJSON(w, status, merged)
+}
+
+// worse is the answer of two for one delivery: a failure over a refusal
+// for capacity (which a retry mends), over a start, over an ignore.
+func worse(a, b int) int {
+	rank := func(s int) int {
+		switch {
+		case s == http.StatusServiceUnavailable:
+			return 3
+		case s >= 500:
+			return 4
+		case s == http.StatusOK:
+			return 2
+		default:
+			return 1
+		}
+	}
+	if rank(b) > rank(a) {
+		return b
+	}
+	return a
+}
+
+// recorder keeps one answer of StartMatching, to merge with others.
+type recorder struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (r *recorder) Header() http.Header         { return r.header }
+func (r *recorder) Write(p []byte) (int, error) { return r.body.Write(p) }
+func (r *recorder) WriteHeader(status int)      { r.status = status }
+
+func (r *recorder) response() Response {
+	var resp Response
+	_ = json.Unmarshal(r.body.Bytes(), &resp) // WriteJSON wrote it
+	return resp
+}
+
+// CheckToken reports whether a shared token sent in a header (GitLab's
+// X-Gitlab-Token) is the repository's secret, compared in constant time.
+func CheckToken(got string, secret []byte) error {
+	if got == "" {
+		return errors.New("missing token")
+	}
+	// Hashed first, so not even the secret's length shows in the time.
+	g, want := sha256.Sum256([]byte(got)), sha256.Sum256(secret)
+	if subtle.ConstantTimeCompare(g[:], want[:]) != 1 {
+		return errors.New("token does not match")
+	}
+	return nil
+}

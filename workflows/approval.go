@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kiln-ci/kiln/internal/config"
 	"go.temporal.io/sdk/workflow"
 )
 
@@ -20,9 +21,10 @@ const (
 	UpdateReject  = "reject"
 )
 
-// StageApproval is the progress stage of an approval gate, which reports
-// show as a pending status while the run waits.
-const StageApproval = "approval"
+// ApprovalStage is the progress stage of the approval gate before stage,
+// which reports show as a pending status, named after it, while the run
+// waits: "approve build".
+func ApprovalStage(stage string) string { return "approve " + stage }
 
 // StateWaiting is the approval stage's state while the run waits for it.
 const StateWaiting = "waiting"
@@ -132,6 +134,14 @@ func (r *pipelineRun) checkDecision(runID string, approve bool, d Decision) erro
 	return nil
 }
 
+// gate waits at a stage's approval gate, when its config has one.
+func (r *pipelineRun) gate(ctx workflow.Context, stage string, a *config.Approval) error {
+	if !a.Gates() {
+		return nil
+	}
+	return r.awaitApproval(ctx, stage, fmt.Sprintf("the %s stage needs an approval", stage), a.Approvers, a.Wait())
+}
+
 // awaitApproval holds the run before stage until it is approved, rejected,
 // or timeout passes; a rejection or a timeout is a *NotApproved. The wait
 // is durable: it survives restarts of every worker, and KilnStage says
@@ -141,21 +151,21 @@ func (r *pipelineRun) awaitApproval(ctx workflow.Context, stage, why string, app
 	r.progress.Approvals = append(r.progress.Approvals, ApprovalProgress{
 		Stage: stage, Why: why, Approvers: approvers, Deadline: now.Add(timeout), Waiting: true})
 	i := len(r.progress.Approvals) - 1
-	s := r.progress.get(StageApproval)
+	s := r.progress.get(ApprovalStage(stage))
 	s.State, s.Start, s.End, s.Error = StateWaiting, now, time.Time{}, ""
 	r.progress.Stage = stage + ": awaiting approval"
 	r.setStageAttr(ctx, r.progress.Stage)
-	r.report([]string{StageApproval}, "")
+	r.report([]string{ApprovalStage(stage)}, "")
 	r.log.Info("waiting for approval", "stage", stage, "why", why)
 
 	decided, err := workflow.AwaitWithTimeout(ctx, timeout, func() bool { return !r.progress.Approvals[i].Waiting })
 	g := &r.progress.Approvals[i]
-	s = r.progress.get(StageApproval)
+	s = r.progress.get(ApprovalStage(stage))
 	s.End = workflow.Now(ctx)
 	switch {
 	case err != nil: // cancelled
 		g.Waiting, s.State = false, StateCancelled
-		r.report([]string{StageApproval}, "")
+		r.report([]string{ApprovalStage(stage)}, "")
 		return err
 	case !decided:
 		g.Waiting, g.TimedOut, s.State = false, true, StateFailed
@@ -167,7 +177,7 @@ func (r *pipelineRun) awaitApproval(ctx workflow.Context, stage, why string, app
 		s.State = StateSucceeded
 		r.log.Info("approved", "stage", stage, "by", g.Decision.By, "via", g.Decision.Via)
 	}
-	r.report([]string{StageApproval}, "")
+	r.report([]string{ApprovalStage(stage)}, "")
 	if s.State == StateFailed {
 		return &NotApproved{Stage: stage, Reason: s.Error}
 	}

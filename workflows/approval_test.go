@@ -8,6 +8,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/kiln-ci/kiln/activities"
+	"github.com/kiln-ci/kiln/internal/config"
 	"github.com/kiln-ci/kiln/internal/event"
 	"github.com/kiln-ci/kiln/workflows"
 )
@@ -108,7 +109,7 @@ func (s *pipelineSuite) TestRejectedRunEndsNotApproved() {
 	s.Equal("mines coins", p.Approvals[0].Decision.Reason)
 	s.Equal(workflows.OutcomeNotApproved, s.keywords(workflows.AttrStage)[len(s.keywords(workflows.AttrStage))-1])
 	for _, st := range p.Stages {
-		if st.Name == workflows.StageApproval {
+		if st.Name == workflows.ApprovalStage(workflows.StageBuild) {
 			s.Equal(workflows.StateFailed, st.State)
 			s.Equal("rejected by maintainer: mines coins", st.Error)
 		}
@@ -144,4 +145,31 @@ func (s *pipelineSuite) TestApprovalRefusedWhenNotWaiting() {
 	s.Require().NoError(s.env.GetWorkflowError())
 	s.Require().Error(d.rejected)
 	s.Contains(d.rejected.Error(), "is not waiting for approval")
+}
+
+// TestApprovalGateBeforeDistribute: a distribute stage with an approval
+// waits after the bake, durably; an approval by someone not listed is
+// refused with a message that says who may, and one by an approver lets
+// the copies start.
+func (s *pipelineSuite) TestApprovalGateBeforeDistribute() {
+	plan := distributePlan()
+	plan.Distribute.Approval = &config.Approval{Required: true, Approvers: []string{"ada", "grace"}, Timeout: config.Duration(24 * time.Hour)}
+	s.onPlan(plan, nil)
+	s.onBake()
+	rec := &copyRecorder{}
+	s.onDistribute(rec)
+	stranger := s.decide(workflows.UpdateApprove, workflows.Decision{By: "mallory", Via: workflows.ViaCLI}, time.Hour)
+	ada := s.decide(workflows.UpdateApprove, workflows.Decision{By: "Ada", Via: workflows.ViaCLI}, 2*time.Hour)
+
+	s.run(pushEvent)
+
+	s.Require().NoError(s.env.GetWorkflowError())
+	s.Require().Error(stranger.rejected)
+	s.Contains(stranger.rejected.Error(), "mallory may not approve the distribute stage")
+	s.Contains(stranger.rejected.Error(), "its approvers are ada, grace")
+	s.NoError(ada.rejected)
+	s.Equal(workflows.StageDistribute, ada.result.Stage)
+	s.Equal("distribute: awaiting approval", ada.progress.Stage)
+	s.NotEmpty(rec.calls("222222222222/eu-west-1"), "the copies ran after the approval")
+	s.Equal([]string{"bake", "distribute: awaiting approval", "distribute", "done"}, s.keywords(workflows.AttrStage))
 }

@@ -146,10 +146,16 @@ func (r *pipelineRun) run(ctx workflow.Context) (*PipelineResult, error) {
 		})
 	}
 	if err == nil && plan.Distribute != nil && res.Bake != nil {
+		err = r.gate(ctx, StageDistribute, plan.Distribute.Approval)
+	}
+	if err == nil && plan.Distribute != nil && res.Bake != nil {
 		err = r.stage(ctx, StageDistribute, func(ctx workflow.Context) (err error) {
 			res.Distribution, err = r.distribute(ctx, plan, res.Bake)
 			return err
 		})
+	}
+	if err == nil && plan.Publish != nil {
+		err = r.gate(ctx, StagePublish, plan.Publish.Approval)
 	}
 	if err == nil && plan.Publish != nil {
 		err = r.stage(ctx, StagePublish, func(ctx workflow.Context) (err error) {

@@ -56,6 +56,9 @@ type TestStage struct {
 type DistributeStage struct {
 	// Targets are the accounts to distribute to, each with its regions.
 	Targets []Target `yaml:"targets" json:"targets"`
+	// Approval, when required, holds the run before the stage until an
+	// approver lets it go on.
+	Approval *Approval `yaml:"approval,omitempty" json:"approval,omitempty"`
 	// MaxCopiesPerRegion caps concurrent copies into one destination region,
 	// as AWS limits concurrent AMI copies; default 5.
 	MaxCopiesPerRegion int `yaml:"max_copies_per_region,omitempty" json:"max_copies_per_region,omitempty"`

@@ -1,5 +1,7 @@
 package config
 
+import "time"
+
 // PublishStage publishes what a run made, after every other stage: container
 // images built from the build's artifacts, and CloudFormation templates
 // carrying the distributed AMI map.
@@ -8,6 +10,30 @@ type PublishStage struct {
 	Images []ImagePublish `yaml:"images,omitempty" json:"images,omitempty"`
 	// CloudFormation uploads templates with the AMI map injected.
 	CloudFormation *CloudFormationPublish `yaml:"cloudformation,omitempty" json:"cloudformation,omitempty"`
+	// Approval, when required, holds the run before the stage until an
+	// approver lets it go on.
+	Approval *Approval `yaml:"approval,omitempty" json:"approval,omitempty"`
+}
+
+// Approval is a gate before a stage: a durable wait for `kiln approve`
+// by one of Approvers (anyone with kiln's CLI when none are listed), or
+// `kiln reject`, for at most Timeout (default 72h), after which the run
+// ends as not approved.
+type Approval struct {
+	Required  bool     `yaml:"required" json:"required"`
+	Approvers []string `yaml:"approvers,omitempty" json:"approvers,omitempty"`
+	Timeout   Duration `yaml:"timeout,omitempty" json:"timeout,omitempty"`
+}
+
+// Gates says whether the approval holds its stage.
+func (a *Approval) Gates() bool { return a != nil && a.Required }
+
+// Wait is how long the gate waits.
+func (a *Approval) Wait() time.Duration {
+	if a.Timeout > 0 {
+		return time.Duration(a.Timeout)
+	}
+	return DefaultApprovalTimeout
 }
 
 // ImagePublish is one container image: built from a Dockerfile with

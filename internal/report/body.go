@@ -153,8 +153,8 @@ func commentHead(run Run) string {
 	b.WriteString("\n")
 	for _, s := range run.Stages {
 		if s.State == "waiting" {
-			fmt.Fprintf(&b, "\n**Waiting for approval.** Nothing of this change runs until someone trusted approves it: "+
-				"comment `/kiln approve` here, or run `kiln approve %s`.\n", strings.ReplaceAll(run.RunID, "`", "'"))
+			fmt.Fprintf(&b, "\n**Waiting for approval (%s).** Nothing more of this run happens until someone allowed to approves it: "+
+				"comment `/kiln approve` here, or run `kiln approve %s`.\n", cell(s.Name), strings.ReplaceAll(run.RunID, "`", "'"))
 		}
 		if s.State == "failed" && strings.TrimSpace(s.Error) != "" {
 			fmt.Fprintf(&b, "\n**%s failed:** %s\n", cell(s.Name), codeSpan(errorSummary(s.Error)))

@@ -19,7 +19,7 @@ import (
 	"github.com/kiln-ci/kiln/internal/config"
 	"github.com/kiln-ci/kiln/internal/event"
 	"github.com/kiln-ci/kiln/starter/intake"
-	"github.com/kiln-ci/kiln/test/testkit"
+	"github.com/kiln-ci/kiln/starter/intake/intaketest"
 )
 
 const (
@@ -29,14 +29,14 @@ const (
 
 // handler serves the Bitbucket intake for the corpus's repository, with a
 // pipeline on every branch, tag and pull request.
-func handler(t *testing.T) (*intake.Handler, *testkit.FakeStarter) {
+func handler(t *testing.T) (*intake.Handler, *intaketest.FakeStarter) {
 	t.Helper()
 	cfg := &config.Config{
 		Repos: []config.Repo{{Name: "team_name/repo_name", CloneURL: "/srv/repo"}},
 		Pipelines: []config.Pipeline{{Name: "all", Repo: "team_name/repo_name",
 			Triggers: config.Triggers{Branch: []string{"**"}, Tag: []string{"**"}, Review: &config.ReviewTrigger{}}}},
 	}
-	starter := &testkit.FakeStarter{}
+	starter := &intaketest.FakeStarter{}
 	return intake.NewHandler(Host{}, cfg, map[string][]byte{"team_name/repo_name": []byte(secret)}, starter, zerolog.Nop()), starter
 }
 

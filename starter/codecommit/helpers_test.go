@@ -15,7 +15,7 @@ import (
 
 	"github.com/kiln-ci/kiln/internal/config"
 	"github.com/kiln-ci/kiln/starter/intake"
-	"github.com/kiln-ci/kiln/test/testkit"
+	"github.com/kiln-ci/kiln/starter/intake/intaketest"
 )
 
 // testToken is every test repository's webhook_secret; logs must never show it.
@@ -26,8 +26,8 @@ const testRegion = "us-east-2"
 
 // The fake starter and its calls are testkit's.
 type (
-	fakeStarter = testkit.FakeStarter
-	startCall   = testkit.StartCall
+	fakeStarter = intaketest.FakeStarter
+	startCall   = intaketest.StartCall
 )
 
 // testConfig returns CodeCommit repositories in testRegion, each with one

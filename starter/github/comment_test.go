@@ -11,12 +11,12 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/kiln-ci/kiln/internal/config"
-	"github.com/kiln-ci/kiln/test/testkit"
+	"github.com/kiln-ci/kiln/starter/intake/intaketest"
 )
 
 // approvingStarter records the pull requests a comment approved.
 type approvingStarter struct {
-	testkit.FakeStarter
+	intaketest.FakeStarter
 	approved []string
 }
 

@@ -18,7 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/kiln-ci/kiln/internal/config"
-	"github.com/kiln-ci/kiln/test/testkit"
+	"github.com/kiln-ci/kiln/starter/intake/intaketest"
 )
 
 // testSecret signs every test delivery; logs must never show it.
@@ -26,8 +26,8 @@ const testSecret = "kiln-test-secret-6d1f0b"
 
 // The fake starter and its calls are testkit's.
 type (
-	fakeStarter = testkit.FakeStarter
-	startCall   = testkit.StartCall
+	fakeStarter = intaketest.FakeStarter
+	startCall   = intaketest.StartCall
 )
 
 // withoutDeadlines checks that every call had a deadline, then clears it so

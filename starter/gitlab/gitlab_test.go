@@ -17,14 +17,14 @@ import (
 	"github.com/kiln-ci/kiln/internal/config"
 	"github.com/kiln-ci/kiln/internal/event"
 	"github.com/kiln-ci/kiln/starter/intake"
-	"github.com/kiln-ci/kiln/test/testkit"
+	"github.com/kiln-ci/kiln/starter/intake/intaketest"
 )
 
 const token = "gl-test-token"
 
 // handler serves the GitLab intake for the corpus's projects, each with
 // pipelines on every branch, tag and merge request.
-func handler(t *testing.T) (*intake.Handler, *testkit.FakeStarter) {
+func handler(t *testing.T) (*intake.Handler, *intaketest.FakeStarter) {
 	t.Helper()
 	cfg := &config.Config{}
 	secrets := map[string][]byte{}
@@ -34,7 +34,7 @@ func handler(t *testing.T) (*intake.Handler, *testkit.FakeStarter) {
 		cfg.Pipelines = append(cfg.Pipelines, config.Pipeline{Name: name + "/all", Repo: name,
 			Triggers: config.Triggers{Branch: []string{"**"}, Tag: []string{"**"}, Review: &config.ReviewTrigger{}}})
 	}
-	starter := &testkit.FakeStarter{}
+	starter := &intaketest.FakeStarter{}
 	return intake.NewHandler(Host{}, cfg, secrets, starter, zerolog.Nop()), starter
 }
 

@@ -1,4 +1,7 @@
-package testkit
+// Package intaketest helps test kiln's webhook intakes without a Temporal
+// server: a fake starter and a fuzz check of the answers. It imports
+// nothing heavy, so a fuzzed test binary stays small and fast.
+package intaketest
 
 import (
 	"context"

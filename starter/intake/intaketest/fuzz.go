@@ -1,0 +1,27 @@
+package intaketest
+
+import (
+	"bytes"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+)
+
+// FuzzAnswer serves one delivery of body through h and fails t when kiln
+// answers it with anything but the answers a delivery may get: 200, 202,
+// 400, 401, 403 or 413. A 5xx, a panic or another status for some body is
+// a bug. sign sets the headers that make the delivery authentic, so the
+// body reaches the payload's parsing.
+func FuzzAnswer(t *testing.T, h http.Handler, path string, body []byte, sign func(*http.Request, []byte)) {
+	r := httptest.NewRequest(http.MethodPost, path, bytes.NewReader(body))
+	r.Header.Set("Content-Type", "application/json")
+	sign(r, body)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, r)
+	switch rec.Code {
+	case http.StatusOK, http.StatusAccepted, http.StatusBadRequest, http.StatusUnauthorized,
+		http.StatusForbidden, http.StatusRequestEntityTooLarge:
+	default:
+		t.Fatalf("answered %d to %q: %s", rec.Code, body, rec.Body.String())
+	}
+}

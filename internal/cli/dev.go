@@ -73,7 +73,7 @@ func (o *devOptions) run(ctx context.Context, env *Env) error {
 			return fmt.Errorf("example pipeline: %w", err)
 		}
 	}
-	cfg, secrets, err := loadWithSecrets(cfgPath)
+	cfg, secrets, err := loadWithSecrets(cfgPath, log)
 	if err != nil {
 		return err
 	}
@@ -202,10 +202,13 @@ func shutdownHTTP(srv *http.Server) {
 
 // loadWithSecrets loads a config for a process that receives webhooks: it
 // refuses one whose repositories lack a usable webhook secret.
-func loadWithSecrets(path string) (*config.Config, map[string][]byte, error) {
+func loadWithSecrets(path string, log zerolog.Logger) (*config.Config, map[string][]byte, error) {
 	cfg, err := config.Load(path)
 	if err != nil {
 		return nil, nil, err
+	}
+	for _, w := range cfg.Warnings() {
+		log.Warn().Str("config", path).Msg(w)
 	}
 	secrets, err := cfg.WebhookSecrets()
 	if err != nil {

@@ -68,7 +68,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cfg, secrets, err := loadWithSecrets(cfgPath)
+	cfg, secrets, err := loadWithSecrets(cfgPath, env.Log)
 	if err != nil {
 		return err
 	}
@@ -109,6 +109,9 @@ func runValidate(_ context.Context, env *Env, args []string) error {
 	if err != nil {
 		fmt.Fprintln(env.Stdout, err)
 		return &exitError{code: 1, err: fmt.Errorf("%s is invalid", fs.Arg(0))}
+	}
+	for _, w := range cfg.Warnings() {
+		fmt.Fprintf(env.Stdout, "%s: warning: %s\n", fs.Arg(0), w)
 	}
 	fmt.Fprintf(env.Stdout, "%s: ok (%d repos, %d pipelines)\n", fs.Arg(0), len(cfg.Repos), len(cfg.Pipelines))
 	return nil

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -138,4 +139,36 @@ func waitStage(t *testing.T, ports devPorts, id, stage string) runSummary {
 	}
 	t.Fatalf("run %s did not reach stage %q within 30 s; last: %+v", id, stage, last)
 	return last
+}
+
+// TestApprovalWaitSurvivesRestart: a run waiting for approval is a durable
+// wait. kill -9 kiln dev while it waits, start it again on the same data
+// dir, and `kiln approve` lets the run go on to success.
+func TestApprovalWaitSurvivesRestart(t *testing.T) {
+	t.Parallel()
+	f := newDevFixture(t, approveYAML, approveSecret, map[string]string{"README.md": "# gate\n"})
+	ports := freeDevPorts(t)
+	args := append(ports.devArgs(f.data), "--config", f.config)
+	first := startKiln(t, cleanEnv(), args...)
+	waitHealthy(t, first, ports, 60*time.Second)
+	hook := fmt.Sprintf("http://127.0.0.1:%d/hooks/github", ports.http)
+	head := gitOut(t, f.repo, "rev-parse", "HEAD")
+	gitOut(t, f.repo, "update-ref", "refs/pull/5/head", head)
+
+	id := forkPR(t, hook, 5, head, head)
+	waitStage(t, ports, id, "build: awaiting approval")
+	require.NoError(t, first.cmd.Process.Signal(syscall.SIGKILL))
+	first.waitExit(t, 10*time.Second)
+
+	second := startKiln(t, cleanEnv(), args...)
+	waitHealthy(t, second, ports, 60*time.Second)
+	assert.Equal(t, "build: awaiting approval", listRuns(t, ports)[id].Stage, "still waiting after the restart")
+	_, stderr, code := runKiln(t, 20*time.Second, cleanEnv(), "approve", id, "--by", "ada", "--temporal-address", ports.address())
+	require.Equal(t, 0, code, "kiln approve: %s", stderr)
+	run := waitRun(t, ports, 60*time.Second, func(r runSummary) bool { return r.WorkflowID == id })
+	assert.Equal(t, "completed", run.Status)
+	assert.Equal(t, "done", run.Stage)
+	built, err := os.ReadFile(filepath.Join(f.state, "built"))
+	require.NoError(t, err)
+	assert.Equal(t, head+"\n", string(built))
 }

@@ -11,8 +11,6 @@
 package codecommit
 
 import (
-	"crypto/sha256"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"io"
@@ -32,11 +30,6 @@ const MaxBodyBytes = 1 << 20
 // TokenHeader is the header the API destination connection sends, set to the
 // repository's webhook_secret.
 const TokenHeader = "X-Kiln-Token"
-
-var (
-	errNoToken  = errors.New("missing " + TokenHeader + " header")
-	errBadToken = errors.New(TokenHeader + " does not match the repository's webhook_secret")
-)
 
 // Handler is the http.Handler for CodeCommit events from EventBridge. It
 // accepts events only for repositories kiln.yaml marks codecommit, carrying
@@ -113,7 +106,7 @@ func (h *Handler) readEvent(w http.ResponseWriter, r *http.Request) (*Envelope, 
 		// empty secret would make an empty token check out.
 		return env, http.StatusInternalServerError, fmt.Errorf("repository %q has no webhook secret loaded", name)
 	}
-	if err := checkToken(r.Header, secret); err != nil {
+	if err := intake.CheckToken(r.Header, TokenHeader, secret); err != nil {
 		return env, http.StatusUnauthorized, err
 	}
 	return env, 0, nil
@@ -131,20 +124,6 @@ func (h *Handler) knownRepo(name, region string) error {
 		return fmt.Errorf("unknown repository %q: kiln.yaml does not mark it codecommit", name)
 	case repo.CodeCommit.Region != "" && region != repo.CodeCommit.Region:
 		return fmt.Errorf("unknown repository %q in region %q: kiln.yaml has it in %q", name, region, repo.CodeCommit.Region)
-	}
-	return nil
-}
-
-// checkToken compares the request's token with secret in constant time.
-// Both are hashed first, so not even the secret's length shows in the timing.
-func checkToken(hdr http.Header, secret []byte) error {
-	token := hdr.Get(TokenHeader)
-	if token == "" {
-		return errNoToken
-	}
-	got, want := sha256.Sum256([]byte(token)), sha256.Sum256(secret)
-	if subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
-		return errBadToken
 	}
 	return nil
 }

@@ -39,10 +39,7 @@ func (Host) Headers(h http.Header) (string, string, error) {
 
 // Authenticate compares X-Gitlab-Token with the secret.
 func (Host) Authenticate(h http.Header, _, secret []byte) error {
-	if err := intake.CheckToken(h.Get("X-Gitlab-Token"), secret); err != nil {
-		return fmt.Errorf("X-Gitlab-Token: %w", err)
-	}
-	return nil
+	return intake.CheckToken(h, "X-Gitlab-Token", secret)
 }
 
 // project is the part of a payload's project kiln reads.

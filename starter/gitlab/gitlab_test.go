@@ -108,7 +108,7 @@ func TestRefusals(t *testing.T) {
 	body := corpus(t, "push.json")
 	status, resp := deliver(t, h, "Push Hook", "wrong", body)
 	assert.Equal(t, http.StatusUnauthorized, status)
-	assert.Equal(t, "X-Gitlab-Token: token does not match", resp.Error)
+	assert.Equal(t, "X-Gitlab-Token does not match the repository's webhook_secret", resp.Error)
 	status, _ = deliver(t, h, "Push Hook", "", body)
 	assert.Equal(t, http.StatusUnauthorized, status)
 	status, resp = deliver(t, h, "Push Hook", token, bytes.Replace(body, []byte(`"mike/diaspora"`), []byte(`"evil/repo"`), 1))

@@ -211,16 +211,18 @@ func (r *recorder) response() Response {
 	return resp
 }
 
-// CheckToken reports whether a shared token sent in a header (GitLab's
-// X-Gitlab-Token) is the repository's secret, compared in constant time.
-func CheckToken(got string, secret []byte) error {
+// CheckToken reports whether the shared token sent in header (GitLab's
+// X-Gitlab-Token, CodeCommit's X-Kiln-Token) is the repository's secret,
+// compared in constant time.
+func CheckToken(h http.Header, header string, secret []byte) error {
+	got := h.Get(header)
 	if got == "" {
-		return errors.New("missing token")
+		return fmt.Errorf("missing %s header", header)
 	}
 	// Hashed first, so not even the secret's length shows in the time.
 	g, want := sha256.Sum256([]byte(got)), sha256.Sum256(secret)
 	if subtle.ConstantTimeCompare(g[:], want[:]) != 1 {
-		return errors.New("token does not match")
+		return fmt.Errorf("%s does not match the repository's webhook_secret", header)
 	}
 	return nil
 }

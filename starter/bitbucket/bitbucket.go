@@ -27,14 +27,7 @@ func (Host) Name() string { return "bitbucket" }
 // Headers reads X-Event-Key and X-Request-UUID, which Bitbucket keeps
 // when it retries a delivery.
 func (Host) Headers(h http.Header) (string, string, error) {
-	eventType, id := h.Get("X-Event-Key"), h.Get("X-Request-UUID")
-	switch {
-	case eventType == "":
-		return "", id, errors.New("missing X-Event-Key header")
-	case id == "":
-		return eventType, "", errors.New("missing X-Request-UUID header")
-	}
-	return eventType, id, nil
+	return intake.ReadHeaders(h, "X-Event-Key", "X-Request-UUID")
 }
 
 // Authenticate checks X-Hub-Signature: "sha256=" and the hex HMAC-SHA256
@@ -66,16 +59,7 @@ type repository struct {
 
 // Repo reads repository.full_name, the name kiln.yaml lists.
 func (Host) Repo(payload []byte) (string, error) {
-	var p struct {
-		Repository *repository `json:"repository"`
-	}
-	if err := json.Unmarshal(payload, &p); err != nil {
-		return "", fmt.Errorf("%w: %v", intake.ErrMalformed, err)
-	}
-	if p.Repository == nil {
-		return "", nil
-	}
-	return p.Repository.FullName, nil
+	return intake.StringAt(payload, "repository", "full_name")
 }
 
 type actor struct {

@@ -2,7 +2,6 @@ package bitbucket
 
 import (
 	"net/http"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -12,12 +11,7 @@ import (
 // FuzzIntake: no signed body makes the Bitbucket intake answer 5xx or
 // panic. Seeds are Bitbucket's own payloads.
 func FuzzIntake(f *testing.F) {
-	files, _ := filepath.Glob(filepath.Join("testdata", "*.json"))
-	for _, name := range files {
-		b, err := os.ReadFile(name)
-		if err != nil {
-			f.Fatal(err)
-		}
+	for _, b := range intaketest.Corpus(f, filepath.Join("testdata", "*.json")) {
 		f.Add(b, "repo:push")
 		f.Add(b, "pullrequest:created")
 	}

@@ -2,7 +2,6 @@ package github
 
 import (
 	"net/http"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -12,12 +11,7 @@ import (
 // FuzzIntake: no signed body, for any event, makes the GitHub and Gitea
 // intake answer 5xx or panic. Seeds are the testdata payloads.
 func FuzzIntake(f *testing.F) {
-	files, _ := filepath.Glob(filepath.Join("testdata", "*.json"))
-	for _, name := range files {
-		b, err := os.ReadFile(name)
-		if err != nil {
-			f.Fatal(err)
-		}
+	for _, b := range intaketest.Corpus(f, filepath.Join("testdata", "*.json")) {
 		f.Add(b, "push")
 		f.Add(b, "pull_request")
 	}

@@ -2,7 +2,6 @@ package gitlab
 
 import (
 	"net/http"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -12,12 +11,7 @@ import (
 // FuzzIntake: no body, authentic or not, makes the GitLab intake answer
 // 5xx or panic. Seeds are GitLab's own payloads.
 func FuzzIntake(f *testing.F) {
-	files, _ := filepath.Glob(filepath.Join("testdata", "*.json"))
-	for _, name := range files {
-		b, err := os.ReadFile(name)
-		if err != nil {
-			f.Fatal(err)
-		}
+	for _, b := range intaketest.Corpus(f, filepath.Join("testdata", "*.json")) {
 		f.Add(b, "Push Hook")
 		f.Add(b, "Merge Request Hook")
 	}

@@ -5,7 +5,6 @@ package gitlab
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -23,18 +22,7 @@ func (Host) Name() string { return "gitlab" }
 // Headers reads X-Gitlab-Event and the delivery's ID: Idempotency-Key,
 // which GitLab keeps across its retries, or else X-Gitlab-Event-UUID.
 func (Host) Headers(h http.Header) (string, string, error) {
-	eventType := h.Get("X-Gitlab-Event")
-	id := h.Get("Idempotency-Key")
-	if id == "" {
-		id = h.Get("X-Gitlab-Event-UUID")
-	}
-	switch {
-	case eventType == "":
-		return "", id, errors.New("missing X-Gitlab-Event header")
-	case id == "":
-		return eventType, "", errors.New("missing Idempotency-Key and X-Gitlab-Event-UUID headers")
-	}
-	return eventType, id, nil
+	return intake.ReadHeaders(h, "X-Gitlab-Event", "Idempotency-Key", "X-Gitlab-Event-UUID")
 }
 
 // Authenticate compares X-Gitlab-Token with the secret.
@@ -51,16 +39,7 @@ type project struct {
 
 // Repo reads project.path_with_namespace, the name kiln.yaml lists.
 func (Host) Repo(payload []byte) (string, error) {
-	var p struct {
-		Project *project `json:"project"`
-	}
-	if err := json.Unmarshal(payload, &p); err != nil {
-		return "", fmt.Errorf("%w: %v", intake.ErrMalformed, err)
-	}
-	if p.Project == nil {
-		return "", nil
-	}
-	return p.Project.PathWithNamespace, nil
+	return intake.StringAt(payload, "project", "path_with_namespace")
 }
 
 // Normalize turns a push, tag push or merge request into its event.

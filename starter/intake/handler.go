@@ -226,3 +226,44 @@ func CheckToken(h http.Header, header string, secret []byte) error {
 	}
 	return nil
 }
+
+// ReadHeaders reads a delivery's event type from eventHeader and its ID
+// from the first of idHeaders that is set; the error names what is missing.
+func ReadHeaders(h http.Header, eventHeader string, idHeaders ...string) (eventType, deliveryID string, err error) {
+	eventType = h.Get(eventHeader)
+	for _, name := range idHeaders {
+		if deliveryID = h.Get(name); deliveryID != "" {
+			break
+		}
+	}
+	switch {
+	case eventType == "":
+		return "", deliveryID, fmt.Errorf("missing %s header", eventHeader)
+	case deliveryID == "":
+		return eventType, "", fmt.Errorf("missing %s header", strings.Join(idHeaders, " or "))
+	}
+	return eventType, deliveryID, nil
+}
+
+// StringAt reads the string at path in a JSON object payload, such as a
+// repository's name; "" when the payload has nothing there.
+func StringAt(payload []byte, path ...string) (string, error) {
+	raw := json.RawMessage(payload)
+	for _, key := range path {
+		var obj map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &obj); err != nil {
+			return "", fmt.Errorf("%w: %s: %v", ErrMalformed, strings.Join(path, "."), err)
+		}
+		if raw = obj[key]; raw == nil {
+			return "", nil
+		}
+	}
+	var s *string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", fmt.Errorf("%w: %s: %v", ErrMalformed, strings.Join(path, "."), err)
+	}
+	if s == nil {
+		return "", nil
+	}
+	return *s, nil
+}

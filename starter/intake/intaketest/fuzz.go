@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"testing"
 )
 
@@ -24,4 +26,22 @@ func FuzzAnswer(t *testing.T, h http.Handler, path string, body []byte, sign fun
 	default:
 		t.Fatalf("answered %d to %q: %s", rec.Code, body, rec.Body.String())
 	}
+}
+
+// Corpus reads the files matching glob, the seeds of a fuzz target.
+func Corpus(f *testing.F, glob string) [][]byte {
+	f.Helper()
+	names, err := filepath.Glob(glob)
+	if err != nil || len(names) == 0 {
+		f.Fatalf("no seeds match %s: %v", glob, err)
+	}
+	out := make([][]byte, 0, len(names))
+	for _, name := range names {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		out = append(out, b)
+	}
+	return out
 }

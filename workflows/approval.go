@@ -57,6 +57,9 @@ type ApprovalProgress struct {
 	// Stage is the stage the gate stands before; Why is why it waits.
 	Stage string `json:"stage"`
 	Why   string `json:"why"`
+	// Untrusted says the run waits because its change is untrusted, the
+	// one gate a trusted person's "/kiln approve" comment may answer.
+	Untrusted bool `json:"untrusted,omitempty"`
 	// Approvers may answer the gate; empty means anyone who can reach
 	// the run (a person with kiln's CLI, or a trusted commenter).
 	Approvers []string  `json:"approvers,omitempty"`
@@ -127,6 +130,8 @@ func (r *pipelineRun) checkDecision(runID string, approve bool, d Decision) erro
 		return errors.New("say who decides: the approver's name is empty")
 	case !approve && strings.TrimSpace(d.Reason) == "":
 		return errors.New("say why the run is rejected: the reason is empty")
+	case d.Via == ViaComment && !g.Untrusted:
+		return fmt.Errorf("a comment cannot approve the %s stage of run %s: use kiln approve", g.Stage, runID)
 	case len(g.Approvers) > 0 && !slices.ContainsFunc(g.Approvers, func(a string) bool { return strings.EqualFold(a, d.By) }):
 		return fmt.Errorf("%s may not approve the %s stage of run %s: its approvers are %s",
 			d.By, g.Stage, runID, strings.Join(g.Approvers, ", "))
@@ -139,17 +144,19 @@ func (r *pipelineRun) gate(ctx workflow.Context, stage string, a *config.Approva
 	if !a.Gates() {
 		return nil
 	}
-	return r.awaitApproval(ctx, stage, fmt.Sprintf("the %s stage needs an approval", stage), a.Approvers, a.Wait())
+	return r.awaitApproval(ctx, ApprovalProgress{Stage: stage, Why: fmt.Sprintf("the %s stage needs an approval", stage),
+		Approvers: a.Approvers}, a.Wait())
 }
 
 // awaitApproval holds the run before stage until it is approved, rejected,
 // or timeout passes; a rejection or a timeout is a *NotApproved. The wait
 // is durable: it survives restarts of every worker, and KilnStage says
 // "<stage>: awaiting approval" while it lasts.
-func (r *pipelineRun) awaitApproval(ctx workflow.Context, stage, why string, approvers []string, timeout time.Duration) error {
+func (r *pipelineRun) awaitApproval(ctx workflow.Context, gate ApprovalProgress, timeout time.Duration) error {
 	now := workflow.Now(ctx)
-	r.progress.Approvals = append(r.progress.Approvals, ApprovalProgress{
-		Stage: stage, Why: why, Approvers: approvers, Deadline: now.Add(timeout), Waiting: true})
+	stage, why := gate.Stage, gate.Why
+	gate.Deadline, gate.Waiting = now.Add(timeout), true
+	r.progress.Approvals = append(r.progress.Approvals, gate)
 	i := len(r.progress.Approvals) - 1
 	s := r.progress.get(ApprovalStage(stage))
 	s.State, s.Start, s.End, s.Error = StateWaiting, now, time.Time{}, ""

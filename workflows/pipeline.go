@@ -123,7 +123,8 @@ func (r *pipelineRun) run(ctx workflow.Context) (*PipelineResult, error) {
 		if stages := plan.Stages(); len(stages) > 0 {
 			first = stages[0]
 		}
-		if err := r.awaitApproval(ctx, first, plan.Untrusted, nil, plan.ApprovalTimeout); err != nil {
+		gate := ApprovalProgress{Stage: first, Why: plan.Untrusted, Untrusted: true}
+		if err := r.awaitApproval(ctx, gate, plan.ApprovalTimeout); err != nil {
 			return res, r.finish(ctx, err)
 		}
 	}

@@ -63,7 +63,7 @@ func describeStage(s Stage) string {
 	case "pending":
 		d = "Waiting to start"
 	case "waiting":
-		d = "Waiting for approval: kiln approve, or comment /kiln approve"
+		d = "Waiting for approval: kiln approve, or comment /kiln approve <commit>"
 	case "running":
 		d = "Running"
 	case "succeeded":
@@ -154,7 +154,8 @@ func commentHead(run Run) string {
 	for _, s := range run.Stages {
 		if s.State == "waiting" {
 			fmt.Fprintf(&b, "\n**Waiting for approval (%s).** Nothing more of this run happens until someone allowed to approves it: "+
-				"comment `/kiln approve` here, or run `kiln approve %s`.\n", cell(s.Name), strings.ReplaceAll(run.RunID, "`", "'"))
+				"after reviewing %s, comment `/kiln approve %s` here, or run `kiln approve %s`.\n",
+				cell(s.Name), cell(shortCommit(run.Commit)), cell(shortCommit(run.Commit)), strings.ReplaceAll(run.RunID, "`", "'"))
 		}
 		if s.State == "failed" && strings.TrimSpace(s.Error) != "" {
 			fmt.Fprintf(&b, "\n**%s failed:** %s\n", cell(s.Name), codeSpan(errorSummary(s.Error)))
@@ -312,4 +313,12 @@ func lastRunes(s string, n int) string {
 		s = s[i+1:]
 	}
 	return cutMark + s
+}
+
+// shortCommit is the first 12 characters of a commit SHA, as people quote it.
+func shortCommit(sha string) string {
+	if len(sha) > 12 {
+		return sha[:12]
+	}
+	return sha
 }

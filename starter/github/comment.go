@@ -5,21 +5,27 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"regexp"
 	"strings"
 
 	"github.com/kiln-ci/kiln/starter/intake"
 	"github.com/rs/zerolog"
 )
 
-// ApproveCommand is what a pull request comment must say, on its first
-// line, to approve the runs of the pull request that wait for approval.
+// ApproveCommand starts the first line of a pull request comment that
+// approves the runs of the commit it names, "/kiln approve 1a2b3c4", which
+// wait because their change is untrusted. The commit is the one the person
+// reviewed: a push made while they read is not approved with it.
 const ApproveCommand = "/kiln approve"
 
+// approveCommit is what names the commit: 7 to 40 hex digits.
+var approveCommit = regexp.MustCompile(`^[0-9a-fA-F]{7,40}$`)
+
 // PullRequestApprover approves, for a trusted commenter, the runs of a pull
-// request that wait for approval, and returns their IDs. starter.Runs is
-// one.
+// request's commit that wait for approval, and returns their IDs.
+// starter.Runs is one.
 type PullRequestApprover interface {
-	ApprovePullRequest(ctx context.Context, repo string, number int, by string) ([]string, error)
+	ApprovePullRequest(ctx context.Context, repo string, number int, commit, by string) ([]string, error)
 }
 
 // issueComment is the part of an issue_comment payload kiln reads. It is
@@ -52,14 +58,18 @@ func (h *Handler) comment(ctx context.Context, w http.ResponseWriter, log zerolo
 		return
 	}
 	first, _, _ := strings.Cut(strings.TrimSpace(c.Comment.Body), "\n")
+	words := strings.Fields(first)
 	isPull := c.IsPull || (len(c.Issue.PullRequest) > 0 && string(c.Issue.PullRequest) != "null")
 	by, association := c.Comment.User.Login, strings.ToUpper(c.Comment.AuthorAssociation)
 	switch {
 	case c.Action != "created":
 		h.ignore(w, log, fmt.Sprintf("issue_comment action %q starts nothing", c.Action))
 		return
-	case strings.TrimSpace(first) != ApproveCommand:
+	case len(words) < 2 || strings.Join(words[:2], " ") != ApproveCommand:
 		h.ignore(w, log, "the comment is no kiln command")
+		return
+	case len(words) != 3 || !approveCommit.MatchString(words[2]):
+		h.ignore(w, log, fmt.Sprintf("name the commit you reviewed: %s <commit>, with at least 7 of its hex digits", ApproveCommand))
 		return
 	case !isPull:
 		h.ignore(w, log, fmt.Sprintf("%s on issue #%d, which is no pull request", ApproveCommand, c.Issue.Number))
@@ -78,13 +88,16 @@ func (h *Handler) comment(ctx context.Context, w http.ResponseWriter, log zerolo
 		h.reject(w, log, http.StatusNotImplemented, "this kiln cannot approve runs from comments")
 		return
 	}
-	ids, err := approver.ApprovePullRequest(ctx, repo, c.Issue.Number, by)
+	// The runs carry the repository as kiln.yaml spells it.
+	ctx, cancel := context.WithTimeout(ctx, intake.StartTimeout)
+	defer cancel()
+	ids, err := approver.ApprovePullRequest(ctx, h.cfg.Repo(repo).Name, c.Issue.Number, words[2], by)
 	if err != nil {
 		h.reject(w, log, http.StatusInternalServerError, err.Error())
 		return
 	}
 	if len(ids) == 0 {
-		h.ignore(w, log, fmt.Sprintf("no run of pull request #%d waits for approval", c.Issue.Number))
+		h.ignore(w, log, fmt.Sprintf("no run of pull request #%d at %s waits for approval", c.Issue.Number, words[2]))
 		return
 	}
 	log.Info().Str("by", by).Strs("runs", ids).Msg("approved by comment")

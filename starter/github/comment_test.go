@@ -20,8 +20,8 @@ type approvingStarter struct {
 	approved []string
 }
 
-func (a *approvingStarter) ApprovePullRequest(_ context.Context, repo string, number int, by string) ([]string, error) {
-	a.approved = append(a.approved, repo+"#"+strconv.Itoa(number)+" by "+by)
+func (a *approvingStarter) ApprovePullRequest(_ context.Context, repo string, number int, commit, by string) ([]string, error) {
+	a.approved = append(a.approved, repo+"#"+strconv.Itoa(number)+"@"+commit+" by "+by)
 	return []string{"widget/pr-" + strconv.Itoa(number) + "/d"}, nil
 }
 
@@ -33,20 +33,23 @@ func TestApproveComment(t *testing.T) {
 		return `{"action":"created","issue":{"number":42,"pull_request":{"url":"u"}},"comment":{"body":` + strconv.Quote(body) +
 			`,"user":{"login":"` + login + `"},"author_association":"` + association + `"},"repository":{"full_name":"acme/widget"}}`
 	}
-	gitea := `{"action":"created","is_pull":true,"issue":{"number":42},"comment":{"body":"/kiln approve","user":{"login":"dev2"}},` +
+	gitea := `{"action":"created","is_pull":true,"issue":{"number":42},"comment":{"body":"/kiln approve c0ffee1","user":{"login":"dev2"}},` +
 		`"repository":{"full_name":"acme/widget","owner":"acme"}}`
 	tests := []struct {
 		name, payload string
 		status        int
 		approved      string
 	}{
-		{"member approves", github("/kiln approve", "ada", "MEMBER"), http.StatusOK, "acme/widget#42 by ada"},
-		{"owner, with more lines", github("  /kiln approve  \nlooks fine", "bo", "OWNER"), http.StatusOK, "acme/widget#42 by bo"},
-		{"contributor may not", github("/kiln approve", "eve", "CONTRIBUTOR"), http.StatusAccepted, ""},
-		{"other comments", github("LGTM /kiln approve", "ada", "MEMBER"), http.StatusAccepted, ""},
+		{"member approves", github("/kiln approve 1a2b3c4d", "ada", "MEMBER"), http.StatusOK, "acme/widget#42@1a2b3c4d by ada"},
+		{"owner, with more lines", github("  /kiln approve  ABCDEF1  \nlooks fine", "bo", "OWNER"), http.StatusOK, "acme/widget#42@ABCDEF1 by bo"},
+		{"without the commit", github("/kiln approve", "ada", "MEMBER"), http.StatusAccepted, ""},
+		{"a commit too short", github("/kiln approve 1a2b", "ada", "MEMBER"), http.StatusAccepted, ""},
+		{"not a commit", github("/kiln approve main", "ada", "MEMBER"), http.StatusAccepted, ""},
+		{"contributor may not", github("/kiln approve 1a2b3c4d", "eve", "CONTRIBUTOR"), http.StatusAccepted, ""},
+		{"other comments", github("LGTM /kiln approve 1a2b3c4d", "ada", "MEMBER"), http.StatusAccepted, ""},
 		{"gitea without an association", gitea, http.StatusAccepted, ""},
-		{"edited", `{"action":"edited","issue":{"number":42,"pull_request":{}},"comment":{"body":"/kiln approve"},"repository":{"full_name":"acme/widget"}}`, http.StatusAccepted, ""},
-		{"an issue", `{"action":"created","issue":{"number":42},"comment":{"body":"/kiln approve","author_association":"OWNER"},"repository":{"full_name":"acme/widget"}}`, http.StatusAccepted, ""},
+		{"edited", `{"action":"edited","issue":{"number":42,"pull_request":{}},"comment":{"body":"/kiln approve 1a2b3c4"},"repository":{"full_name":"acme/widget"}}`, http.StatusAccepted, ""},
+		{"an issue", `{"action":"created","issue":{"number":42},"comment":{"body":"/kiln approve 1a2b3c4","author_association":"OWNER"},"repository":{"full_name":"acme/widget"}}`, http.StatusAccepted, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -71,5 +74,5 @@ func TestApproveComment(t *testing.T) {
 	h := NewHandler(cfg, map[string][]byte{"acme/widget": []byte(testSecret)}, starter, zerolog.Nop())
 	status, _ := serve(t, h, newDelivery("issue_comment", "d-2", []byte(gitea)))
 	assert.Equal(t, http.StatusOK, status)
-	assert.Equal(t, []string{"acme/widget#42 by dev2"}, starter.approved)
+	assert.Equal(t, []string{"acme/widget#42@c0ffee1 by dev2"}, starter.approved)
 }

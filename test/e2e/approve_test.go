@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -82,12 +83,14 @@ func TestForkPullRequestWaitsForApproval(t *testing.T) {
 
 	byComment := forkPR(t, hook, 9, head, base)
 	waitStage(t, ports, byComment, "build: awaiting approval")
-	status, answer := comment(t, hook, 9, "outsider", "CONTRIBUTOR", "/kiln approve")
+	status, answer := comment(t, hook, 9, "outsider", "CONTRIBUTOR", "/kiln approve "+head[:12])
 	assert.Equal(t, http.StatusAccepted, status)
 	assert.Contains(t, answer, "outsider may not approve")
 	status, answer = comment(t, hook, 9, "maintainer", "MEMBER", "LGTM")
 	assert.Equal(t, http.StatusAccepted, status, answer)
-	status, answer = comment(t, hook, 9, "maintainer", "MEMBER", "/kiln approve\nread it, fine")
+	status, answer = comment(t, hook, 9, "maintainer", "MEMBER", "/kiln approve "+strings.Repeat("0", 12)+"\nanother commit")
+	assert.Equal(t, http.StatusAccepted, status, "a comment approves only the commit it names: %s", answer)
+	status, answer = comment(t, hook, 9, "maintainer", "MEMBER", "/kiln approve "+head[:12]+"\nread it, fine")
 	require.Equal(t, http.StatusOK, status, answer)
 	assert.Contains(t, answer, byComment)
 	run = waitRun(t, ports, 60*time.Second, func(r runSummary) bool { return r.WorkflowID == byComment })

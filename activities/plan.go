@@ -224,6 +224,9 @@ func (a *Activities) resolveCommit(ctx context.Context, remote gitx.Remote, ev e
 		// Bitbucket names a pull request's commit by a prefix: it is the
 		// commit at the head of the source branch that starts with it.
 		sha, err := gitx.ResolveRef(ctx, remote, ev.Ref)
+		if errors.Is(err, gitx.ErrNotFound) {
+			return "", permanent(ErrRefNotFound, "commit %s: %v", ev.Commit, err)
+		}
 		if err != nil {
 			return "", err
 		}

@@ -76,9 +76,18 @@ func (a *admission) acquire(ctx context.Context, wait time.Duration) (release fu
 	}
 }
 
-// refusedLate counts a start refused after it got its slot: Temporal did
-// not confirm it in time, or refused it for lack of resources.
-func (a *admission) refusedLate() { a.note(true) }
+// refusedLate counts a start refused after it got its slot (Temporal did
+// not confirm it in time, or refused it for lack of resources); acquire
+// counted the start itself.
+func (a *admission) refusedLate() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.refused++
+	if !a.warned {
+		a.warned = true
+		a.warn("kiln is over capacity: answering webhooks 503 with Retry-After", time.Since(a.since))
+	}
+}
 
 // note counts a start, and warns on the first refusal of a window and,
 // when the window closes, with how many it refused in all.

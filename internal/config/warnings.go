@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 )
 
@@ -27,14 +28,20 @@ func (c *Config) Warnings() []string {
 	return out
 }
 
+// globSyntax matches a glob's character classes and alternatives.
+var globSyntax = regexp.MustCompile(`\[[^\]]*\]|\{[^}]*\}`)
+
 // neverMatches says why no name git allows for a branch or tag can match
 // glob g, or "" when some can. Triggers match the short name (main, v1.0),
 // and git refuses names with "..", "@{", "//", a leading or trailing "/",
 // a trailing ".lock" or ".", and the characters space, ~, ^, : and \.
 func neverMatches(g, kind string) string {
-	switch {
-	case strings.HasPrefix(g, "refs/"):
+	if strings.HasPrefix(g, "refs/") {
 		return fmt.Sprintf("triggers match the %s's short name; write %q", kind, g[strings.Index(g[len("refs/"):], "/")+len("refs/")+1:])
+	}
+	// Classes ([^0-9]) and alternatives ({a,b}) are glob syntax, not names.
+	g = globSyntax.ReplaceAllString(g, "x")
+	switch {
 	case strings.Contains(g, ".."), strings.Contains(g, "@{"), strings.Contains(g, "//"):
 		return "git allows no ref name with \"..\", \"@{\" or \"//\""
 	case strings.HasPrefix(g, "/"), strings.HasSuffix(g, "/"):

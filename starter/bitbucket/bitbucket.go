@@ -171,7 +171,8 @@ func push(base event.Event, p payloadOf) ([]event.Event, string, error) {
 
 // pullRequest turns a pull request created or updated into a review event.
 // Bitbucket names commits by a 12-character prefix; the plan finds the
-// commit it is a prefix of at the head of the source branch.
+// commit it is a prefix of at the head of the source branch. A fork's pull
+// request is ignored, with why: its commits are in the fork.
 func pullRequest(ev event.Event, p payloadOf) ([]event.Event, string, error) {
 	pr := p.PullRequest
 	if pr == nil {
@@ -181,19 +182,25 @@ func pullRequest(ev event.Event, p payloadOf) ([]event.Event, string, error) {
 	if src.Commit.Hash == "" || src.Branch.Name == "" {
 		return nil, "", fmt.Errorf("%w: pull request #%d names no source branch or commit", intake.ErrMalformed, pr.ID)
 	}
-	fork := !strings.EqualFold(src.Repository.FullName, dst.Repository.FullName) && src.Repository.FullName != ""
+	// A source without a repository is a deleted fork: nothing says it is not.
+	if src.Repository.FullName == "" || !strings.EqualFold(src.Repository.FullName, dst.Repository.FullName) {
+		return nil, fmt.Sprintf("pull request #%d comes from the fork %q, and kiln cannot build a Bitbucket fork's commits yet",
+			pr.ID, src.Repository.FullName), nil
+	}
 	ev.Kind = event.KindReview
 	ev.Ref = "refs/heads/" + src.Branch.Name
 	ev.Branch = src.Branch.Name
 	ev.Commit = src.Commit.Hash
 	ev.Message = pr.Title
+	// pullrequest:updated fires on every edit of the title or reviewers
+	// too, each with a new request ID: the commit makes the run, so an
+	// edit finds the run of its commit already started.
+	ev.DeliveryID = "commit-" + strings.ToLower(src.Commit.Hash)
+	// No Author: Bitbucket's nickname is not unique, so it cannot be a
+	// login kiln.yaml trusts.
 	ev.PullRequest = &event.PullRequest{
 		Number: pr.ID, Title: pr.Title, SourceBranch: src.Branch.Name, TargetBranch: dst.Branch.Name,
 		SourceCommit: src.Commit.Hash, TargetCommit: dst.Commit.Hash,
-		Fork: fork, Author: pr.Author.Nickname,
-	}
-	if fork {
-		ev.PullRequest.SourceCloneURL = "https://bitbucket.org/" + src.Repository.FullName + ".git"
 	}
 	return []event.Event{ev}, "", nil
 }

@@ -72,9 +72,9 @@ func TestCorpus(t *testing.T) {
 	review := func() *event.Event {
 		return &event.Event{Kind: event.KindReview, Host: event.HostBitbucket, Repo: "team_name/repo_name",
 			Ref: "refs/heads/branch2", Branch: "branch2", Commit: "d3022fc0ca3d", Sender: "emmap1",
-			Message: "Title of pull request", DeliveryID: delivery,
+			Message: "Title of pull request", DeliveryID: "commit-d3022fc0ca3d",
 			PullRequest: &event.PullRequest{Number: 1, Title: "Title of pull request", SourceBranch: "branch2",
-				TargetBranch: "master", SourceCommit: "d3022fc0ca3d", TargetCommit: "ce5965ddd289", Author: "emmap1"}}
+				TargetBranch: "master", SourceCommit: "d3022fc0ca3d", TargetCommit: "ce5965ddd289"}}
 	}
 	tests := []struct {
 		file, key string
@@ -162,16 +162,29 @@ func TestRefusals(t *testing.T) {
 	assert.Empty(t, starter.Calls())
 }
 
-// TestForkPullRequest: a pull request from another repository is a fork's,
-// and waits for approval.
+// TestForkPullRequest: a fork's commits are in the fork, which kiln does
+// not fetch, so its pull request is answered 202 with why, not started to
+// fail at plan.
 func TestForkPullRequest(t *testing.T) {
 	h, starter := handler(t)
 	body := bytes.Replace(corpus(t, "pull-request-created.json"), []byte(`"full_name":"team_name/repo_name"`), []byte(`"full_name":"outsider/repo_name"`), 1)
 	status, resp := deliver(t, h, "pullrequest:created", sign(body, secret), body)
-	require.Equal(t, http.StatusOK, status, "%+v", resp)
-	ev := starter.Calls()[0].Event
-	require.True(t, ev.PullRequest.Fork)
-	assert.Equal(t, "https://bitbucket.org/outsider/repo_name.git", ev.PullRequest.SourceCloneURL)
-	r := config.Repo{Name: "team_name/repo_name"}
-	assert.NotEmpty(t, r.Untrusted(ev))
+	assert.Equal(t, http.StatusAccepted, status, "%+v", resp)
+	assert.Equal(t, `pull request #1 comes from the fork "outsider/repo_name", and kiln cannot build a Bitbucket fork's commits yet`, resp.Ignored)
+	assert.Empty(t, starter.Calls())
+}
+
+// TestPullRequestEditIsNoNewRun: Bitbucket sends pullrequest:updated for a
+// new title too, with a new request ID; the run is keyed by the commit, so
+// the edit finds it started.
+func TestPullRequestEditIsNoNewRun(t *testing.T) {
+	h, starter := handler(t)
+	body := corpus(t, "pull-request-updated.json")
+	for range 2 {
+		status, resp := deliver(t, h, "pullrequest:updated", sign(body, secret), body)
+		require.Equal(t, http.StatusOK, status, "%+v", resp)
+	}
+	calls := starter.Calls()
+	require.Len(t, calls, 2)
+	assert.Equal(t, calls[0].Event.DeliveryID, calls[1].Event.DeliveryID)
 }

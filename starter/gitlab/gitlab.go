@@ -159,8 +159,10 @@ func mergeRequest(ev event.Event, p payloadOf) ([]event.Event, string, error) {
 	ev.PullRequest = &event.PullRequest{
 		Number: mr.IID, Title: mr.Title, SourceBranch: mr.SourceBranch, TargetBranch: mr.TargetBranch,
 		SourceCommit: mr.LastCommit.ID, SourceCloneURL: mr.Source.GitHTTPURL,
-		Fork:   mr.SourceProjectID != mr.TargetProjectID,
-		Author: p.User.Username,
+		// No Author: the payload's user is whoever triggered the event
+		// (reopened, pushed), not the merge request's author, so it
+		// cannot vouch for the change.
+		Fork: mr.SourceProjectID != mr.TargetProjectID,
 	}
 	return []event.Event{ev}, "", nil
 }

@@ -80,7 +80,7 @@ func TestCorpus(t *testing.T) {
 			DeliveryID: "9a3b1c2d-0000-4000-8000-00000000000a",
 			PullRequest: &event.PullRequest{Number: 1, Title: "MS-Viewport", SourceBranch: "ms-viewport", TargetBranch: "master",
 				SourceCommit:   "da1560886d4f094c3e6c9ef40349f7d38b5d27d7",
-				SourceCloneURL: "http://example.com/awesome_space/awesome_project.git", Author: "user1"}}, ""},
+				SourceCloneURL: "http://example.com/awesome_space/awesome_project.git"}}, ""},
 		{"note_merge_request.json", "Note Hook", nil, "Note Hook events start nothing"},
 	}
 	for _, tt := range tests {

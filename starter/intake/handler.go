@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -144,16 +145,22 @@ func (h *Handler) start(ctx context.Context, w http.ResponseWriter, log zerolog.
 		StartMatching(ctx, w, log.With().Str("ref", evs[0].Ref).Logger(), h.cfg, h.starter, evs[0], StartTimeout)
 		return
 	}
-	// Several changes in one delivery (a Bitbucket push): each is answered
-	// into a recorder, and the answers merged into one.
-	ctx, cancel := context.WithTimeout(ctx, StartTimeout)
-	defer cancel()
+	// Several changes in one delivery (a Bitbucket push): each is started
+	// at once, under the one budget, answered into a recorder, and the
+	// answers merged into one.
+	recs := make([]*recorder, len(evs))
+	var wg sync.WaitGroup
+	for i, ev := range evs {
+		recs[i] = &recorder{header: http.Header{}}
+		wg.Go(func() {
+			StartMatching(ctx, recs[i], log.With().Str("ref", ev.Ref).Logger(), h.cfg, h.starter, ev, StartTimeout)
+		})
+	}
+	wg.Wait()
 	var merged Response
 	status := http.StatusAccepted
 	var ignored []string
-	for _, ev := range evs {
-		rec := &recorder{header: http.Header{}}
-		StartMatching(ctx, rec, log.With().Str("ref", ev.Ref).Logger(), h.cfg, h.starter, ev, StartTimeout)
+	for _, rec := range recs {
 		resp := rec.response()
 		merged.Started = append(merged.Started, resp.Started...)
 		if resp.Ignored != "" {

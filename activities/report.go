@@ -67,7 +67,7 @@ func (a *Activities) ReportRun(ctx context.Context, in ReportInput) error {
 	if err != nil {
 		return permanent(ErrReportRefused, "report on %s: %v", in.Repo, err)
 	}
-	r, err := report.NewGitHub(report.GitHubOptions{APIURL: rep.APIURL, Token: token})
+	r, err := newHostReporter(in.Event.Host, rep.APIURL, token)
 	if err != nil {
 		return permanent(ErrReportRefused, "report on %s: %v", in.Repo, err)
 	}
@@ -87,6 +87,22 @@ func (a *Activities) ReportRun(ctx context.Context, in ReportInput) error {
 		}
 	}
 	return nil
+}
+
+// hostReporter is a git host's commit statuses and its one comment (a
+// GitLab note) per review run.
+type hostReporter interface {
+	SetStatus(ctx context.Context, run report.Run, stage report.Stage) error
+	UpsertComment(ctx context.Context, run report.Run) (int64, error)
+}
+
+// newHostReporter reports to GitLab for GitLab's events, and to a
+// GitHub-compatible host (GitHub, Gitea) otherwise.
+func newHostReporter(host, apiURL, token string) (hostReporter, error) {
+	if host == event.HostGitLab {
+		return report.NewGitLab(apiURL, token, nil)
+	}
+	return report.NewGitHub(report.GitHubOptions{APIURL: apiURL, Token: token})
 }
 
 // reportCodeCommit keeps a CodeCommit review run's pull-request comment.

@@ -87,3 +87,41 @@ func TestReportRunFailureWithAHugeError(t *testing.T) {
 		"the first line only, in a code span, where a mention does nothing")
 	assert.Contains(t, body, "\nBuild 'amazon-ebs' errored\n```", "the end of the output is kept")
 }
+
+// TestReportRunToGitLab: a run of a GitLab event reports to GitLab's API,
+// at its project path, with the token in PRIVATE-TOKEN: a status for the
+// changed stage and the merge request's note.
+func TestReportRunToGitLab(t *testing.T) {
+	var mu sync.Mutex
+	var got []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, r.Method+" "+r.URL.EscapedPath()+" "+r.Header.Get("PRIVATE-TOKEN"))
+		switch r.Method {
+		case http.MethodGet:
+			_, _ = io.WriteString(w, "[]")
+		default:
+			_, _ = io.WriteString(w, `{"id":9}`)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	t.Setenv("KILN_TEST_GITLAB_TOKEN", "glpat-1")
+	a := &Activities{DataDir: t.TempDir(), Log: zerolog.Nop()}
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestActivityEnvironment()
+	env.RegisterActivity(a)
+	_, err := env.ExecuteActivity(a.ReportRun, ReportInput{
+		RunID: "p/pr-4/d", Pipeline: "p", Repo: "group/proj", Commit: "0123456789abcdef0123456789abcdef01234567",
+		Event:   event.Event{Kind: event.KindReview, Host: event.HostGitLab, PullRequest: &event.PullRequest{Number: 4}},
+		Report:  &config.Report{APIURL: srv.URL + "/api/v4/", Token: config.SecretRef{Env: "KILN_TEST_GITLAB_TOKEN"}},
+		Stages:  []ReportStage{{Name: "build", State: "running"}},
+		Changed: []string{"build"},
+	})
+	require.NoError(t, err)
+	assert.Equal(t, []string{
+		"POST /api/v4/projects/group%2Fproj/statuses/0123456789abcdef0123456789abcdef01234567 glpat-1",
+		"GET /api/v4/projects/group%2Fproj/merge_requests/4/notes glpat-1",
+		"POST /api/v4/projects/group%2Fproj/merge_requests/4/notes glpat-1",
+	}, got)
+}

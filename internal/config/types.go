@@ -139,8 +139,9 @@ type CodeCommitRepo struct {
 // Report reports runs on a GitHub-compatible host (GitHub, Gitea): a commit
 // status per stage and one pull-request comment per review run.
 type Report struct {
-	// APIURL is the host's API base; default https://api.github.com/. For
-	// Gitea: https://gitea.example.com/api/v1/.
+	// APIURL is the host's API base; default https://api.github.com/, or
+	// https://gitlab.com/api/v4/ for a repository whose events come to
+	// /hooks/gitlab. For Gitea: https://gitea.example.com/api/v1/.
 	APIURL string `yaml:"api_url,omitempty" json:"api_url,omitempty"`
 	// Token authenticates kiln; read on the worker, never logged.
 	Token SecretRef `yaml:"token" json:"token"`

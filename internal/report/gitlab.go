@@ -1,0 +1,175 @@
+package report
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// GitLab reports runs to GitLab: a commit status per stage and one
+// merge-request note per run, through GitLab's REST API (v4).
+type GitLab struct {
+	api   string // ends in "/"
+	token string
+	http  *http.Client
+}
+
+// DefaultGitLabAPI is gitlab.com's API base.
+const DefaultGitLabAPI = "https://gitlab.com/api/v4/"
+
+// NewGitLab returns a reporter for the API at apiURL ("" means gitlab.com)
+// that authenticates with token, a personal, project or group access token
+// with the api scope. hc nil means a client with a 30 s timeout.
+func NewGitLab(apiURL, token string, hc *http.Client) (*GitLab, error) {
+	if apiURL == "" {
+		apiURL = DefaultGitLabAPI
+	}
+	u, err := apiBase(apiURL)
+	if err != nil {
+		return nil, err
+	}
+	if token == "" {
+		return nil, invalid("no token for %s", u.Redacted())
+	}
+	if hc == nil {
+		hc = &http.Client{Timeout: defaultTimeout}
+	}
+	return &GitLab{api: u.String(), token: token, http: hc}, nil
+}
+
+// gitlabStates maps a kiln stage state to a GitLab commit status state.
+var gitlabStates = map[string]string{
+	"pending":   "pending",
+	"waiting":   "pending",
+	"running":   "running",
+	"succeeded": "success",
+	"failed":    "failed",
+	"cancelled": "canceled",
+}
+
+// SetStatus sets the commit status of one stage on run.Commit, named
+// "kiln/<pipeline>/<stage>". GitLab refuses to set a status to the state
+// it has (a retried call does that), and that refusal is success.
+func (g *GitLab) SetStatus(ctx context.Context, run Run, stage Stage) error {
+	if run.Commit == "" {
+		return invalid("run %s has no commit to set a status on", run.RunID)
+	}
+	state, ok := gitlabStates[stage.State]
+	if !ok {
+		return invalid("stage %s has unknown state %q", stage.Name, stage.State)
+	}
+	name := statusContext(run.Pipeline, stage.Name)
+	body := map[string]string{"state": state, "name": name, "description": describeStage(stage)}
+	if run.URL != "" {
+		body["target_url"] = run.URL
+	}
+	what := fmt.Sprintf("set status %s on %s@%s", name, run.Repo, run.Commit)
+	_, err := g.do(ctx, http.MethodPost, g.project(run.Repo)+"/statuses/"+url.PathEscape(run.Commit), nil, body, nil, what)
+	if err != nil && strings.Contains(err.Error(), "Cannot transition status") {
+		return nil
+	}
+	return err
+}
+
+// UpsertComment keeps one note per run on merge request run.PR: it edits the
+// note that starts with the run's marker, or creates it, and returns its
+// ID. Looking up first makes a retried call edit the note an earlier
+// attempt created.
+func (g *GitLab) UpsertComment(ctx context.Context, run Run) (int64, error) {
+	if run.PR <= 0 {
+		return 0, invalid("run %s is not for a merge request", run.RunID)
+	}
+	notes := fmt.Sprintf("%s/merge_requests/%d/notes", g.project(run.Repo), run.PR)
+	where := fmt.Sprintf("%s!%d", run.Repo, run.PR)
+	marker, body := Marker(run.RunID), map[string]string{"body": CommentBody(run)}
+	for page := "1"; page != ""; {
+		var list []struct {
+			ID   int64  `json:"id"`
+			Body string `json:"body"`
+		}
+		q := url.Values{"per_page": {"100"}, "page": {page}, "sort": {"asc"}, "order_by": {"created_at"}}
+		h, err := g.do(ctx, http.MethodGet, notes, q, nil, &list, "list notes on "+where)
+		if err != nil {
+			return 0, err
+		}
+		for _, n := range list {
+			if strings.HasPrefix(n.Body, marker) {
+				_, err := g.do(ctx, http.MethodPut, notes+"/"+strconv.FormatInt(n.ID, 10), nil, body, nil,
+					fmt.Sprintf("edit note %d on %s", n.ID, where))
+				return n.ID, err
+			}
+		}
+		page = h.Get("X-Next-Page")
+	}
+	var created struct {
+		ID int64 `json:"id"`
+	}
+	_, err := g.do(ctx, http.MethodPost, notes, nil, body, &created, "create note on "+where)
+	return created.ID, err
+}
+
+// project is the API path of a project, by its URL-encoded full path.
+func (g *GitLab) project(repo string) string {
+	return "projects/" + url.PathEscape(repo)
+}
+
+// do sends one request and decodes the answer into out. A 401 or 403 is
+// ErrUnauthorized, a 404 ErrNotFound, a 400 or 422 ErrInvalid; 429 and
+// 5xx stay plain errors, which the activity retries. Errors never hold the
+// token.
+func (g *GitLab) do(ctx context.Context, method, path string, q url.Values, in, out any, what string) (http.Header, error) {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return nil, err
+		}
+		body = bytes.NewReader(b)
+	}
+	u := g.api + path
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, body)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("PRIVATE-TOKEN", g.token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := g.http.Do(req)
+	if err != nil {
+		return nil, &apiError{msg: strings.ReplaceAll(fmt.Sprintf("report: %s: %v", what, err), g.token, "***")}
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode >= 300 {
+		msg := fmt.Sprintf("report: %s: GitLab answered %s: %s", what, resp.Status, strings.TrimSpace(string(data)))
+		msg = strings.ReplaceAll(msg, g.token, "***")
+		var kind error
+		switch resp.StatusCode {
+		case http.StatusUnauthorized, http.StatusForbidden:
+			kind = ErrUnauthorized
+		case http.StatusNotFound:
+			kind = ErrNotFound
+		case http.StatusBadRequest, http.StatusUnprocessableEntity:
+			kind = ErrInvalid
+		}
+		e := &apiError{msg: msg}
+		if kind != nil {
+			e.errs = []error{kind}
+		}
+		return resp.Header, e
+	}
+	if out != nil {
+		if err := json.Unmarshal(data, out); err != nil {
+			return resp.Header, fmt.Errorf("report: %s: %w", what, err)
+		}
+	}
+	return resp.Header, nil
+}

@@ -96,11 +96,14 @@ type hostReporter interface {
 	UpsertComment(ctx context.Context, run report.Run) (int64, error)
 }
 
-// newHostReporter reports to GitLab for GitLab's events, and to a
-// GitHub-compatible host (GitHub, Gitea) otherwise.
+// newHostReporter reports to GitLab or Bitbucket for their events, and to
+// a GitHub-compatible host (GitHub, Gitea) otherwise.
 func newHostReporter(host, apiURL, token string) (hostReporter, error) {
-	if host == event.HostGitLab {
+	switch host {
+	case event.HostGitLab:
 		return report.NewGitLab(apiURL, token, nil)
+	case event.HostBitbucket:
+		return report.NewBitbucket(apiURL, token, nil)
 	}
 	return report.NewGitHub(report.GitHubOptions{APIURL: apiURL, Token: token})
 }

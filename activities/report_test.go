@@ -88,40 +88,57 @@ func TestReportRunFailureWithAHugeError(t *testing.T) {
 	assert.Contains(t, body, "\nBuild 'amazon-ebs' errored\n```", "the end of the output is kept")
 }
 
-// TestReportRunToGitLab: a run of a GitLab event reports to GitLab's API,
-// at its project path, with the token in PRIVATE-TOKEN: a status for the
-// changed stage and the merge request's note.
-func TestReportRunToGitLab(t *testing.T) {
-	var mu sync.Mutex
-	var got []string
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		defer mu.Unlock()
-		got = append(got, r.Method+" "+r.URL.EscapedPath()+" "+r.Header.Get("PRIVATE-TOKEN"))
-		switch r.Method {
-		case http.MethodGet:
-			_, _ = io.WriteString(w, "[]")
-		default:
-			_, _ = io.WriteString(w, `{"id":9}`)
-		}
-	}))
-	t.Cleanup(srv.Close)
-	t.Setenv("KILN_TEST_GITLAB_TOKEN", "glpat-1")
-	a := &Activities{DataDir: t.TempDir(), Log: zerolog.Nop()}
-	var s testsuite.WorkflowTestSuite
-	env := s.NewTestActivityEnvironment()
-	env.RegisterActivity(a)
-	_, err := env.ExecuteActivity(a.ReportRun, ReportInput{
-		RunID: "p/pr-4/d", Pipeline: "p", Repo: "group/proj", Commit: "0123456789abcdef0123456789abcdef01234567",
-		Event:   event.Event{Kind: event.KindReview, Host: event.HostGitLab, PullRequest: &event.PullRequest{Number: 4}},
-		Report:  &config.Report{APIURL: srv.URL + "/api/v4/", Token: config.SecretRef{Env: "KILN_TEST_GITLAB_TOKEN"}},
-		Stages:  []ReportStage{{Name: "build", State: "running"}},
-		Changed: []string{"build"},
-	})
-	require.NoError(t, err)
-	assert.Equal(t, []string{
-		"POST /api/v4/projects/group%2Fproj/statuses/0123456789abcdef0123456789abcdef01234567 glpat-1",
-		"GET /api/v4/projects/group%2Fproj/merge_requests/4/notes glpat-1",
-		"POST /api/v4/projects/group%2Fproj/merge_requests/4/notes glpat-1",
-	}, got)
+// TestReportRunToGitLabAndBitbucket: a run of a GitLab or Bitbucket
+// event reports to that host's API, with its authentication: a status for
+// the changed stage and the review's comment (a GitLab note).
+func TestReportRunToGitLabAndBitbucket(t *testing.T) {
+	for _, tc := range []struct {
+		host, api, repo string
+		want            []string
+	}{
+		{event.HostGitLab, "/api/v4/", "group/proj", []string{
+			"POST /api/v4/projects/group%2Fproj/statuses/0123456789abcdef0123456789abcdef01234567 PRIVATE-TOKEN=tok-1",
+			"GET /api/v4/projects/group%2Fproj/merge_requests/4/notes PRIVATE-TOKEN=tok-1",
+			"POST /api/v4/projects/group%2Fproj/merge_requests/4/notes PRIVATE-TOKEN=tok-1",
+		}},
+		{event.HostBitbucket, "/2.0/", "team/repo", []string{
+			"POST /2.0/repositories/team/repo/commit/0123456789abcdef0123456789abcdef01234567/statuses/build Authorization=Bearer tok-1",
+			"GET /2.0/repositories/team/repo/pullrequests/4/comments Authorization=Bearer tok-1",
+			"POST /2.0/repositories/team/repo/pullrequests/4/comments Authorization=Bearer tok-1",
+		}},
+	} {
+		t.Run(tc.host, func(t *testing.T) {
+			var mu sync.Mutex
+			var got []string
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				mu.Lock()
+				defer mu.Unlock()
+				auth := "PRIVATE-TOKEN=" + r.Header.Get("PRIVATE-TOKEN")
+				if tc.host == event.HostBitbucket {
+					auth = "Authorization=" + r.Header.Get("Authorization")
+				}
+				got = append(got, r.Method+" "+r.URL.EscapedPath()+" "+auth)
+				if r.Method == http.MethodGet {
+					_, _ = io.WriteString(w, map[bool]string{true: "[]", false: `{"values":[]}`}[tc.host == event.HostGitLab])
+					return
+				}
+				_, _ = io.WriteString(w, `{"id":9}`)
+			}))
+			t.Cleanup(srv.Close)
+			t.Setenv("KILN_TEST_HOST_TOKEN", "tok-1")
+			a := &Activities{DataDir: t.TempDir(), Log: zerolog.Nop(), UIURL: "http://ui"}
+			var s testsuite.WorkflowTestSuite
+			env := s.NewTestActivityEnvironment()
+			env.RegisterActivity(a)
+			_, err := env.ExecuteActivity(a.ReportRun, ReportInput{
+				RunID: "p/pr-4/d", Pipeline: "p", Repo: tc.repo, Commit: "0123456789abcdef0123456789abcdef01234567",
+				Event:   event.Event{Kind: event.KindReview, Host: tc.host, PullRequest: &event.PullRequest{Number: 4}},
+				Report:  &config.Report{APIURL: srv.URL + tc.api, Token: config.SecretRef{Env: "KILN_TEST_HOST_TOKEN"}},
+				Stages:  []ReportStage{{Name: "build", State: "running"}},
+				Changed: []string{"build"},
+			})
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, got)
+		})
+	}
 }

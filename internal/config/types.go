@@ -139,9 +139,10 @@ type CodeCommitRepo struct {
 // Report reports runs on a GitHub-compatible host (GitHub, Gitea): a commit
 // status per stage and one pull-request comment per review run.
 type Report struct {
-	// APIURL is the host's API base; default https://api.github.com/, or
+	// APIURL is the host's API base; default https://api.github.com/,
 	// https://gitlab.com/api/v4/ for a repository whose events come to
-	// /hooks/gitlab. For Gitea: https://gitea.example.com/api/v1/.
+	// /hooks/gitlab, https://api.bitbucket.org/2.0/ for /hooks/bitbucket.
+	// For Gitea: https://gitea.example.com/api/v1/.
 	APIURL string `yaml:"api_url,omitempty" json:"api_url,omitempty"`
 	// Token authenticates kiln; read on the worker, never logged.
 	Token SecretRef `yaml:"token" json:"token"`

@@ -1,11 +1,8 @@
 package report
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -14,11 +11,7 @@ import (
 
 // GitLab reports runs to GitLab: a commit status per stage and one
 // merge-request note per run, through GitLab's REST API (v4).
-type GitLab struct {
-	api   string // ends in "/"
-	token string
-	http  *http.Client
-}
+type GitLab struct{ restAPI }
 
 // DefaultGitLabAPI is gitlab.com's API base.
 const DefaultGitLabAPI = "https://gitlab.com/api/v4/"
@@ -40,7 +33,7 @@ func NewGitLab(apiURL, token string, hc *http.Client) (*GitLab, error) {
 	if hc == nil {
 		hc = &http.Client{Timeout: defaultTimeout}
 	}
-	return &GitLab{api: u.String(), token: token, http: hc}, nil
+	return &GitLab{restAPI{host: "GitLab", api: u.String(), header: "PRIVATE-TOKEN", value: token, token: token, http: hc}}, nil
 }
 
 // gitlabStates maps a kiln stage state to a GitLab commit status state.
@@ -117,59 +110,4 @@ func (g *GitLab) UpsertComment(ctx context.Context, run Run) (int64, error) {
 // project is the API path of a project, by its URL-encoded full path.
 func (g *GitLab) project(repo string) string {
 	return "projects/" + url.PathEscape(repo)
-}
-
-// do sends one request and decodes the answer into out. A 401 or 403 is
-// ErrUnauthorized, a 404 ErrNotFound, a 400 or 422 ErrInvalid; 429 and
-// 5xx stay plain errors, which the activity retries. Errors never hold the
-// token.
-func (g *GitLab) do(ctx context.Context, method, path string, q url.Values, in, out any, what string) (http.Header, error) {
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return nil, err
-		}
-		body = bytes.NewReader(b)
-	}
-	u := g.api + path
-	if len(q) > 0 {
-		u += "?" + q.Encode()
-	}
-	req, err := http.NewRequestWithContext(ctx, method, u, body)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("PRIVATE-TOKEN", g.token)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := g.http.Do(req)
-	if err != nil {
-		return nil, &apiError{msg: strings.ReplaceAll(fmt.Sprintf("report: %s: %v", what, err), g.token, "***")}
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if resp.StatusCode >= 300 {
-		msg := fmt.Sprintf("report: %s: GitLab answered %s: %s", what, resp.Status, strings.TrimSpace(string(data)))
-		msg = strings.ReplaceAll(msg, g.token, "***")
-		var kind error
-		switch resp.StatusCode {
-		case http.StatusUnauthorized, http.StatusForbidden:
-			kind = ErrUnauthorized
-		case http.StatusNotFound:
-			kind = ErrNotFound
-		case http.StatusBadRequest, http.StatusUnprocessableEntity:
-			kind = ErrInvalid
-		}
-		e := &apiError{msg: msg}
-		if kind != nil {
-			e.errs = []error{kind}
-		}
-		return resp.Header, e
-	}
-	if out != nil {
-		if err := json.Unmarshal(data, out); err != nil {
-			return resp.Header, fmt.Errorf("report: %s: %w", what, err)
-		}
-	}
-	return resp.Header, nil
 }

@@ -21,20 +21,11 @@ const DefaultBitbucketAPI = "https://api.bitbucket.org/2.0/"
 // workspace access token allowed to write pull requests and statuses. hc
 // nil means a client with a 30 s timeout.
 func NewBitbucket(apiURL, token string, hc *http.Client) (*Bitbucket, error) {
-	if apiURL == "" {
-		apiURL = DefaultBitbucketAPI
-	}
-	u, err := apiBase(apiURL)
+	api, err := newRestAPI("Bitbucket", apiURL, DefaultBitbucketAPI, "Authorization", "Bearer ", token, hc)
 	if err != nil {
 		return nil, err
 	}
-	if token == "" {
-		return nil, invalid("no token for %s", u.Redacted())
-	}
-	if hc == nil {
-		hc = &http.Client{Timeout: defaultTimeout}
-	}
-	return &Bitbucket{restAPI{host: "Bitbucket", api: u.String(), header: "Authorization", value: "Bearer " + token, token: token, http: hc}}, nil
+	return &Bitbucket{api}, nil
 }
 
 // bitbucketStates maps a kiln stage state to a Bitbucket build state; it
@@ -52,19 +43,16 @@ var bitbucketStates = map[string]string{
 // "kiln/<pipeline>/<stage>". Bitbucket needs a link: run.URL, the run in
 // the Web UI (kiln worker --ui-url).
 func (b *Bitbucket) SetStatus(ctx context.Context, run Run, stage Stage) error {
-	if run.Commit == "" {
-		return invalid("run %s has no commit to set a status on", run.RunID)
+	state, err := stateOf(run, stage, bitbucketStates)
+	if err != nil {
+		return err
 	}
 	if run.URL == "" {
 		return invalid("Bitbucket needs a link for a build status: give the worker --ui-url")
 	}
-	state, ok := bitbucketStates[stage.State]
-	if !ok {
-		return invalid("stage %s has unknown state %q", stage.Name, stage.State)
-	}
 	key := statusContext(run.Pipeline, stage.Name)
 	body := map[string]string{"key": key, "state": state, "name": key, "description": describeStage(stage), "url": run.URL}
-	_, err := b.do(ctx, http.MethodPost, b.repo(run.Repo)+"/commit/"+url.PathEscape(run.Commit)+"/statuses/build", nil, body, nil,
+	_, err = b.do(ctx, http.MethodPost, b.repo(run.Repo)+"/commit/"+url.PathEscape(run.Commit)+"/statuses/build", nil, body, nil,
 		fmt.Sprintf("set status %s on %s@%s", key, run.Repo, run.Commit))
 	return err
 }

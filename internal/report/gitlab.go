@@ -20,20 +20,11 @@ const DefaultGitLabAPI = "https://gitlab.com/api/v4/"
 // that authenticates with token, a personal, project or group access token
 // with the api scope. hc nil means a client with a 30 s timeout.
 func NewGitLab(apiURL, token string, hc *http.Client) (*GitLab, error) {
-	if apiURL == "" {
-		apiURL = DefaultGitLabAPI
-	}
-	u, err := apiBase(apiURL)
+	api, err := newRestAPI("GitLab", apiURL, DefaultGitLabAPI, "PRIVATE-TOKEN", "", token, hc)
 	if err != nil {
 		return nil, err
 	}
-	if token == "" {
-		return nil, invalid("no token for %s", u.Redacted())
-	}
-	if hc == nil {
-		hc = &http.Client{Timeout: defaultTimeout}
-	}
-	return &GitLab{restAPI{host: "GitLab", api: u.String(), header: "PRIVATE-TOKEN", value: token, token: token, http: hc}}, nil
+	return &GitLab{api}, nil
 }
 
 // gitlabStates maps a kiln stage state to a GitLab commit status state.
@@ -50,12 +41,9 @@ var gitlabStates = map[string]string{
 // "kiln/<pipeline>/<stage>". GitLab refuses to set a status to the state
 // it has (a retried call does that), and that refusal is success.
 func (g *GitLab) SetStatus(ctx context.Context, run Run, stage Stage) error {
-	if run.Commit == "" {
-		return invalid("run %s has no commit to set a status on", run.RunID)
-	}
-	state, ok := gitlabStates[stage.State]
-	if !ok {
-		return invalid("stage %s has unknown state %q", stage.Name, stage.State)
+	state, err := stateOf(run, stage, gitlabStates)
+	if err != nil {
+		return err
 	}
 	name := statusContext(run.Pipeline, stage.Name)
 	body := map[string]string{"state": state, "name": name, "description": describeStage(stage)}
@@ -63,7 +51,7 @@ func (g *GitLab) SetStatus(ctx context.Context, run Run, stage Stage) error {
 		body["target_url"] = run.URL
 	}
 	what := fmt.Sprintf("set status %s on %s@%s", name, run.Repo, run.Commit)
-	_, err := g.do(ctx, http.MethodPost, g.project(run.Repo)+"/statuses/"+url.PathEscape(run.Commit), nil, body, nil, what)
+	_, err = g.do(ctx, http.MethodPost, g.project(run.Repo)+"/statuses/"+url.PathEscape(run.Commit), nil, body, nil, what)
 	if err != nil && strings.Contains(err.Error(), "Cannot transition status") {
 		return nil
 	}

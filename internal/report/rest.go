@@ -21,6 +21,37 @@ type restAPI struct {
 	http          *http.Client
 }
 
+// newRestAPI is the API at apiURL (def when empty) of host, sending token
+// in header as prefix+token. hc nil means a client with a 30 s timeout.
+func newRestAPI(host, apiURL, def, header, prefix, token string, hc *http.Client) (restAPI, error) {
+	if apiURL == "" {
+		apiURL = def
+	}
+	u, err := apiBase(apiURL)
+	if err != nil {
+		return restAPI{}, err
+	}
+	if token == "" {
+		return restAPI{}, invalid("no token for %s", u.Redacted())
+	}
+	if hc == nil {
+		hc = &http.Client{Timeout: defaultTimeout}
+	}
+	return restAPI{host: host, api: u.String(), header: header, value: prefix + token, token: token, http: hc}, nil
+}
+
+// stateOf is the host's state for stage on run.Commit, from states.
+func stateOf(run Run, stage Stage, states map[string]string) (string, error) {
+	if run.Commit == "" {
+		return "", invalid("run %s has no commit to set a status on", run.RunID)
+	}
+	state, ok := states[stage.State]
+	if !ok {
+		return "", invalid("stage %s has unknown state %q", stage.Name, stage.State)
+	}
+	return state, nil
+}
+
 // do sends one request and decodes the answer into out. A 401 or 403 is
 // ErrUnauthorized, a 404 ErrNotFound, a 400 or 422 ErrInvalid; 429 and
 // 5xx stay plain errors, which the activity retries. Errors never hold the

@@ -58,6 +58,32 @@ func (Host) Normalize(eventType, deliveryID string, payload []byte) ([]event.Eve
 	return nil, fmt.Sprintf("%s events start nothing", eventType), nil
 }
 
+// Comment reads a note on a merge request (a Note Hook): its first line
+// may approve the merge request's waiting runs. GitLab sends no
+// association, so only the logins repos[].trust lists may.
+func (Host) Comment(_ string, payload []byte) (*intake.Comment, error) {
+	var p struct {
+		ObjectKind string `json:"object_kind"`
+		User       struct {
+			Username string `json:"username"`
+		} `json:"user"`
+		ObjectAttributes struct {
+			Note         string `json:"note"`
+			NoteableType string `json:"noteable_type"`
+		} `json:"object_attributes"`
+		MergeRequest *struct {
+			IID int `json:"iid"`
+		} `json:"merge_request"`
+	}
+	if err := json.Unmarshal(payload, &p); err != nil {
+		return nil, fmt.Errorf("%w: %v", intake.ErrMalformed, err)
+	}
+	if p.ObjectKind != "note" || p.ObjectAttributes.NoteableType != "MergeRequest" || p.MergeRequest == nil {
+		return nil, nil
+	}
+	return &intake.Comment{Number: p.MergeRequest.IID, Body: p.ObjectAttributes.Note, By: p.User.Username}, nil
+}
+
 // payloadOf is the part of push, tag push and merge request payloads kiln
 // reads.
 type payloadOf struct {

@@ -2,7 +2,9 @@ package gitlab
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -81,7 +83,7 @@ func TestCorpus(t *testing.T) {
 			PullRequest: &event.PullRequest{Number: 1, Title: "MS-Viewport", SourceBranch: "ms-viewport", TargetBranch: "master",
 				SourceCommit:   "da1560886d4f094c3e6c9ef40349f7d38b5d27d7",
 				SourceCloneURL: "http://example.com/awesome_space/awesome_project.git"}}, ""},
-		{"note_merge_request.json", "Note Hook", nil, "Note Hook events start nothing"},
+		{"note_merge_request.json", "Note Hook", nil, "the comment is no kiln command"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
@@ -159,6 +161,48 @@ func TestMergeRequestActions(t *testing.T) {
 			assert.Equal(t, "refs/merge-requests/4/head", ev.Ref)
 			r := config.Repo{Name: "mike/diaspora"}
 			assert.Equal(t, tt.fork, r.Untrusted(ev) != "", "a fork's merge request waits for approval")
+		})
+	}
+}
+
+// approver records the merge requests a note approved.
+type approver struct {
+	intaketest.FakeStarter
+	approved []string
+}
+
+func (a *approver) ApprovePullRequest(_ context.Context, repo string, number int, commit, by string) ([]string, error) {
+	a.approved = append(a.approved, fmt.Sprintf("%s!%d@%s by %s", repo, number, commit, by))
+	return []string{"run-1"}, nil
+}
+
+// TestApproveByNote: a "/kiln approve <commit>" note on a merge request by
+// a login the repository trusts approves it; GitLab sends no association,
+// so anyone else's is ignored.
+func TestApproveByNote(t *testing.T) {
+	note := bytes.Replace(corpus(t, "note_merge_request.json"), []byte(`"note": "This MR needs work."`), []byte(`"note": "/kiln approve 562e173be03b"`), 1)
+	require.Contains(t, string(note), "/kiln approve 562e173be03b", "the corpus note was rewritten")
+	for _, tc := range []struct {
+		name   string
+		logins []string
+		status int
+	}{
+		{"a trusted login", []string{"root"}, http.StatusOK},
+		{"nobody listed", nil, http.StatusAccepted},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := &config.Config{Repos: []config.Repo{{Name: "gitlab-org/gitlab-test", CloneURL: "/srv/x",
+				Trust: &config.Trust{Logins: tc.logins}}}}
+			a := &approver{}
+			h := intake.NewHandler(Host{}, cfg, map[string][]byte{"gitlab-org/gitlab-test": []byte(token)}, a, zerolog.Nop())
+			status, resp := deliver(t, h, "Note Hook", token, note)
+			assert.Equal(t, tc.status, status, "%+v", resp)
+			if tc.status == http.StatusOK {
+				assert.Equal(t, []string{"gitlab-org/gitlab-test!1@562e173be03b by root"}, a.approved)
+				assert.Equal(t, []string{"run-1"}, resp.Approved)
+			} else {
+				assert.Empty(t, a.approved)
+			}
 		})
 	}
 }

@@ -48,6 +48,13 @@ type Host interface {
 	Normalize(eventType, deliveryID string, payload []byte) (evs []event.Event, ignored string, err error)
 }
 
+// Commenter is a Host whose deliveries may be new comments on a pull or
+// merge request; Handler answers those with AnswerComment. Comment returns
+// nil for a delivery that is no such comment.
+type Commenter interface {
+	Comment(eventType string, payload []byte) (*Comment, error)
+}
+
 // ErrMalformed wraps the errors of a payload that is not what its host
 // sends: the delivery is answered 400.
 var ErrMalformed = errors.New("malformed webhook payload")
@@ -92,6 +99,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		Reject(w, log, status, err.Error())
 		return
+	}
+	if cm, ok := h.host.(Commenter); ok {
+		c, err := cm.Comment(eventType, body)
+		if err != nil {
+			Reject(w, log, http.StatusBadRequest, err.Error())
+			return
+		}
+		if c != nil {
+			AnswerComment(r.Context(), w, log, h.cfg, h.starter, repo, *c)
+			return
+		}
 	}
 	evs, ignored, err := h.host.Normalize(eventType, deliveryID, body)
 	for i := 0; err == nil && i < len(evs); i++ {

@@ -86,6 +86,34 @@ type side struct {
 	Repository repository `json:"repository"`
 }
 
+// Comment reads a new comment on a pull request
+// (pullrequest:comment_created): its first line may approve the pull
+// request's waiting runs. The commenter is their account_id, which is
+// unique (a nickname is not), so repos[].trust.logins lists account IDs for
+// a Bitbucket repository.
+func (Host) Comment(eventType string, payload []byte) (*intake.Comment, error) {
+	if eventType != "pullrequest:comment_created" {
+		return nil, nil
+	}
+	var p struct {
+		Actor struct {
+			AccountID string `json:"account_id"`
+		} `json:"actor"`
+		PullRequest struct {
+			ID int `json:"id"`
+		} `json:"pullrequest"`
+		Comment struct {
+			Content struct {
+				Raw string `json:"raw"`
+			} `json:"content"`
+		} `json:"comment"`
+	}
+	if err := json.Unmarshal(payload, &p); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", intake.ErrMalformed, eventType, err)
+	}
+	return &intake.Comment{Number: p.PullRequest.ID, Body: p.Comment.Content.Raw, By: p.Actor.AccountID}, nil
+}
+
 type payloadOf struct {
 	Repository repository `json:"repository"`
 	Actor      actor      `json:"actor"`

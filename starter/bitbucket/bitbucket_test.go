@@ -2,10 +2,12 @@ package bitbucket
 
 import (
 	"bytes"
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -187,4 +189,45 @@ func TestPullRequestEditIsNoNewRun(t *testing.T) {
 	calls := starter.Calls()
 	require.Len(t, calls, 2)
 	assert.Equal(t, calls[0].Event.DeliveryID, calls[1].Event.DeliveryID)
+}
+
+// commentApprover records the pull requests a comment approved.
+type commentApprover struct {
+	intaketest.FakeStarter
+	approved []string
+}
+
+func (a *commentApprover) ApprovePullRequest(_ context.Context, repo string, number int, commit, by string) ([]string, error) {
+	a.approved = append(a.approved, fmt.Sprintf("%s#%d@%s by %s", repo, number, commit, by))
+	return []string{"run-1"}, nil
+}
+
+// TestApproveByComment: "/kiln approve <commit>" in a pull request comment
+// by an account the repository trusts approves; the account is named by
+// its account_id, since nicknames are not unique.
+func TestApproveByComment(t *testing.T) {
+	body := bytes.Replace(corpus(t, "pull-request-comment-created.json"), []byte(`"raw":"Comment text"`), []byte(`"raw":"/kiln approve d3022fc0ca3d"`), 1)
+	require.Contains(t, string(body), "/kiln approve d3022fc0ca3d", "the corpus comment was rewritten")
+	for _, tc := range []struct {
+		name   string
+		logins []string
+		status int
+	}{
+		{"a trusted account", []string{"udfy9suggmzpswxc7n200y3c"}, http.StatusOK},
+		{"the nickname is not enough", []string{"emmap1"}, http.StatusAccepted},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := &config.Config{Repos: []config.Repo{{Name: "team_name/repo_name", CloneURL: "/srv/repo",
+				Trust: &config.Trust{Logins: tc.logins}}}}
+			a := &commentApprover{}
+			h := intake.NewHandler(Host{}, cfg, map[string][]byte{"team_name/repo_name": []byte(secret)}, a, zerolog.Nop())
+			status, resp := deliver(t, h, "pullrequest:comment_created", sign(body, secret), body)
+			assert.Equal(t, tc.status, status, "%+v", resp)
+			if tc.status == http.StatusOK {
+				assert.Equal(t, []string{"team_name/repo_name#1@d3022fc0ca3d by udfy9suggmzpswxc7n200y3c"}, a.approved)
+			} else {
+				assert.Empty(t, a.approved)
+			}
+		})
+	}
 }

@@ -62,3 +62,9 @@ func (f *FakeStarter) Calls() []StartCall {
 	defer f.mu.Unlock()
 	return append([]StartCall(nil), f.calls...)
 }
+
+// ApprovePullRequest approves nothing: no run waits in a fake. It makes
+// FakeStarter an intake.PullRequestApprover, as the real starter is.
+func (f *FakeStarter) ApprovePullRequest(context.Context, string, int, string, string) ([]string, error) {
+	return nil, nil
+}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/rs/zerolog"
 
@@ -15,16 +14,9 @@ import (
 	"github.com/kiln-ci/kiln/starter/intake"
 )
 
-// MaxBodyBytes bounds a webhook body. GitHub caps payloads at 25 MiB; anything
-// larger is not from GitHub.
-const MaxBodyBytes = 25 << 20
-
-// startTimeout bounds starting runs, so a delivery is answered within GitHub's
-// 10 second limit, with a second to spare for the network, even when Temporal
-// is slow. A delivery answered 503 is redelivered on request (or by a proxy
-// that honours Retry-After), and the workflow ID makes the redelivery start
-// nothing twice.
-const startTimeout = 9 * time.Second
+// MaxBodyBytes bounds a webhook body: every intake's bound, as GitHub caps
+// payloads at 25 MiB.
+const MaxBodyBytes = intake.MaxBodyBytes
 
 // errNoRepository: the delivery names no repository, as an organization's
 // or a GitHub App's hook sends.
@@ -141,7 +133,7 @@ func (h *Handler) readDelivery(w http.ResponseWriter, r *http.Request) (delivery
 }
 
 func (h *Handler) start(ctx context.Context, w http.ResponseWriter, log zerolog.Logger, ev event.Event) {
-	intake.StartMatching(ctx, w, log, h.cfg, h.starter, ev, startTimeout)
+	intake.StartMatching(ctx, w, log, h.cfg, h.starter, ev, intake.StartTimeout)
 }
 
 // reject logs and answers a delivery that is refused or cannot be read.

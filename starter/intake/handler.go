@@ -25,7 +25,10 @@ import (
 const MaxBodyBytes = 25 << 20
 
 // StartTimeout bounds starting a delivery's runs, so it is answered within
-// the 10 seconds hosts wait, with a second to spare for the network.
+// the 10 seconds hosts wait, with a second to spare for the network, even
+// when Temporal is slow. A delivery answered 503 is redelivered on request
+// (or by a proxy that honours Retry-After), and the workflow ID makes the
+// redelivery start nothing twice.
 const StartTimeout = 9 * time.Second
 
 // Host is what one git host's endpoint knows of its own deliveries: which

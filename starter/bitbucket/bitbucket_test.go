@@ -2,12 +2,10 @@ package bitbucket
 
 import (
 	"bytes"
-	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -191,17 +189,6 @@ func TestPullRequestEditIsNoNewRun(t *testing.T) {
 	assert.Equal(t, calls[0].Event.DeliveryID, calls[1].Event.DeliveryID)
 }
 
-// commentApprover records the pull requests a comment approved.
-type commentApprover struct {
-	intaketest.FakeStarter
-	approved []string
-}
-
-func (a *commentApprover) ApprovePullRequest(_ context.Context, repo string, number int, commit, by string) ([]string, error) {
-	a.approved = append(a.approved, fmt.Sprintf("%s#%d@%s by %s", repo, number, commit, by))
-	return []string{"run-1"}, nil
-}
-
 // TestApproveByComment: "/kiln approve <commit>" in a pull request comment
 // by an account the repository trusts approves; the account is named by
 // its account_id, since nicknames are not unique.
@@ -219,14 +206,15 @@ func TestApproveByComment(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := &config.Config{Repos: []config.Repo{{Name: "team_name/repo_name", CloneURL: "/srv/repo",
 				Trust: &config.Trust{Logins: tc.logins}}}}
-			a := &commentApprover{}
+			a := &intaketest.FakeStarter{}
 			h := intake.NewHandler(Host{}, cfg, map[string][]byte{"team_name/repo_name": []byte(secret)}, a, zerolog.Nop())
 			status, resp := deliver(t, h, "pullrequest:comment_created", sign(body, secret), body)
 			assert.Equal(t, tc.status, status, "%+v", resp)
 			if tc.status == http.StatusOK {
-				assert.Equal(t, []string{"team_name/repo_name#1@d3022fc0ca3d by udfy9suggmzpswxc7n200y3c"}, a.approved)
+				assert.Equal(t, []string{"team_name/repo_name#1@d3022fc0ca3d by udfy9suggmzpswxc7n200y3c"}, a.Approvals())
+				assert.Equal(t, []string{"kiln/pr-1/d3022fc0ca3d"}, resp.Approved)
 			} else {
-				assert.Empty(t, a.approved)
+				assert.Empty(t, a.Approvals())
 			}
 		})
 	}

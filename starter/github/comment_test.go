@@ -1,9 +1,9 @@
 package github
 
 import (
-	"context"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/rs/zerolog"
@@ -11,19 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/kiln-ci/kiln/internal/config"
-	"github.com/kiln-ci/kiln/starter/intake/intaketest"
 )
-
-// approvingStarter records the pull requests a comment approved.
-type approvingStarter struct {
-	intaketest.FakeStarter
-	approved []string
-}
-
-func (a *approvingStarter) ApprovePullRequest(_ context.Context, repo string, number int, commit, by string) ([]string, error) {
-	a.approved = append(a.approved, repo+"#"+strconv.Itoa(number)+"@"+commit+" by "+by)
-	return []string{"widget/pr-" + strconv.Itoa(number) + "/d"}, nil
-}
 
 // TestApproveComment covers the comments that approve and those that do
 // not, in GitHub's payload and in Gitea's, whose repository.owner is a
@@ -54,25 +42,27 @@ func TestApproveComment(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := pipelinesFor("acme/widget")
-			starter := &approvingStarter{}
+			starter := &fakeStarter{}
 			h := NewHandler(cfg, map[string][]byte{"acme/widget": []byte(testSecret)}, starter, zerolog.Nop())
 			status, resp := serve(t, h, newDelivery("issue_comment", "d-1", []byte(tt.payload)))
 			assert.Equal(t, tt.status, status, "%+v", resp)
 			if tt.approved == "" {
-				assert.Empty(t, starter.approved)
+				assert.Empty(t, starter.Approvals())
 				assert.NotEmpty(t, resp.Ignored)
 				return
 			}
-			require.Equal(t, []string{tt.approved}, starter.approved)
-			assert.Equal(t, []string{"widget/pr-42/d"}, resp.Approved)
+			require.Equal(t, []string{tt.approved}, starter.Approvals())
+			_, commit, _ := strings.Cut(tt.approved, "@")
+			commit, _, _ = strings.Cut(commit, " ")
+			assert.Equal(t, []string{"kiln/pr-42/" + commit}, resp.Approved)
 		})
 	}
 	// Gitea sends no association: a login the repository lists may approve.
 	cfg := pipelinesFor("acme/widget")
 	cfg.Repos[0].Trust = &config.Trust{Logins: []string{"dev2"}}
-	starter := &approvingStarter{}
+	starter := &fakeStarter{}
 	h := NewHandler(cfg, map[string][]byte{"acme/widget": []byte(testSecret)}, starter, zerolog.Nop())
 	status, _ := serve(t, h, newDelivery("issue_comment", "d-2", []byte(gitea)))
 	assert.Equal(t, http.StatusOK, status)
-	assert.Equal(t, []string{"acme/widget#42@c0ffee1 by dev2"}, starter.approved)
+	assert.Equal(t, []string{"acme/widget#42@c0ffee1 by dev2"}, starter.Approvals())
 }

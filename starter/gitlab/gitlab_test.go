@@ -2,9 +2,7 @@ package gitlab
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -165,17 +163,6 @@ func TestMergeRequestActions(t *testing.T) {
 	}
 }
 
-// approver records the merge requests a note approved.
-type approver struct {
-	intaketest.FakeStarter
-	approved []string
-}
-
-func (a *approver) ApprovePullRequest(_ context.Context, repo string, number int, commit, by string) ([]string, error) {
-	a.approved = append(a.approved, fmt.Sprintf("%s!%d@%s by %s", repo, number, commit, by))
-	return []string{"run-1"}, nil
-}
-
 // TestApproveByNote: a "/kiln approve <commit>" note on a merge request by
 // a login the repository trusts approves it; GitLab sends no association,
 // so anyone else's is ignored.
@@ -193,15 +180,15 @@ func TestApproveByNote(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := &config.Config{Repos: []config.Repo{{Name: "gitlab-org/gitlab-test", CloneURL: "/srv/x",
 				Trust: &config.Trust{Logins: tc.logins}}}}
-			a := &approver{}
+			a := &intaketest.FakeStarter{}
 			h := intake.NewHandler(Host{}, cfg, map[string][]byte{"gitlab-org/gitlab-test": []byte(token)}, a, zerolog.Nop())
 			status, resp := deliver(t, h, "Note Hook", token, note)
 			assert.Equal(t, tc.status, status, "%+v", resp)
 			if tc.status == http.StatusOK {
-				assert.Equal(t, []string{"gitlab-org/gitlab-test!1@562e173be03b by root"}, a.approved)
-				assert.Equal(t, []string{"run-1"}, resp.Approved)
+				assert.Equal(t, []string{"gitlab-org/gitlab-test#1@562e173be03b by root"}, a.Approvals())
+				assert.Equal(t, []string{"kiln/pr-1/562e173be03b"}, resp.Approved)
 			} else {
-				assert.Empty(t, a.approved)
+				assert.Empty(t, a.Approvals())
 			}
 		})
 	}

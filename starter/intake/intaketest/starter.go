@@ -5,6 +5,7 @@ package intaketest
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
@@ -24,15 +25,18 @@ type StartCall struct {
 // records StartRun calls and, like Temporal under kiln's workflow ID policy,
 // reports a run whose ID it has seen before as already started. Dup makes
 // every start a duplicate; Err fails every start, and ErrFor the starts of
-// the pipelines it names.
+// the pipelines it names. It records comment approvals too, each as
+// "repo#number@commit by who", and answers each with one run,
+// "kiln/pr-<number>/<commit>".
 type FakeStarter struct {
 	Dup    bool
 	Err    error
 	ErrFor map[string]error
 
-	mu    sync.Mutex
-	calls []StartCall
-	seen  map[string]bool
+	mu        sync.Mutex
+	calls     []StartCall
+	approvals []string
+	seen      map[string]bool
 }
 
 // StartRun records the call and answers as described on FakeStarter.
@@ -63,8 +67,18 @@ func (f *FakeStarter) Calls() []StartCall {
 	return append([]StartCall(nil), f.calls...)
 }
 
-// ApprovePullRequest approves nothing: no run waits in a fake. It makes
-// FakeStarter an intake.PullRequestApprover, as the real starter is.
-func (f *FakeStarter) ApprovePullRequest(context.Context, string, int, string, string) ([]string, error) {
-	return nil, nil
+// ApprovePullRequest records the approval and answers with one run, as
+// the real starter does when a run of the commit waits.
+func (f *FakeStarter) ApprovePullRequest(_ context.Context, repo string, number int, commit, by string) ([]string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.approvals = append(f.approvals, fmt.Sprintf("%s#%d@%s by %s", repo, number, commit, by))
+	return []string{fmt.Sprintf("kiln/pr-%d/%s", number, commit)}, nil
+}
+
+// Approvals returns the approvals so far, oldest first.
+func (f *FakeStarter) Approvals() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.approvals...)
 }

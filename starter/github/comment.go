@@ -42,16 +42,11 @@ func (h *Handler) comment(ctx context.Context, w http.ResponseWriter, log zerolo
 	isPull := c.IsPull || (len(c.Issue.PullRequest) > 0 && string(c.Issue.PullRequest) != "null")
 	switch {
 	case c.Action != "created":
-		h.ignore(w, log, fmt.Sprintf("issue_comment action %q starts nothing", c.Action))
+		intake.Ignore(w, log, fmt.Sprintf("issue_comment action %q starts nothing", c.Action))
 	case !isPull:
-		h.ignore(w, log, fmt.Sprintf("a comment on issue #%d, which is no pull request, starts nothing", c.Issue.Number))
+		intake.Ignore(w, log, fmt.Sprintf("a comment on issue #%d, which is no pull request, starts nothing", c.Issue.Number))
 	default:
 		intake.AnswerComment(ctx, w, log, h.cfg, h.starter, repo, intake.Comment{Number: c.Issue.Number,
 			Body: c.Comment.Body, By: c.Comment.User.Login, Association: strings.ToUpper(c.Comment.AuthorAssociation)})
 	}
-}
-
-func (h *Handler) ignore(w http.ResponseWriter, log zerolog.Logger, reason string) {
-	log.Info().Str("reason", reason).Msg("webhook ignored")
-	intake.WriteJSON(w, http.StatusAccepted, Response{Ignored: reason})
 }

@@ -73,7 +73,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			intake.WriteJSON(w, http.StatusOK, Response{Pong: true})
 			return
 		}
-		h.ignore(w, log, fmt.Sprintf("%s names no repository; kiln starts runs only for the repositories in kiln.yaml", eventType))
+		intake.Ignore(w, log, fmt.Sprintf("%s names no repository; kiln starts runs only for the repositories in kiln.yaml", eventType))
 		return
 	}
 	if err != nil {
@@ -93,8 +93,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		log.Info().Msg("webhook ping")
 		intake.WriteJSON(w, http.StatusOK, Response{Pong: true})
 	case ignored != "":
-		log.Info().Str("reason", ignored).Msg("webhook ignored")
-		intake.WriteJSON(w, http.StatusAccepted, Response{Ignored: ignored})
+		intake.Ignore(w, log, ignored)
 	default:
 		h.start(r.Context(), w, log.With().Str("ref", ev.Ref).Logger(), ev)
 	}

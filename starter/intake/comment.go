@@ -44,10 +44,7 @@ type Comment struct {
 func AnswerComment(ctx context.Context, w http.ResponseWriter, log zerolog.Logger, cfg *config.Config, runs RunStarter, repo string, c Comment) {
 	first, _, _ := strings.Cut(strings.TrimSpace(c.Body), "\n")
 	words := strings.Fields(first)
-	ignore := func(reason string) {
-		log.Info().Str("reason", reason).Msg("webhook ignored")
-		WriteJSON(w, http.StatusAccepted, Response{Ignored: reason})
-	}
+	ignore := func(reason string) { Ignore(w, log, reason) }
 	switch {
 	case len(words) < 2 || strings.Join(words[:2], " ") != ApproveCommand:
 		ignore("the comment is no kiln command")

@@ -122,8 +122,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		Reject(w, log, http.StatusBadRequest, err.Error())
 	case ignored != "" || len(evs) == 0:
-		log.Info().Str("reason", ignored).Msg("webhook ignored")
-		WriteJSON(w, http.StatusAccepted, Response{Ignored: ignored})
+		Ignore(w, log, ignored)
 	default:
 		h.start(r.Context(), w, log, evs)
 	}

@@ -34,9 +34,7 @@ func StartMatching(ctx context.Context, w http.ResponseWriter, log zerolog.Logge
 	runs RunStarter, ev event.Event, timeout time.Duration) {
 	pipelines := cfg.Match(ev)
 	if len(pipelines) == 0 {
-		reason := fmt.Sprintf("no pipeline of repo %s is triggered by %s", ev.Repo, Describe(ev))
-		log.Info().Str("reason", reason).Msg("webhook ignored")
-		WriteJSON(w, http.StatusAccepted, Response{Ignored: reason})
+		Ignore(w, log, fmt.Sprintf("no pipeline of repo %s is triggered by %s", ev.Repo, Describe(ev)))
 		return
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
@@ -100,6 +98,12 @@ func Describe(ev event.Event) string {
 	default:
 		return string(ev.Kind) + " " + ev.Branch
 	}
+}
+
+// Ignore logs and answers a delivery that starts nothing: 202 with why.
+func Ignore(w http.ResponseWriter, log zerolog.Logger, reason string) {
+	log.Info().Str("reason", reason).Msg("webhook ignored")
+	WriteJSON(w, http.StatusAccepted, Response{Ignored: reason})
 }
 
 // Reject logs and answers a delivery that is refused or cannot be read:

@@ -14,6 +14,7 @@ import (
 
 	"github.com/kiln-ci/kiln/internal/buildkit"
 	"github.com/kiln-ci/kiln/internal/config"
+	"github.com/kiln-ci/kiln/internal/hostuser"
 )
 
 // Activities are kiln's activity implementations, registered with a worker.
@@ -43,6 +44,12 @@ type Activities struct {
 	// this worker has no container runtime, and NoContainers says why.
 	Containers   *buildkit.Client
 	NoContainers error
+	// BuildUsers, on a worker running as root, runs each host build and
+	// test command as a user of its own (see internal/hostuser); nil runs
+	// them as the worker's user. WorkDir must then be reachable by them.
+	BuildUsers *hostuser.Pool
+	// WorkDir holds the attempts' workspaces; default <DataDir>/work.
+	WorkDir string
 
 	// sources and grants remember, per worker, the source AMIs read and the
 	// accounts they were shared with, so a run's many targets do not repeat
@@ -72,6 +79,14 @@ func (a *Activities) paths(stage, runDir string, attempt int32) Paths {
 	return Paths{
 		Log:       filepath.Join(a.DataDir, "logs", runDir, stage+"-"+n+".log"),
 		Artifacts: filepath.Join(a.DataDir, "artifacts", runDir),
-		Work:      filepath.Join(a.DataDir, "work", runDir, n),
+		Work:      filepath.Join(a.workDir(), runDir, n),
 	}
+}
+
+// workDir is where the attempts' workspaces are made.
+func (a *Activities) workDir() string {
+	if a.WorkDir != "" {
+		return a.WorkDir
+	}
+	return filepath.Join(a.DataDir, "work")
 }

@@ -157,15 +157,17 @@ func (a *Activities) runTestCommands(ctx context.Context, in TestInput, inst ec2
 	spec := &buildspec.Spec{Version: "0.2", Phases: buildspec.Phases{
 		Build: &buildspec.Phase{Commands: in.Plan.Test.Commands},
 	}}
-	base, err := a.baseEnv(in.Pipeline, work)
+	sh, err := a.hostSandbox(in.Pipeline, work, src)
 	if err != nil {
 		return err
 	}
+	defer sh.Release()
 	hb.set(func(cp *testCheckpoint) { cp.Step = "commands" })
 	_, err = spec.Run(ctx, buildspec.RunOptions{
 		Dir:     src,
+		Sandbox: sh.Sandbox,
 		Env:     env,
-		BaseEnv: append(base, mapEnv(in.Plan.Test.Env)...),
+		BaseEnv: append(sh.BaseEnv, mapEnv(in.Plan.Test.Env)...),
 		Secrets: secrets,
 		Log:     out,
 		Progress: func(p buildspec.Progress) {

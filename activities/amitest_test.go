@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"testing/fstest"
@@ -22,6 +23,7 @@ import (
 	"github.com/kiln-ci/kiln/internal/awsx"
 	"github.com/kiln-ci/kiln/internal/config"
 	"github.com/kiln-ci/kiln/internal/gitx"
+	"github.com/kiln-ci/kiln/internal/hostuser"
 )
 
 // fakeEC2 launches i-1, reports it in state, and records what was tagged and
@@ -329,17 +331,55 @@ func TestAMITestSeesNoWorkerSecrets(t *testing.T) {
 	t.Setenv("GITHUB_TOKEN", "worker-github-51ac")
 	fake := &fakeEC2{state: ec2types.InstanceStateNameRunning}
 	fake.tags = map[string]string{}
-	in := testInput(t, `env > "$KILN_TEST_ENV_OUT"`)
-	out := filepath.Join(t.TempDir(), "env.txt")
-	in.Plan.Test.Env = map[string]string{"KILN_TEST_ENV_OUT": out}
+	in := testInput(t, `env > "$OUT/env.txt"`, `id -u > "$OUT/uid.txt"`,
+		`cat /proc/$PPID/environ > "$OUT/worker-environ.txt" 2>&1 || true`)
+	out := sharedDir(t)
+	in.Plan.Test.Env = map[string]string{"OUT": out}
 	a := &Activities{DataDir: t.TempDir(), Log: zerolog.Nop(), AWS: fakeAWS{ec2: fake}}
+	asRoot := withBuildUsers(t, a)
 	res, err := executeTest(t, a, in, nil)
 	require.NoError(t, err)
 	require.True(t, res.Passed)
-	env, err := os.ReadFile(out)
+	env, err := os.ReadFile(filepath.Join(out, "env.txt"))
 	require.NoError(t, err)
 	for _, leak := range []string{"AWS_SECRET_ACCESS_KEY", "REGISTRY_PASSWORD", "GITHUB_TOKEN", "51ac"} {
 		assert.NotContains(t, string(env), leak)
 	}
 	assert.Contains(t, string(env), "KILN_AMI_ID=", "kiln's own variables are there")
+	if !asRoot {
+		t.Log("not root: the commands run as the worker's user; their user is checked as root")
+		return
+	}
+	uid, err := os.ReadFile(filepath.Join(out, "uid.txt"))
+	require.NoError(t, err)
+	assert.NotEqual(t, "0", strings.TrimSpace(string(uid)), "the test commands ran as root")
+	worker, err := os.ReadFile(filepath.Join(out, "worker-environ.txt"))
+	require.NoError(t, err)
+	assert.Contains(t, string(worker), "Permission denied")
+	assert.NotContains(t, string(worker), "51ac", "the commands read the worker's environment")
+}
+
+// withBuildUsers gives a's host shells users of their own, as a root
+// worker does, and says whether it could: it needs root.
+func withBuildUsers(t *testing.T, a *Activities) bool {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		return false
+	}
+	users, err := hostuser.NewPool(hostuser.DefaultLockDir, hostuser.DefaultBase, hostuser.DefaultSize)
+	require.NoError(t, err)
+	a.BuildUsers, a.WorkDir = users, sharedDir(t)
+	require.NoError(t, os.Chmod(a.WorkDir, 0o711))
+	return true
+}
+
+// sharedDir is a temporary directory that build users can reach and write:
+// t.TempDir's parent is closed to others.
+func sharedDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "kiln-shared-")
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	require.NoError(t, os.Chmod(dir, 0o777))
+	return dir
 }

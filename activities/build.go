@@ -144,17 +144,17 @@ func (a *Activities) Build(ctx context.Context, in BuildInput) (*BuildResult, er
 }
 
 // buildOnHost runs the buildspec on the worker, in the checkout, with the
-// minimal base environment baseEnv gives.
+// minimal base environment hostSandbox gives.
 func (a *Activities) buildOnHost(ctx context.Context, in BuildInput, spec *buildspec.Spec, src, work string, opts buildspec.RunOptions) (*buildspec.Result, error) {
-	base, err := a.baseEnv(in.Pipeline, work)
+	sh, err := a.hostSandbox(in.Pipeline, work, src)
 	if err != nil {
 		return nil, err
 	}
+	defer sh.Release()
 	if len(spec.Cache.Paths) > 0 {
-		fmt.Fprintf(opts.Log, "[kiln] cache.paths are kept only for builds in an image (stages.build.environment); "+
-			"on the worker the pipeline's HOME (%s) carries over between runs instead\n", envValue(base, "HOME"))
+		fmt.Fprintln(opts.Log, "[kiln] cache.paths are kept only for builds in an image (stages.build.environment)")
 	}
-	opts.Dir, opts.BaseEnv = src, append(base, mapEnv(in.Plan.Build.Env)...)
+	opts.Dir, opts.Sandbox, opts.BaseEnv = src, sh.Sandbox, append(sh.BaseEnv, mapEnv(in.Plan.Build.Env)...)
 	return spec.Run(ctx, opts)
 }
 

@@ -58,14 +58,14 @@ func (a *Activities) buildInContainer(ctx context.Context, in BuildInput, spec *
 }
 
 // containerEnv is a build shell's base environment in an image: the
-// image's own, with a PATH and HOME when the image sets none.
+// image's own, with the base a host build has (PATH, HOME, TMPDIR, LANG)
+// where the image sets none.
 func containerEnv(image []string) []string {
 	env := slices.Clone(image)
-	if envValue(env, "PATH") == "" {
-		env = append(env, "PATH="+defaultPath)
-	}
-	if envValue(env, "HOME") == "" {
-		env = append(env, "HOME=/root")
+	for _, kv := range []string{"PATH=" + defaultPath, "HOME=/root", "TMPDIR=/tmp", "LANG=C.UTF-8"} {
+		if name, _, _ := strings.Cut(kv, "="); envValue(env, name) == "" {
+			env = append(env, kv)
+		}
 	}
 	return env
 }

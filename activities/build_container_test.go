@@ -41,11 +41,12 @@ func TestContainerCaches(t *testing.T) {
 }
 
 // TestContainerEnv: a build in an image starts from the image's
-// environment, with a PATH and a HOME when the image has none, and never
-// the worker's.
+// environment, with the host build's PATH, HOME, TMPDIR and LANG where
+// the image has none, and never the worker's.
 func TestContainerEnv(t *testing.T) {
 	t.Setenv("KILN_TEST_WORKER_ONLY", "x")
-	assert.Equal(t, []string{"PATH=/opt/go/bin:/bin", "HOME=/home/ci", "GOFLAGS=-mod=mod"},
-		containerEnv([]string{"PATH=/opt/go/bin:/bin", "HOME=/home/ci", "GOFLAGS=-mod=mod"}))
-	assert.Equal(t, []string{"PATH=" + defaultPath, "HOME=/root"}, containerEnv(nil))
+	assert.Equal(t, []string{"PATH=/opt/go/bin:/bin", "HOME=/home/ci", "LANG=de_DE.UTF-8", "TMPDIR=/scratch"},
+		containerEnv([]string{"PATH=/opt/go/bin:/bin", "HOME=/home/ci", "LANG=de_DE.UTF-8", "TMPDIR=/scratch"}))
+	assert.Equal(t, []string{"GOFLAGS=-mod=mod", "PATH=" + defaultPath, "HOME=/root", "TMPDIR=/tmp", "LANG=C.UTF-8"},
+		containerEnv([]string{"GOFLAGS=-mod=mod"}))
 }

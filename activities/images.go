@@ -106,7 +106,7 @@ func (a *Activities) PublishImage(ctx context.Context, in ImageInput) (*ImageRes
 	res := &ImageResult{Name: cfg.Name}
 	var built v1.Image
 	if cfg.Dockerfile != "" {
-		work := filepath.Join(a.DataDir, "work", safeName(in.RunID), fmt.Sprintf("image-%d-%d", in.Index, activity.GetInfo(ctx).Attempt))
+		work := filepath.Join(a.workDir(), safeName(in.RunID), fmt.Sprintf("image-%d-%d", in.Index, activity.GetInfo(ctx).Attempt))
 		defer os.RemoveAll(work) // after the push, which reads the layers from it
 		built, res.Bases, err = a.dockerfileImage(ctx, dockerfileBuild{in: in, cfg: cfg, pusher: p, work: work}, step)
 	} else {

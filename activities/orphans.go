@@ -16,10 +16,10 @@ import (
 // inherits and no other process has. It returns how many it killed.
 func (a *Activities) reapEarlierAttempts(runID, runDir string, attempt int32) int {
 	killed := killRunProcesses(runID)
-	entries, _ := os.ReadDir(filepath.Join(a.DataDir, "work", runDir))
+	entries, _ := os.ReadDir(filepath.Join(a.workDir(), runDir))
 	for _, e := range entries {
 		if e.Name() != strconv.Itoa(int(attempt)) {
-			_ = os.RemoveAll(filepath.Join(a.DataDir, "work", runDir, e.Name()))
+			_ = os.RemoveAll(filepath.Join(a.workDir(), runDir, e.Name()))
 		}
 	}
 	return killed

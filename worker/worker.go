@@ -5,6 +5,7 @@ package worker
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -18,6 +19,7 @@ import (
 	"github.com/kiln-ci/kiln/activities"
 	"github.com/kiln-ci/kiln/internal/buildkit"
 	"github.com/kiln-ci/kiln/internal/config"
+	"github.com/kiln-ci/kiln/internal/hostuser"
 	"github.com/kiln-ci/kiln/workflows"
 )
 
@@ -50,7 +52,12 @@ type Options struct {
 	// and NoContainers says why.
 	Containers   *buildkit.Client
 	NoContainers error
-	Log          zerolog.Logger
+	// BuildUsers runs each host build and test command as a user of its
+	// own, with its workspace under WorkDir; see NewBuildUsers. Nil runs
+	// them as the worker's user, in <DataDir>/work.
+	BuildUsers *hostuser.Pool
+	WorkDir    string
+	Log        zerolog.Logger
 }
 
 // Worker polls kiln's task queues, each with its own slots:
@@ -112,7 +119,7 @@ func New(c client.Client, o Options) *Worker {
 	acts := &activities.Activities{
 		Config: o.Config, DataDir: o.DataDir, Runs: c, Log: o.Log, PackerBinary: o.PackerBinary,
 		CopyPollInterval: o.CopyPollInterval, UIURL: o.UIURL, HostQueue: HostQueue(o.DataDir),
-		Containers: o.Containers, NoContainers: o.NoContainers,
+		Containers: o.Containers, NoContainers: o.NoContainers, BuildUsers: o.BuildUsers, WorkDir: o.WorkDir,
 	}
 	Register(w, acts)
 	short := worker.New(c, workflows.ShortTaskQueue, worker.Options{MaxConcurrentActivityExecutionSize: o.MaxConcurrentShort})
@@ -145,4 +152,48 @@ func HostQueue(dataDir string) string {
 func Register(r worker.Registry, acts *activities.Activities) {
 	r.RegisterWorkflowWithOptions(workflows.Pipeline, workflow.RegisterOptions{Name: workflows.PipelineWorkflowName})
 	r.RegisterActivity(acts)
+}
+
+// BuildUsersWorkRoot is where a root worker keeps its host builds'
+// workspaces: a path every build user can reach, which a data dir under a
+// private HOME (such as /root/.kiln) is not. Each data dir has its own.
+const BuildUsersWorkRoot = "/var/lib/kiln"
+
+// NewBuildUsers sets o up so that host builds and test commands run as
+// users of their own (internal/hostuser), which needs root: it returns
+// false, changing nothing, when the process is not root. It closes the
+// data dir to others (0700), since it holds the Temporal database, the
+// logs and the artifacts of every run, and makes the workspaces' root
+// under BuildUsersWorkRoot.
+func NewBuildUsers(o *Options) (bool, error) {
+	if os.Geteuid() != 0 {
+		return false, nil
+	}
+	abs, err := filepath.Abs(o.DataDir)
+	if err != nil {
+		return false, err
+	}
+	sum := sha256.Sum256([]byte(abs))
+	work := filepath.Join(BuildUsersWorkRoot, "work-"+hex.EncodeToString(sum[:6]))
+	if err := os.MkdirAll(work, 0o711); err != nil {
+		return false, fmt.Errorf("build users' workspaces: %w", err)
+	}
+	if err := os.Chmod(work, 0o711); err != nil {
+		return false, err
+	}
+	if err := hostuser.Reachable(work); err != nil {
+		return false, err
+	}
+	if err := os.MkdirAll(abs, 0o700); err != nil {
+		return false, err
+	}
+	if err := os.Chmod(abs, 0o700); err != nil {
+		return false, err
+	}
+	users, err := hostuser.NewPool(hostuser.DefaultLockDir, hostuser.DefaultBase, hostuser.DefaultSize)
+	if err != nil {
+		return false, err
+	}
+	o.BuildUsers, o.WorkDir = users, work
+	return true, nil
 }

@@ -75,8 +75,12 @@ type ShellProcess interface {
 
 // Host runs shells as processes of the worker, each in its own process
 // group so that stopping reaches everything a build started. Dir is the
-// source directory on the worker.
-type Host struct{ Dir string }
+// source directory on the worker. User, when set, is who the shells run
+// as (see internal/hostuser); it needs a worker running as root.
+type Host struct {
+	Dir  string
+	User *syscall.Credential
+}
 
 // StartShell starts the shell as a child process.
 func (h Host) StartShell(_ context.Context, p ShellSpec) (ShellProcess, error) {
@@ -88,6 +92,18 @@ func (h Host) StartShell(_ context.Context, p ShellSpec) (ShellProcess, error) {
 	}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = p.Stdin, p.Stdout, p.Stderr
 	cmd.SysProcAttr = sysProcAttr()
+	if h.User != nil {
+		cmd.SysProcAttr.Credential = h.User
+		// The shell opens its script as /dev/fd/3, which checks the pipe's
+		// owner like a file's: the pipe must be the build user's.
+		if f, ok := p.Stdin.(*os.File); ok {
+			if err := f.Chown(int(h.User.Uid), int(h.User.Gid)); err != nil {
+				p.Stdin.Close()
+				p.Stdout.Close()
+				return nil, fmt.Errorf("buildspec: give the script pipe to uid %d: %w", h.User.Uid, err)
+			}
+		}
+	}
 	err := cmd.Start()
 	// The child has its own copies of the pipes now; ours would only keep
 	// them open after it exits.

@@ -111,8 +111,12 @@ func (o *devOptions) run(ctx context.Context, env *Env) error {
 	}
 	ctrs := startContainers(ctx, o.buildkitAddr, dataDir, insecureRegistries(cfg, registries...), log)
 	defer ctrs.stop()
-	w := worker.New(c, worker.Options{Config: cfg, DataDir: dataDir, MaxConcurrentBuilds: int(*o.maxBuilds), UIURL: ts.UIAddress(), Log: log,
-		Containers: ctrs.client, NoContainers: ctrs.err})
+	wo := worker.Options{Config: cfg, DataDir: dataDir, MaxConcurrentBuilds: int(*o.maxBuilds), UIURL: ts.UIAddress(), Log: log,
+		Containers: ctrs.client, NoContainers: ctrs.err}
+	if err := buildUsers(&wo, log); err != nil {
+		return err
+	}
+	w := worker.New(c, wo)
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("worker: %w", err)
 	}

@@ -44,9 +44,13 @@ func runWorker(ctx context.Context, env *Env, args []string) error {
 	defer c.Close()
 	ctrs := startContainers(ctx, buildkitAddr, dataDir, insecureRegistries(cfg), env.Log)
 	defer ctrs.stop()
-	w := worker.New(c, worker.Options{Config: cfg, DataDir: dataDir, MaxConcurrentBuilds: int(*builds),
+	wo := worker.Options{Config: cfg, DataDir: dataDir, MaxConcurrentBuilds: int(*builds),
 		MaxConcurrentCopies: copies, CopyPollInterval: poll, UIURL: uiURL, Log: env.Log,
-		Containers: ctrs.client, NoContainers: ctrs.err})
+		Containers: ctrs.client, NoContainers: ctrs.err}
+	if err := buildUsers(&wo, env.Log); err != nil {
+		return err
+	}
+	w := worker.New(c, wo)
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("worker: %w", err)
 	}

@@ -258,14 +258,24 @@ type devFixture struct{ state, repo, data, config string }
 func newDevFixture(t *testing.T, yaml, secret string, files map[string]string) devFixture {
 	t.Helper()
 	dir := t.TempDir()
-	f := devFixture{state: filepath.Join(dir, "state"), repo: filepath.Join(dir, "repo"), data: filepath.Join(dir, "data")}
-	require.NoError(t, os.Mkdir(f.state, 0o755))
+	f := devFixture{state: sharedDir(t), repo: filepath.Join(dir, "repo"), data: filepath.Join(dir, "data")}
 	makeRepo(t, f.repo, files)
 	secretFile := writeFile(t, dir, "secret", secret)
 	f.config = writeFile(t, dir, "kiln.yaml", strings.NewReplacer(
 		"{{REPO}}", strconv.Quote(f.repo), "{{SECRET}}", strconv.Quote(secretFile), "{{STATE}}", strconv.Quote(f.state),
 	).Replace(yaml))
 	return f
+}
+
+// sharedDir is a directory builds can write to: kiln as root runs them as
+// users of their own, who cannot reach into t.TempDir (its parent is 0700).
+func sharedDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "kiln-e2e-state-")
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	require.NoError(t, os.Chmod(dir, 0o777))
+	return dir
 }
 
 // deliverHook POSTs payload to hook as GitHub delivers an event, signed

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -16,8 +17,10 @@ import (
 // environment holds an AWS secret key, a registry password and a GitHub
 // token. The build's environment is kiln's variables, the pipeline's env,
 // the secret it declares (scrubbed from the log) and a minimal base, and
-// none of the worker's own; its HOME is the pipeline's,
-// not the worker's, so tools find none of the worker's credential files.
+// none of the worker's own. On a root worker the build also runs as a user
+// of its own, with a HOME in its workspace: it cannot read the worker's
+// process environment, PID 1's, a credentials file of the worker's, or
+// the data dir.
 func TestBuildSeesNoWorkerSecrets(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -48,9 +51,14 @@ func TestBuildSeesNoWorkerSecrets(t *testing.T) {
 	assert.NotContains(t, string(log), declaredSecret)
 	assert.Equal(t, "isolation", vars["KILN_PIPELINE"])
 	assert.Equal(t, os.Getenv("PATH"), vars["PATH"], "PATH is the one value taken from the worker")
-	assert.Equal(t, filepath.Join(it.dataDir, "home", "isolation"), vars["HOME"])
 	assert.NotEqual(t, os.Getenv("HOME"), vars["HOME"])
-	assert.True(t, strings.HasPrefix(vars["TMPDIR"], filepath.Join(it.dataDir, "work")), "TMPDIR is the attempt's: %s", vars["TMPDIR"])
+	if os.Geteuid() == 0 {
+		assertBuildUser(t, res.Build.ArtifactsDir, vars)
+	} else {
+		assert.Equal(t, filepath.Join(it.dataDir, "home", "isolation"), vars["HOME"])
+		assert.True(t, strings.HasPrefix(vars["TMPDIR"], filepath.Join(it.dataDir, "work")), "TMPDIR is the attempt's: %s", vars["TMPDIR"])
+		t.Log("not root: builds run as the worker's user, which can read its /proc environ and files; the rest is checked as root")
+	}
 
 	for k := range vars {
 		switch {
@@ -61,4 +69,31 @@ func TestBuildSeesNoWorkerSecrets(t *testing.T) {
 			t.Errorf("the build sees %s, which neither kiln nor the pipeline set", k)
 		}
 	}
+}
+
+// assertBuildUser checks what a build on a root worker could read beyond
+// its environment: it ran as a user other than root, and its attempts to
+// read the worker's /proc/PID/environ, PID 1's, the worker's credentials
+// file and the data dir were all refused.
+func assertBuildUser(t *testing.T, out string, vars map[string]string) {
+	read := func(name string) string {
+		b, err := os.ReadFile(filepath.Join(out, "out", name))
+		require.NoError(t, err)
+		return string(b)
+	}
+	uid := strings.TrimSpace(read("uid.txt"))
+	assert.NotEqual(t, "0", uid, "the build ran as root")
+	assert.NotEqual(t, strconv.Itoa(os.Getuid()), uid, "the build ran as the worker's user")
+	assert.True(t, strings.HasPrefix(vars["HOME"], vars["TMPDIR"][:strings.LastIndex(vars["TMPDIR"], "/")]),
+		"HOME %s is not in the attempt's workspace (TMPDIR %s)", vars["HOME"], vars["TMPDIR"])
+	for _, f := range []string{"worker-environ.txt", "init-environ.txt"} {
+		got := read(f)
+		assert.Contains(t, got, "Permission denied", "%s: the build read a root process's environment", f)
+		for name, secret := range workerSecrets {
+			assert.NotContains(t, got, secret, "%s: the worker's %s", f, name)
+		}
+	}
+	assert.Contains(t, read("credentials.txt"), "Permission denied")
+	assert.NotContains(t, read("credentials.txt"), workerCredential, "the build read the worker's credentials file")
+	assert.Contains(t, read("data.txt"), "Permission denied", "the build listed the data dir")
 }

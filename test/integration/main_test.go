@@ -163,6 +163,11 @@ pipelines:
                 - mkdir -p out
                 - env | sort > out/env.txt
                 - ls -A "$HOME" > out/home.txt
+                - id -u > out/uid.txt
+                - cat /proc/{{pid}}/environ > out/worker-environ.txt 2>&1 || true
+                - cat /proc/1/environ > out/init-environ.txt 2>&1 || true
+                - cat {{creds}} > out/credentials.txt 2>&1 || true
+                - ls -A {{data}} > out/data.txt 2>&1 || true
                 - echo "the declared secret is $DECLARED_SECRET"
           artifacts: {files: ["out/*"]}
   - name: needs-image
@@ -258,8 +263,11 @@ func runSuite(m *testing.M) (int, error) {
 	c, log := tmp.Client, tmp.Log
 
 	dataDir := filepath.Join(root, "data")
-	w := worker.New(c, worker.Options{Config: cfg, DataDir: dataDir, MaxConcurrentBuilds: 16, Log: log,
-		NoContainers: noContainers})
+	wo := worker.Options{Config: cfg, DataDir: dataDir, MaxConcurrentBuilds: 16, Log: log, NoContainers: noContainers}
+	if _, err := worker.NewBuildUsers(&wo); err != nil {
+		return 0, err
+	}
+	w := worker.New(c, wo)
 	if err := w.Start(); err != nil {
 		return 0, err
 	}
@@ -279,8 +287,17 @@ func runSuite(m *testing.M) (int, error) {
 // writeFixture makes the test repositories and the state directory, and
 // parses kiln.yaml rendered with their paths.
 func writeFixture(ctx context.Context, root string) (*config.Config, error) {
+	// Builds run as users of their own on a root worker: they reach the
+	// state dir through root, and write to it.
 	state := filepath.Join(root, "state")
 	if err := os.MkdirAll(state, 0o755); err != nil {
+		return nil, err
+	}
+	if err := errors.Join(os.Chmod(root, 0o711), os.Chmod(state, 0o777)); err != nil {
+		return nil, err
+	}
+	creds, err := writeWorkerCredentials(root)
+	if err != nil {
 		return nil, err
 	}
 	for _, name := range repoNames {
@@ -296,12 +313,34 @@ func writeFixture(ctx context.Context, root string) (*config.Config, error) {
 		// strconv.Quote yields a YAML double-quoted scalar for any path.
 		"repo":  func(name string) string { return strconv.Quote(filepath.Join(root, "repos", name)) },
 		"state": func() string { return strconv.Quote(state) },
+		"creds": func() string { return strconv.Quote(creds) },
+		"pid":   os.Getpid,
+		"data":  func() string { return strconv.Quote(filepath.Join(root, "data")) },
 	}).Parse(kilnYAML))
 	var buf bytes.Buffer
 	if err := tmpl.Execute(&buf, struct{ Repos []string }{repoNames}); err != nil {
 		return nil, err
 	}
 	return config.Parse("kiln.yaml", buf.Bytes())
+}
+
+// workerCredential is in a credentials file of the worker's, such as
+// ~/.aws/credentials; no build may read it.
+const workerCredential = "it-leak-credentials-file"
+
+// writeWorkerCredentials writes a worker's ~/.aws/credentials as the AWS
+// CLI does (0600), under a HOME that others may enter (0755, as Debian
+// makes them), so that only the file's own mode keeps a build out.
+func writeWorkerCredentials(root string) (string, error) {
+	aws := filepath.Join(root, "worker-home", ".aws")
+	if err := os.MkdirAll(aws, 0o755); err != nil {
+		return "", err
+	}
+	if err := errors.Join(os.Chmod(filepath.Dir(aws), 0o755), os.Chmod(aws, 0o755)); err != nil {
+		return "", err
+	}
+	path := filepath.Join(aws, "credentials")
+	return path, os.WriteFile(path, []byte("[default]\naws_secret_access_key = "+workerCredential+"\n"), 0o600)
 }
 
 // repoDir is the clone URL of a test repository.

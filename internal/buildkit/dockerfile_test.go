@@ -171,6 +171,40 @@ func TestDockerfileCheckFailureWritesNothing(t *testing.T) {
 	}
 }
 
+// TestDockerfileTarget builds a named stage of a multi-stage Dockerfile:
+// the image holds what that stage made, and nothing of the stages after it.
+func TestDockerfileTarget(t *testing.T) {
+	ctrs := testkit.RequireContainers(t)
+	c, err := buildkit.Dial(context.Background(), ctrs.Daemon.Address)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctxDir := t.TempDir()
+	dockerfile := "FROM " + ctrs.BusyboxTag + " AS tools\nRUN echo tools > /stage\n" +
+		"FROM tools AS release\nRUN echo release > /stage && touch /release-only\n"
+	if err := os.WriteFile(filepath.Join(ctxDir, "Dockerfile"), []byte(dockerfile), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for target, want := range map[string]string{"tools": "tools\n", "": "release\n"} {
+		layoutDir := t.TempDir()
+		built, err := c.BuildDockerfile(context.Background(), buildkit.Dockerfile{
+			Context: ctxDir, File: filepath.Join(ctxDir, "Dockerfile"), Target: target,
+			Bases: map[string]string{ctrs.BusyboxTag: ctrs.Busybox}, Layout: layoutDir,
+		})
+		if err != nil {
+			t.Fatalf("target %q: %v", target, err)
+		}
+		files := imageFiles(t, layoutImage(t, layoutDir, built.Digest))
+		if files["stage"] != want {
+			t.Errorf("target %q: /stage = %q, want %q", target, files["stage"], want)
+		}
+		if _, ok := files["release-only"]; ok == (target == "tools") {
+			t.Errorf("target %q: /release-only present = %v", target, ok)
+		}
+	}
+}
+
 // md5sum is what busybox's md5sum prints for s.
 func md5sum(s string) string {
 	return fmt.Sprintf("%x  -", md5.Sum([]byte(s)))

@@ -61,6 +61,11 @@ func (o *devOptions) run(ctx context.Context, env *Env) error {
 	if err != nil {
 		return err
 	}
+	unlock, err := lockDataDir(dataDir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	cfgPath, fresh := o.configPath, false
 	var local *localAWS
 	if cfgPath == "" {

@@ -37,6 +37,11 @@ func runWorker(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	unlock, err := lockDataDir(dataDir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	c, err := t.dial(env.Log)
 	if err != nil {
 		return err

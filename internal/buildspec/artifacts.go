@@ -52,7 +52,7 @@ func (r *runner) collect() error {
 // scrubbed as the pump would: file names and report errors come from the
 // build.
 func (r *runner) logf(format string, args ...any) {
-	_, _ = io.WriteString(r.o.Log, r.scrub.String(fmt.Sprintf("[kiln] "+format+"\n", args...)))
+	_, _ = io.WriteString(r.o.Log, r.scrub.String(fmt.Sprintf(kilnLinePrefix+format+"\n", args...)))
 }
 
 // matchArtifacts returns the files matched by a.Files and not by

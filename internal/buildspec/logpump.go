@@ -50,11 +50,14 @@ func newLogPump(out io.Writer) (*logPump, error) {
 	return p, nil
 }
 
+// kilnLinePrefix starts each line kiln itself writes into a build's log.
+const kilnLinePrefix = "[kiln] "
+
 // printf writes a kiln line into the stream. Lines stay under PIPE_BUF so a
 // background process writing at the same time cannot split them.
 func (p *logPump) printf(format string, args ...any) {
 	p.sync()
-	prefix := "[kiln] "
+	prefix := kilnLinePrefix
 	if p.midLine.Load() {
 		prefix = "\n" + prefix
 	}

@@ -30,7 +30,10 @@ func newRunner(s *Spec, o RunOptions) (*runner, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The tail is for what the build printed: the failure's headline
+	// already says which command failed and how, as kiln's lines do.
 	tail := NewTailWriter(DefaultTailLines)
+	tail.Skip = kilnLinePrefix
 	// The tail comes first: io.MultiWriter stops at a failing writer, and a
 	// broken log must not also cost the failure report its tail. Both see
 	// the output scrubbed: the tail goes into the failure, and so into the

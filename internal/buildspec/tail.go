@@ -18,6 +18,8 @@ const maxTailLineBytes = 4096
 // lets a failure report quote the end of a log that is otherwise streamed
 // away. It is safe for concurrent use.
 type TailWriter struct {
+	// Skip, when set, leaves out lines that start with it.
+	Skip    string
 	mu      sync.Mutex
 	ring    []string
 	next    int // index in ring of the oldest line once the ring is full
@@ -64,6 +66,9 @@ func (t *TailWriter) push(line string) {
 	line = strings.TrimSuffix(line, "\r")
 	if i := strings.LastIndexByte(line, '\r'); i >= 0 {
 		line = line[i+1:]
+	}
+	if t.Skip != "" && strings.HasPrefix(line, t.Skip) {
+		return
 	}
 	if len(t.ring) < cap(t.ring) {
 		t.ring = append(t.ring, line)

@@ -151,6 +151,7 @@ func HostQueue(dataDir string) string {
 // worker, or a test environment.
 func Register(r worker.Registry, acts *activities.Activities) {
 	r.RegisterWorkflowWithOptions(workflows.Pipeline, workflow.RegisterOptions{Name: workflows.PipelineWorkflowName})
+	r.RegisterWorkflowWithOptions(workflows.CheckRun, workflow.RegisterOptions{Name: workflows.CheckRunWorkflowName})
 	r.RegisterActivity(acts)
 }
 

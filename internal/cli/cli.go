@@ -37,6 +37,7 @@ var commands = map[string]command{
 	"serve":      {"run the webhook receiver and schedule reconciler against a Temporal cluster", runServe},
 	"run":        {"start an on-demand pipeline run", runRun},
 	"runs":       {"list recent runs", runRuns},
+	"watch":      {"follow a run to its end, or show how it ended (kiln watch RUN_ID)", runWatch},
 	"retry":      {"retry the failed distribution targets of a run that waits for it", runRetry},
 	"approve":    {"let a run waiting for approval go on (kiln approve RUN_ID [--by NAME])", runApprove},
 	"reject":     {"end a run waiting for approval as not approved (kiln reject RUN_ID --reason TEXT)", runReject},
@@ -75,10 +76,10 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	case errors.Is(err, flag.ErrHelp):
 		return 2
 	case errors.As(err, &ee):
-		fmt.Fprintf(stderr, "kiln %s: %v\n", args[0], ee.err)
+		fmt.Fprintf(stderr, "kiln %s: %s\n", args[0], plain(ee.err))
 		return ee.code
 	default:
-		fmt.Fprintf(stderr, "kiln %s: %v\n", args[0], err)
+		fmt.Fprintf(stderr, "kiln %s: %s\n", args[0], plain(err))
 		return 1
 	}
 }

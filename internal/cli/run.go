@@ -41,7 +41,13 @@ func runRun(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer c.Close()
-	id, err := (&starter.Runs{Client: c}).Start(ctx, starter.ManualRun{Pipeline: pipeline, Ref: ref, Commit: commit, Force: force})
+	runs, m := &starter.Runs{Client: c}, starter.ManualRun{Pipeline: pipeline, Ref: ref, Commit: commit, Force: force}
+	// A worker plans the run first, so a typo starts nothing and the
+	// error names what exists.
+	if _, err := runs.Check(ctx, m); err != nil {
+		return &exitError{code: 1, err: fmt.Errorf("%s; no run was started", plain(err))}
+	}
+	id, err := runs.Start(ctx, m)
 	if err != nil {
 		return err
 	}
@@ -75,7 +81,7 @@ func follow(ctx context.Context, c client.Client, id string, out io.Writer) erro
 			}
 			printProgress(out, seen, res.Progress)
 			if err != nil {
-				return &exitError{code: 1, err: fmt.Errorf("run %s failed: %w", id, err)}
+				return &exitError{code: 1, err: runFailed(id, res.Progress, err)}
 			}
 			fmt.Fprintf(out, "run %s succeeded\n", id)
 			return nil
@@ -91,6 +97,17 @@ func follow(ctx context.Context, c client.Client, id string, out io.Writer) erro
 			return ctx.Err()
 		}
 	}
+}
+
+// runFailed says that run id failed. When a stage's line already printed
+// the cause, it names the stage only, so the cause is printed once.
+func runFailed(id string, p workflows.Progress, err error) error {
+	for _, s := range p.Stages {
+		if s.Error != "" {
+			return fmt.Errorf("run %s failed at %s", id, s.Name)
+		}
+	}
+	return fmt.Errorf("run %s failed: %s", id, plain(err))
 }
 
 // heartbeatStep describes where the running stage is, from the last heartbeat

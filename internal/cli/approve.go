@@ -33,7 +33,7 @@ func decide(ctx context.Context, env *Env, verb string, args []string) error {
 	fs.StringVar(&d.By, "by", currentUser(), "who decides, as recorded in the run; default: your login")
 	fs.StringVar(&d.Reason, "reason", "", "why (required to reject)")
 	t.register(fs)
-	id, err := parseOneID(fs, args)
+	arg, err := parseOneID(fs, args)
 	if err != nil {
 		return err
 	}
@@ -47,6 +47,10 @@ func decide(ctx context.Context, env *Env, verb string, args []string) error {
 		return err
 	}
 	defer c.Close()
+	id, err := resolveRun(ctx, c, arg)
+	if err != nil {
+		return err
+	}
 	runs := &starter.Runs{Client: c}
 	decideFn := runs.Approve
 	if verb == "reject" {
@@ -54,7 +58,7 @@ func decide(ctx context.Context, env *Env, verb string, args []string) error {
 	}
 	res, err := decideFn(ctx, id, d)
 	if err != nil {
-		return err
+		return explainEnded(ctx, c, id, verb, err)
 	}
 	if verb == "reject" {
 		fmt.Fprintf(env.Stdout, "rejected the %s stage of %s: it ends as not approved\n", res.Stage, id)

@@ -15,7 +15,7 @@ func runRetry(ctx context.Context, env *Env, args []string) error {
 	fs := newFlags(env, "retry", "RUN_ID [--wait]")
 	fs.BoolVar(&wait, "wait", false, "follow the run's stages and exit non-zero if it fails")
 	t.register(fs)
-	id, err := parseOneID(fs, args)
+	arg, err := parseOneID(fs, args)
 	if err != nil {
 		return err
 	}
@@ -24,9 +24,13 @@ func runRetry(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer c.Close()
-	res, err := (&starter.Runs{Client: c}).Retry(ctx, id)
+	id, err := resolveRun(ctx, c, arg)
 	if err != nil {
 		return err
+	}
+	res, err := (&starter.Runs{Client: c}).Retry(ctx, id)
+	if err != nil {
+		return explainEnded(ctx, c, id, "retry", err)
 	}
 	for _, target := range res.Targets {
 		fmt.Fprintf(env.Stdout, "retrying %s\n", target)

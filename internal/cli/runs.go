@@ -9,7 +9,9 @@ import (
 	"time"
 
 	commonpb "go.temporal.io/api/common/v1"
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 
 	"github.com/kiln-ci/kiln/workflows"
@@ -26,6 +28,13 @@ type RunSummary struct {
 	Status     string    `json:"status"`
 	Stage      string    `json:"stage"`
 	Started    time.Time `json:"started"`
+	// Ended is zero, and Duration so far, while the run goes on.
+	Ended    time.Time     `json:"ended,omitzero"`
+	Duration time.Duration `json:"duration_ns"`
+	// Reason is why a failed run failed: the first line of its cause.
+	Reason string `json:"reason,omitempty"`
+	// RunID is Temporal's Run ID, which the Web UI shows.
+	RunID string `json:"run_id"`
 }
 
 // runRuns lists recent runs, newest first.
@@ -58,7 +67,7 @@ func runRuns(ctx context.Context, env *Env, args []string) error {
 			break
 		}
 		sa := e.GetSearchAttributes()
-		runs = append(runs, RunSummary{
+		r := RunSummary{
 			WorkflowID: e.GetExecution().GetWorkflowId(),
 			Pipeline:   keyword(sa, workflows.AttrPipeline.GetName()),
 			Repo:       keyword(sa, workflows.AttrRepo.GetName()),
@@ -68,7 +77,18 @@ func runRuns(ctx context.Context, env *Env, args []string) error {
 			Stage:      keyword(sa, workflows.AttrStage.GetName()),
 			Status:     strings.ToLower(strings.TrimPrefix(e.GetStatus().String(), "WORKFLOW_EXECUTION_STATUS_")),
 			Started:    e.GetStartTime().AsTime(),
-		})
+			RunID:      e.GetExecution().GetRunId(),
+		}
+		if e.GetCloseTime() != nil {
+			r.Ended = e.GetCloseTime().AsTime()
+			r.Duration = r.Ended.Sub(r.Started)
+		} else {
+			r.Duration = time.Since(r.Started)
+		}
+		if r.Status == "failed" {
+			r.Reason = failureReason(ctx, c, r.WorkflowID, r.RunID)
+		}
+		runs = append(runs, r)
 	}
 	if asJSON {
 		enc := json.NewEncoder(env.Stdout)
@@ -76,10 +96,14 @@ func runRuns(ctx context.Context, env *Env, args []string) error {
 		return enc.Encode(runs)
 	}
 	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "STARTED\tPIPELINE\tREPO\tREF\tEVENT\tSTATUS\tSTAGE\tWORKFLOW ID")
+	fmt.Fprintln(tw, "STARTED\tTOOK\tPIPELINE\tREF\tEVENT\tSTATUS\tSTAGE\tWORKFLOW ID\tREASON")
 	for _, r := range runs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Started.Local().Format("2006-01-02 15:04:05"),
-			r.Pipeline, r.Repo, r.Ref, r.Event, r.Status, r.Stage, r.WorkflowID)
+		took := r.Duration.Round(100 * time.Millisecond).String()
+		if r.Ended.IsZero() {
+			took += " so far"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Started.Local().Format("2006-01-02 15:04:05 MST"), took,
+			r.Pipeline, r.Ref, r.Event, r.Status, r.Stage, r.WorkflowID, shorten(r.Reason, 80))
 	}
 	return tw.Flush()
 }
@@ -90,4 +114,34 @@ func keyword(sa *commonpb.SearchAttributes, name string) string {
 		_ = converter.GetDefaultDataConverter().FromPayload(p, &s)
 	}
 	return s
+}
+
+// failureReason is the first line of a failed run's innermost cause, read
+// from its closing event; "" when that cannot be read.
+func failureReason(ctx context.Context, c client.Client, id, runID string) string {
+	it := c.GetWorkflowHistory(ctx, id, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT)
+	for it.HasNext() {
+		ev, err := it.Next()
+		if err != nil {
+			return ""
+		}
+		f := ev.GetWorkflowExecutionFailedEventAttributes().GetFailure()
+		for f.GetCause() != nil {
+			f = f.GetCause()
+		}
+		if msg := f.GetMessage(); msg != "" {
+			line, _, _ := strings.Cut(msg, "\n")
+			return strings.TrimSuffix(line, "; last lines of log:")
+		}
+	}
+	return ""
+}
+
+// shorten cuts s to at most n runes, marking the cut.
+func shorten(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
 }

@@ -184,11 +184,14 @@ func httpStatus(url string) int {
 
 // runSummary is one entry of `kiln runs --json`: the fields a script relies on.
 type runSummary struct {
-	WorkflowID string `json:"workflow_id"`
-	Pipeline   string `json:"pipeline"`
-	Event      string `json:"event"`
-	Status     string `json:"status"`
-	Stage      string `json:"stage"`
+	WorkflowID string    `json:"workflow_id"`
+	Pipeline   string    `json:"pipeline"`
+	Event      string    `json:"event"`
+	Status     string    `json:"status"`
+	Stage      string    `json:"stage"`
+	RunID      string    `json:"run_id"`
+	Reason     string    `json:"reason"`
+	Ended      time.Time `json:"ended"`
 }
 
 // waitRun polls `kiln runs --json` until match finds a run whose status is no

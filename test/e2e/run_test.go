@@ -63,13 +63,64 @@ pipelines:
 	id = strings.TrimSpace(stdout)
 	assert.Regexp(t, `^broken/main/manual-`, id)
 	assert.Regexp(t, regexp.MustCompile(`(?m)^build\s+failed .*exited with status 7`), stderr)
-	assert.Contains(t, stderr, "run "+id+" failed")
+	assert.Contains(t, stderr, "kiln run: run "+id+" failed at build\n")
+	// The cause once, in kiln's words, with the build's own last lines.
+	assert.Equal(t, 1, strings.Count(stderr, "status 7"), stderr)
+	assert.Contains(t, stderr, "last lines of log:\nabout to break\nlog: ")
+	for _, wrapper := range []string{"workflow execution error", "activity error", "scheduledEventID", "retryable:", "[kiln]"} {
+		assert.NotContains(t, stderr, wrapper)
+	}
 
-	// kiln retry refuses a run that is not waiting for one, saying why.
+	// kiln watch follows a run by either of its IDs: an ended one at once,
+	// with its outcome as the exit code.
+	runs := listRuns(t, ports)
+	failed := runs[id]
+	failedRunID := failed.RunID
+	require.NotEmpty(t, failedRunID)
+	assert.Equal(t, "failed", failed.Status)
+	assert.Equal(t, `phase build: command "sh -c 'exit 7'" exited with status 7`, failed.Reason)
+	assert.False(t, failed.Ended.IsZero())
+	_, stderr, code = runKiln(t, 30*time.Second, cleanEnv(), "watch", failedRunID, "--temporal-address", ports.address())
+	assert.Equal(t, 1, code, stderr)
+	assert.Contains(t, stderr, "kiln watch: run "+id+" failed at build\n")
+	okID := ""
+	for _, r := range runs {
+		if r.Pipeline == "ok" {
+			okID = r.WorkflowID
+		}
+	}
+	_, stderr, code = runKiln(t, 30*time.Second, cleanEnv(), "watch", okID, "--temporal-address", ports.address())
+	assert.Equal(t, 0, code, stderr)
+	assert.Contains(t, stderr, "run "+okID+" succeeded")
+	_, stderr, code = runKiln(t, 30*time.Second, cleanEnv(), "watch", "nope/main/x", "--temporal-address", ports.address())
+	assert.Equal(t, 1, code, stderr)
+	assert.Contains(t, stderr, `kiln watch: no run "nope/main/x": name it by its workflow ID (kiln runs lists them) or the Run ID the Web UI shows`)
+
+	// kiln retry refuses a run that is not waiting for one, saying why and
+	// what to do instead.
 	_, stderr, code = runKiln(t, 30*time.Second, cleanEnv(), "retry", id, "--temporal-address", ports.address())
 	assert.Equal(t, 1, code, stderr)
-	assert.Contains(t, stderr, "kiln retry: retry "+id+": workflow execution already completed")
+	assert.Contains(t, stderr, "kiln retry: run "+id+" has ended (failed at build), and kiln retry only answers a run that waits for it; "+
+		"start a new run with: kiln run --pipeline broken --ref main\n")
 	_, stderr, code = runKiln(t, 30*time.Second, cleanEnv(), "retry")
 	assert.Equal(t, 2, code, stderr)
 	assert.Contains(t, stderr, "name exactly one run ID")
+
+	// A typo starts nothing, names what exists, and fails the command.
+	before := len(listRuns(t, ports))
+	stdout, stderr, code = runKiln(t, 30*time.Second, cleanEnv(), "run", "--pipeline", "nope", "--ref", "main", "--temporal-address", ports.address())
+	assert.Equal(t, 1, code, stderr)
+	assert.Empty(t, stdout)
+	assert.Equal(t, "kiln run: pipeline \"nope\" is not in "+cfg+" (pipelines: ok, broken); no run was started\n", stderr)
+	_, stderr, code = runKiln(t, 30*time.Second, cleanEnv(), "run", "--pipeline", "ok", "--ref", "no-such-branch", "--temporal-address", ports.address())
+	assert.Equal(t, 1, code, stderr)
+	assert.Contains(t, stderr, `ref "refs/heads/no-such-branch"`)
+	assert.Contains(t, stderr, "not found; no run was started")
+	assert.Len(t, listRuns(t, ports), before, "a refused run was started")
+
+	// A second kiln dev on the same data dir exits at once, naming the first.
+	second := freeDevPorts(t)
+	_, stderr, code = runKiln(t, 30*time.Second, cleanEnv(), append(second.devArgs(filepath.Join(dir, "data")), "--config", cfg)...)
+	assert.Equal(t, 1, code, stderr)
+	assert.Regexp(t, `kiln dev: data dir .*/data is in use by kiln \(pid \d+\): stop it, or give this one another --data-dir\n$`, stderr)
 }

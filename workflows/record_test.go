@@ -74,6 +74,7 @@ var recGroups = []struct {
 	{"ami", []string{"bake-test-passed", "test-failed"}, recordAMIScenarios},
 	{"distribute", []string{"distribute-retried", "distribute-expired"}, recordDistributeScenarios},
 	{"publish", []string{"publish-triggered", "image-triggered"}, recordPublishScenarios},
+	{"check", []string{"check-ok", "check-refused"}, recordCheckScenarios},
 }
 
 // recorder is an embedded server with a real kiln worker, building a real git
@@ -160,6 +161,33 @@ func recordBuildScenarios(t *testing.T) (*recorder, map[string]string) {
 	runs["not-approved"] = r.startFork(recPipeline, 8, "fork-rejected")
 	r.decide(runs["not-approved"], workflows.UpdateReject, workflows.Decision{By: "maintainer", Via: workflows.ViaComment, Reason: "not this"})
 	r.wait(runs["not-approved"], nil)
+	return r, runs
+}
+
+// recordCheckScenarios records what kiln run asks before it starts a run:
+// a check that plans, and one refused for a pipeline that does not exist.
+func recordCheckScenarios(t *testing.T) (*recorder, map[string]string) {
+	r := newRecorder(t, recFixture{
+		files:  fstest.MapFS{"README.md": {Data: []byte("kiln replay corpus fixture\n")}},
+		config: recConfig,
+	})
+	check := func(id, pipeline string) string {
+		ev := event.Event{Kind: event.KindManual}
+		ev.FromRef("main")
+		_, err := r.c.ExecuteWorkflow(t.Context(), client.StartWorkflowOptions{ID: id, TaskQueue: workflows.TaskQueue},
+			workflows.CheckRunWorkflowName, activities.PlanInput{Pipeline: pipeline, Event: ev})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	runs := map[string]string{"check-ok": check("kiln-check/replay/ok", recPipeline)}
+	r.wait(runs["check-ok"], nil)
+	runs["check-refused"] = check("kiln-check/nope/refused", "nope")
+	var appErr *temporal.ApplicationError
+	if err := r.wait(runs["check-refused"], &appErr); appErr.Type() != activities.ErrUnknownPipeline {
+		t.Fatalf("check-refused ended with %v", err)
+	}
 	return r, runs
 }
 

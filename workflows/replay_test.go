@@ -53,6 +53,9 @@ var corpus = map[string]enumspb.EventType{
 	// image triggers; and that run.
 	"publish-triggered": enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
 	"image-triggered":   enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
+	// kiln run's check before a start: a plan, and a refusal.
+	"check-ok":      enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
+	"check-refused": enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED,
 }
 
 // archived lists histories recorded by earlier workflow code, which runs in
@@ -148,12 +151,13 @@ func checkHistory(t *testing.T, name string, hist *historypb.History) {
 	replay(t, hist)
 }
 
-// replay runs hist through the Pipeline workflow as a worker would after a
-// restart, registered under the name starters use.
+// replay runs hist through kiln's workflows as a worker would after a
+// restart, registered under the names starters use.
 func replay(t *testing.T, hist *historypb.History) {
 	t.Helper()
 	r := worker.NewWorkflowReplayer()
 	r.RegisterWorkflowWithOptions(workflows.Pipeline, workflow.RegisterOptions{Name: workflows.PipelineWorkflowName})
+	r.RegisterWorkflowWithOptions(workflows.CheckRun, workflow.RegisterOptions{Name: workflows.CheckRunWorkflowName})
 	if err := r.ReplayWorkflowHistory(quietLogger(), hist); err != nil {
 		t.Fatalf("replay: %v", err)
 	}

@@ -46,7 +46,8 @@ func (t *temporalFlags) dial(log zerolog.Logger) (client.Client, error) {
 		ConnectionOptions: client.ConnectionOptions{TLS: tlsConf},
 	})
 	if err != nil {
-		return nil, fmt.Errorf("connect to Temporal at %s (namespace %s): %w", t.address, t.namespace, err)
+		return nil, fmt.Errorf("cannot reach Temporal at %s (namespace %s): %w\n"+
+			"is kiln dev running? Point kiln elsewhere with --temporal-address or TEMPORAL_ADDRESS", t.address, t.namespace, err)
 	}
 	return c, nil
 }

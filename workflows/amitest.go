@@ -23,7 +23,7 @@ func (r *pipelineRun) testAMI(ctx workflow.Context, plan *activities.Plan, bake 
 	}
 	in.Event.Commit = plan.Commit
 	var out activities.TestResult
-	if err := workflow.ExecuteActivity(ctx, a.TestAMI, in).Get(ctx, &out); err != nil {
+	if err := workflow.ExecuteActivity(summarized(ctx, "test the AMI in "+plan.TestRegion()), a.TestAMI, in).Get(ctx, &out); err != nil {
 		return nil, err
 	}
 	return &out, nil

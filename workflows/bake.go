@@ -24,7 +24,7 @@ func (r *pipelineRun) bake(ctx workflow.Context, plan *activities.Plan) (*activi
 	}
 	in.Event.Commit = plan.Commit
 	var out activities.BakeResult
-	if err := workflow.ExecuteActivity(ctx, a.Bake, in).Get(ctx, &out); err != nil {
+	if err := workflow.ExecuteActivity(summarized(ctx, "bake "+shortSHA(plan.Commit)+" in "+plan.Bake.Region), a.Bake, in).Get(ctx, &out); err != nil {
 		return nil, err
 	}
 	return &out, nil

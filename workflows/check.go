@@ -31,7 +31,7 @@ func CheckRun(ctx workflow.Context, in activities.PlanInput) (*activities.Plan, 
 		},
 	})
 	var plan activities.Plan
-	if err := workflow.ExecuteActivity(ctx, a.Plan, in).Get(ctx, &plan); err != nil {
+	if err := workflow.ExecuteActivity(summarized(ctx, "plan "+in.Pipeline+" at "+in.Event.RefLabel()), a.Plan, in).Get(ctx, &plan); err != nil {
 		return nil, err
 	}
 	return &plan, nil

@@ -190,6 +190,7 @@ func (d *distribution) execute(ctx workflow.Context, u *unit) (string, error) {
 		opts.HeartbeatTimeout = 0 // a share is a few calls, with no heartbeat
 		ctx = workflow.WithActivityOptions(ctx, opts)
 		var out activities.ShareResult
+		ctx = summarized(ctx, fmt.Sprintf("share %s with %s/%s", ami, u.Account, u.Region))
 		err := workflow.ExecuteActivity(ctx, a.ShareAMI, activities.ShareInput{
 			RunID: runID, Region: u.Region, AMI: ami, Account: u.Account,
 		}).Get(ctx, &out)
@@ -202,7 +203,7 @@ func (d *distribution) execute(ctx workflow.Context, u *unit) (string, error) {
 	if workflow.GetVersion(ctx, "copy-waits-for-cancel", workflow.DefaultVersion, 1) == 1 {
 		opts.WaitForCancellation = true
 	}
-	ctx = workflow.WithActivityOptions(ctx, opts)
+	ctx = summarized(workflow.WithActivityOptions(ctx, opts), fmt.Sprintf("copy %s/%s", u.Account, u.Region))
 	var out activities.CopyResult
 	err := workflow.ExecuteActivity(ctx, a.CopyAMI, activities.CopyInput{
 		RunID: runID, Pipeline: d.r.in.Pipeline, Source: d.source,

@@ -231,7 +231,8 @@ func (s *pipelineSuite) TestDistributeFailsAfterRetryWindow() {
 	var appErr *temporal.ApplicationError
 	s.Require().True(errors.As(s.env.GetWorkflowError(), &appErr))
 	s.Equal(workflows.ErrDistributionFailed, appErr.Type())
-	s.Equal("1 distribution target(s) failed and were not retried within 2h0m0s:\n"+
+	// The Web UI heads the failure with its stage.
+	s.Equal("distribute: 1 distribution target(s) failed and were not retried within 2h0m0s:\n"+
 		"  222222222222/us-west-2 (copy): assume arn:aws:iam::222222222222:role/kiln: access denied (AccessDenied)",
 		appErr.Message())
 	s.GreaterOrEqual(s.env.Now().Sub(start), 2*time.Hour)

@@ -68,6 +68,8 @@ type pipelineRun struct {
 	// shortQueue is the task queue of the run's short activities: plan,
 	// supersede query, reports, notifications.
 	shortQueue shortQueue
+	// res is what the run made so far, for the Web UI's details.
+	res *PipelineResult
 }
 
 // shortQueue says where a run's short activities go. Runs started before
@@ -100,6 +102,7 @@ func (r *pipelineRun) setup(ctx workflow.Context) error {
 
 func (r *pipelineRun) run(ctx workflow.Context) (*PipelineResult, error) {
 	res := &PipelineResult{Pipeline: r.in.Pipeline}
+	r.res = res
 	r.chooseShortQueue(ctx)
 	plan, err := r.plan(ctx)
 	if err != nil {
@@ -113,6 +116,7 @@ func (r *pipelineRun) run(ctx workflow.Context) (*PipelineResult, error) {
 	res.Commit = plan.Commit
 	r.def = plan
 	r.progress.setStages(plan.Stages())
+	r.showDetails(ctx)
 	r.startReporter(ctx)
 	if plan.CancelSuperseded {
 		r.supersedeOlder(ctx)
@@ -183,7 +187,7 @@ func (r *pipelineRun) plan(ctx workflow.Context) (*activities.Plan, error) {
 		},
 	})
 	var plan activities.Plan
-	err := workflow.ExecuteActivity(ctx, a.Plan, activities.PlanInput{Pipeline: r.in.Pipeline, Event: r.in.Event}).Get(ctx, &plan)
+	err := workflow.ExecuteActivity(summarized(ctx, "plan "+r.in.Pipeline+" at "+r.in.Event.RefLabel()), a.Plan, activities.PlanInput{Pipeline: r.in.Pipeline, Event: r.in.Event}).Get(ctx, &plan)
 	if err != nil {
 		return nil, err
 	}
@@ -228,7 +232,11 @@ func (r *pipelineRun) build(ctx workflow.Context, plan *activities.Plan) (*activ
 	in.Event.Commit = plan.Commit
 	in.ScheduledAt = scheduledTime(ctx)
 	var out activities.BuildResult
-	if err := workflow.ExecuteActivity(ctx, a.Build, in).Get(ctx, &out); err != nil {
+	what := "build " + shortSHA(plan.Commit) + " on the worker"
+	if plan.BuildImage != "" {
+		what = "build " + shortSHA(plan.Commit) + " in " + plan.BuildImage
+	}
+	if err := workflow.ExecuteActivity(summarized(ctx, what), a.Build, in).Get(ctx, &out); err != nil {
 		r.progress.Tests = failedTests(err)
 		return nil, err
 	}
@@ -241,9 +249,11 @@ func (r *pipelineRun) build(ctx workflow.Context, plan *activities.Plan) (*activ
 func (r *pipelineRun) stage(ctx workflow.Context, name string, fn func(workflow.Context) error) error {
 	r.progress.start(name, workflow.Now(ctx))
 	r.setStageAttr(ctx, name)
+	r.showDetails(ctx)
 	r.report([]string{name}, "")
 	err := fn(ctx)
 	r.progress.end(name, workflow.Now(ctx), err)
+	r.showDetails(ctx)
 	r.report([]string{name}, "")
 	return err
 }
@@ -261,6 +271,8 @@ func (r *pipelineRun) finish(ctx workflow.Context, err error) error {
 	switch {
 	case err == nil:
 		r.setStageAttr(dctx, "done")
+		// The query agrees with KilnStage once the run is done.
+		r.progress.Stage = "done"
 	case errors.As(err, new(*NotApproved)):
 		r.setStageAttr(dctx, OutcomeNotApproved)
 		outcome = OutcomeNotApproved
@@ -272,8 +284,9 @@ func (r *pipelineRun) finish(ctx workflow.Context, err error) error {
 		}
 	default:
 		r.log.Error("pipeline failed", "stage", r.progress.Stage, "error", err)
-		outcome, ret = OutcomeFailed, err
+		outcome, ret = OutcomeFailed, stageFailure(r.progress.Stage, err)
 	}
+	r.showDetails(dctx)
 	r.stopReporter(dctx, outcome)
 	r.notify(dctx, outcome)
 	return ret

@@ -2,11 +2,13 @@ package workflows_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/suite"
+	sdkpb "go.temporal.io/api/sdk/v1"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
@@ -162,7 +164,7 @@ func (s *pipelineSuite) TestSuccess() {
 	p := s.progress()
 	s.Equal("acme/widget", p.Repo)
 	s.Equal(testCommit, p.Commit)
-	s.Equal(workflows.StageBuild, p.Stage)
+	s.Equal("done", p.Stage, "the query agrees with KilnStage once the run is done")
 	s.Equal(workflows.StageBuild, p.Stages[0].Name)
 	s.Equal(workflows.StateSucceeded, p.Stages[0].State)
 	s.False(p.Stages[0].Start.IsZero() || p.Stages[0].End.IsZero(), "start and end are recorded")
@@ -192,6 +194,27 @@ func (s *pipelineSuite) TestBuildActivityOptions() {
 	s.Positive(info.HeartbeatTimeout, "a build without a heartbeat timeout cannot be cancelled or detected dead")
 	s.LessOrEqual(info.HeartbeatTimeout, time.Minute, "a dead worker should be noticed within a minute")
 	s.GreaterOrEqual(info.StartToCloseTimeout, testPlan().BuildTimeout())
+}
+
+// TestWebUIDetails: the run's current details, the Web UI's Details tab,
+// list its stages with their state, and a failure is headed by its stage.
+func (s *pipelineSuite) TestWebUIDetails() {
+	s.onPlan(testPlan(), nil)
+	s.env.OnActivity(acts.Build, mock.Anything, mock.Anything).
+		Return(nil, temporal.NewNonRetryableApplicationError("phase build: command \"make\" exited with status 2", activities.ErrBuildFailed, nil)).Once()
+
+	s.run(pushEvent)
+
+	var appErr *temporal.ApplicationError
+	s.Require().True(errors.As(s.env.GetWorkflowError(), &appErr))
+	s.Equal(`build: phase build: command "make" exited with status 2`, appErr.Message())
+	s.Equal(activities.ErrBuildFailed, appErr.Type(), "the headline keeps the cause's type")
+	v, err := s.env.QueryWorkflow("__temporal_workflow_metadata")
+	s.Require().NoError(err)
+	var meta sdkpb.WorkflowMetadata
+	s.Require().NoError(v.Get(&meta))
+	s.Contains(meta.GetCurrentDetails(), "| stage | state | took |")
+	s.Contains(meta.GetCurrentDetails(), "| build | failed: `phase build: command \"make\" exited with status 2` |")
 }
 
 // TestTransientBuildErrorIsRetried shows the other side of the build's error

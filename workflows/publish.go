@@ -67,7 +67,7 @@ func (r *pipelineRun) publish(ctx workflow.Context, plan *activities.Plan, res *
 			// A Dockerfile build can take longer than a push.
 			ictx = workflow.WithStartToCloseTimeout(ictx, t)
 		}
-		futures = append(futures, workflow.ExecuteActivity(ictx, a.PublishImage, activities.ImageInput{
+		futures = append(futures, workflow.ExecuteActivity(summarized(ictx, "publish image "+img.Name), a.PublishImage, activities.ImageInput{
 			RunID: runID, Pipeline: r.in.Pipeline, Event: r.in.Event, Plan: *plan, Index: i,
 		}))
 	}
@@ -91,7 +91,7 @@ func (r *pipelineRun) publish(ctx workflow.Context, plan *activities.Plan, res *
 		in := activities.TemplatesInput{RunID: runID, Pipeline: r.in.Pipeline, Event: r.in.Event, Plan: *plan,
 			AMIs: activities.TemplateAMIs(cf, res.Bake.AMIs, distributed)}
 		var tr activities.TemplatesResult
-		if err := workflow.ExecuteActivity(ctx, a.PublishTemplates, in).Get(ctx, &tr); err != nil {
+		if err := workflow.ExecuteActivity(summarized(ctx, "publish CloudFormation templates"), a.PublishTemplates, in).Get(ctx, &tr); err != nil {
 			return out, err
 		}
 		out.Templates = tr.Objects

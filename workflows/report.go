@@ -46,7 +46,7 @@ func (r *pipelineRun) startReporter(ctx workflow.Context) {
 		defer finished.Set(nil, nil)
 		var in activities.ReportInput
 		for rep.queue.Receive(ctx, &in) {
-			if err := workflow.ExecuteActivity(ctx, a.ReportRun, in).Get(ctx, nil); err != nil {
+			if err := workflow.ExecuteActivity(summarized(ctx, reportSummary(in)), a.ReportRun, in).Get(ctx, nil); err != nil {
 				r.log.Warn("could not report the run on its git host", "error", err)
 				r.progress.ReportError = rootMessage(err)
 			}
@@ -110,7 +110,7 @@ func (r *pipelineRun) notify(ctx workflow.Context, outcome string) {
 		}
 	}
 	var res activities.NotifyResult
-	if err := workflow.ExecuteActivity(ctx, a.Notify, in).Get(ctx, &res); err != nil {
+	if err := workflow.ExecuteActivity(summarized(ctx, "notify: "+in.Outcome), a.Notify, in).Get(ctx, &res); err != nil {
 		res.Failed = map[string]string{"notify": rootMessage(err)}
 	}
 	r.progress.Notified = &res

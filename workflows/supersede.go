@@ -22,7 +22,7 @@ func (r *pipelineRun) supersedeOlder(ctx workflow.Context) {
 		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 3},
 	})
 	var older []string
-	err := workflow.ExecuteActivity(actx, a.FindSuperseded, activities.SupersedeQuery{
+	err := workflow.ExecuteActivity(summarized(actx, "find older runs of "+r.in.Event.RefLabel()), a.FindSuperseded, activities.SupersedeQuery{
 		PipelineAttr: AttrPipeline.GetName(),
 		RefAttr:      AttrRef.GetName(),
 		Pipeline:     r.in.Pipeline,

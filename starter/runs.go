@@ -155,6 +155,7 @@ func (r *Runs) start(ctx context.Context, id string, in workflows.PipelineInput)
 		WorkflowExecutionErrorWhenAlreadyStarted: true,
 		TypedSearchAttributes:                    workflows.StartAttributes(pipeline, ev),
 		StaticSummary:                            summary(pipeline, ev),
+		StaticDetails:                            details(pipeline, ev),
 	}
 	run, err := r.Client.ExecuteWorkflow(ctx, opts, workflows.PipelineWorkflowName, in)
 	var dup *serviceerror.WorkflowExecutionAlreadyStarted
@@ -165,6 +166,34 @@ func (r *Runs) start(ctx context.Context, id string, in workflows.PipelineInput)
 		return "", false, fmt.Errorf("start %s: %w", id, err)
 	}
 	return run.GetID(), false, nil
+}
+
+// details is what the Web UI's run page says of how the run started, in
+// markdown: the pipeline, repository, ref, commit and trigger.
+func details(pipeline string, ev event.Event) string {
+	var b strings.Builder
+	row := func(k, v string) {
+		if v != "" {
+			fmt.Fprintf(&b, "| %s | %s |\n", k, workflows.MarkdownCode(v))
+		}
+	}
+	b.WriteString("| | |\n| --- | --- |\n")
+	row("pipeline", pipeline)
+	row("repo", ev.Repo)
+	row("ref", ev.RefLabel())
+	row("commit", ev.Commit)
+	trigger := string(ev.Kind)
+	if ev.Sender != "" {
+		trigger += " by " + ev.Sender
+	}
+	if pr := ev.PullRequest; pr != nil {
+		trigger += fmt.Sprintf(", pull request #%d", pr.Number)
+		if pr.Fork {
+			trigger += " from a fork"
+		}
+	}
+	row("trigger", trigger)
+	return b.String()
 }
 
 // summary is the one line the Web UI shows for a run.

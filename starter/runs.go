@@ -122,6 +122,9 @@ type ManualRun struct {
 	Ref, Commit string
 	// Force re-bakes even when a tested AMI of this commit exists.
 	Force bool
+	// Repo, when known (from a Check), is the pipeline's repository, so
+	// the run names it from its start.
+	Repo string
 }
 
 // StartManual starts an on-demand run of pipeline at ref, or at commit when
@@ -133,7 +136,7 @@ func (r *Runs) StartManual(ctx context.Context, pipeline, ref, commit string) (s
 // Start starts an on-demand run.
 func (r *Runs) Start(ctx context.Context, m ManualRun) (string, error) {
 	pipeline, ref, commit := m.Pipeline, m.Ref, m.Commit
-	ev := event.Event{Kind: event.KindManual, Commit: commit}
+	ev := event.Event{Kind: event.KindManual, Commit: commit, Repo: m.Repo}
 	ev.FromRef(ref)
 	now := time.Now
 	if r.Now != nil {

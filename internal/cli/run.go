@@ -25,7 +25,7 @@ func runRun(ctx context.Context, env *Env, args []string) error {
 	fs := newFlags(env, "run", "--pipeline NAME --ref REF [--commit SHA] [--force] [--wait]")
 	fs.StringVar(&pipeline, "pipeline", "", "pipeline to run (required)")
 	fs.StringVar(&ref, "ref", "", "branch, tag or full ref to build (required)")
-	fs.StringVar(&commit, "commit", "", "exact commit SHA; default: the ref's head when the run starts")
+	fs.StringVar(&commit, "commit", "", "exact commit SHA; default: the ref's head when kiln run checks the run")
 	fs.BoolVar(&wait, "wait", false, "follow the run's stages and exit non-zero if it fails")
 	fs.BoolVar(&force, "force", false, "bake again even if an AMI of this commit already passed its test")
 	t.register(fs)
@@ -44,8 +44,16 @@ func runRun(ctx context.Context, env *Env, args []string) error {
 	runs, m := &starter.Runs{Client: c}, starter.ManualRun{Pipeline: pipeline, Ref: ref, Commit: commit, Force: force}
 	// A worker plans the run first, so a typo starts nothing and the
 	// error names what exists.
-	if _, err := runs.Check(ctx, m); err != nil {
+	plan, err := runs.Check(ctx, m)
+	if err != nil {
 		return &exitError{code: 1, err: fmt.Errorf("%s; no run was started", plain(err))}
+	}
+	// The run builds the commit the check found, and names it and its
+	// repository from the start. HEAD stays a ref: its plan learns the
+	// default branch's name.
+	m.Repo = plan.Repo
+	if m.Commit == "" && ref != "HEAD" {
+		m.Commit = plan.Commit
 	}
 	id, err := runs.Start(ctx, m)
 	if err != nil {

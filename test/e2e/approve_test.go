@@ -79,7 +79,8 @@ func TestForkPullRequestWaitsForApproval(t *testing.T) {
 	assert.Equal(t, head+"\n", string(built))
 	_, stderr, code = runKiln(t, 20*time.Second, cleanEnv(), append([]string{"approve", id}, temporal...)...)
 	assert.NotEqual(t, 0, code)
-	assert.Contains(t, stderr, "already completed", "an ended run takes no approval")
+	assert.Contains(t, stderr, "has ended (completed at done), and kiln approve only answers a run that waits for it",
+		"an ended run takes no approval, and the message says why")
 
 	byComment := forkPR(t, hook, 9, head, base)
 	waitStage(t, ports, byComment, "build: awaiting approval")

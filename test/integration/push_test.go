@@ -42,7 +42,7 @@ func TestPushWebhookRunsPipeline(t *testing.T) {
 	}, pick(searchAttrsOf(d), "KilnPipeline", "KilnRepo", "KilnRef", "KilnEvent", "KilnCommit", "KilnStage"))
 
 	p := queryProgress(t, id)
-	assert.Equal(t, "build", p.Stage)
+	assert.Equal(t, "done", p.Stage, "the progress query agrees with KilnStage")
 	assert.Equal(t, after, p.Commit)
 	require.Len(t, p.Stages, 1)
 	build := p.Stages[0]

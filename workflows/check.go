@@ -3,7 +3,6 @@ package workflows
 import (
 	"time"
 
-	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/kiln-ci/kiln/activities"
@@ -21,15 +20,10 @@ const CheckRunTimeout = time.Minute
 // name or a ref that does not exist starts nothing and names what does.
 // It is the run's own Plan, on the short queue, and has no side effects.
 func CheckRun(ctx workflow.Context, in activities.PlanInput) (*activities.Plan, error) {
-	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		TaskQueue:           ShortTaskQueue,
-		StartToCloseTimeout: 30 * time.Second,
-		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval:        time.Second,
-			MaximumAttempts:        3,
-			NonRetryableErrorTypes: activities.PermanentErrorTypes,
-		},
-	})
+	// A person waits for the answer: fewer, shorter attempts than a run's.
+	opts := planOptions(ShortTaskQueue)
+	opts.StartToCloseTimeout, opts.RetryPolicy.MaximumAttempts = 30*time.Second, 3
+	ctx = workflow.WithActivityOptions(ctx, opts)
 	var plan activities.Plan
 	if err := workflow.ExecuteActivity(summarized(ctx, "plan "+in.Pipeline+" at "+in.Event.RefLabel()), a.Plan, in).Get(ctx, &plan); err != nil {
 		return nil, err

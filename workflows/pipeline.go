@@ -174,18 +174,24 @@ func (r *pipelineRun) run(ctx workflow.Context) (*PipelineResult, error) {
 	return res, err
 }
 
-// plan resolves the pipeline definition and the commit, and records the commit
-// as a search attribute once known.
-func (r *pipelineRun) plan(ctx workflow.Context) (*activities.Plan, error) {
-	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		TaskQueue:           r.shortQueue.plan,
+// planOptions run a Plan on queue: its git calls can fail for a moment,
+// an unknown pipeline or ref never stops failing.
+func planOptions(queue string) workflow.ActivityOptions {
+	return workflow.ActivityOptions{
+		TaskQueue:           queue,
 		StartToCloseTimeout: 2 * time.Minute,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval:        time.Second,
 			MaximumAttempts:        5,
 			NonRetryableErrorTypes: activities.PermanentErrorTypes,
 		},
-	})
+	}
+}
+
+// plan resolves the pipeline definition and the commit, and records the commit
+// as a search attribute once known.
+func (r *pipelineRun) plan(ctx workflow.Context) (*activities.Plan, error) {
+	ctx = workflow.WithActivityOptions(ctx, planOptions(r.shortQueue.plan))
 	var plan activities.Plan
 	err := workflow.ExecuteActivity(summarized(ctx, "plan "+r.in.Pipeline+" at "+r.in.Event.RefLabel()), a.Plan, activities.PlanInput{Pipeline: r.in.Pipeline, Event: r.in.Event}).Get(ctx, &plan)
 	if err != nil {

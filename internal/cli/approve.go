@@ -42,15 +42,11 @@ func decide(ctx context.Context, env *Env, verb string, args []string) error {
 		return &exitError{code: 2, err: errors.New("say why with --reason")}
 	}
 	d.Via = workflows.ViaCLI
-	c, err := t.dial(env.Log)
+	c, id, err := openRun(ctx, env, &t, arg)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	id, err := resolveRun(ctx, c, arg)
-	if err != nil {
-		return err
-	}
 	runs := &starter.Runs{Client: c}
 	decideFn := runs.Approve
 	if verb == "reject" {

@@ -19,15 +19,11 @@ func runRetry(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	c, err := t.dial(env.Log)
+	c, id, err := openRun(ctx, env, &t, arg)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	id, err := resolveRun(ctx, c, arg)
-	if err != nil {
-		return err
-	}
 	res, err := (&starter.Runs{Client: c}).Retry(ctx, id)
 	if err != nil {
 		return explainEnded(ctx, c, id, "retry", err)

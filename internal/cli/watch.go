@@ -22,16 +22,27 @@ func runWatch(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	c, err := t.dial(env.Log)
+	c, id, err := openRun(ctx, env, &t, arg)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
+	return follow(ctx, c, id, env.Stderr)
+}
+
+// openRun connects to Temporal and finds the run arg names, as each
+// command on one run does first. The caller closes the client.
+func openRun(ctx context.Context, env *Env, t *temporalFlags, arg string) (client.Client, string, error) {
+	c, err := t.dial(env.Log)
+	if err != nil {
+		return nil, "", err
+	}
 	id, err := resolveRun(ctx, c, arg)
 	if err != nil {
-		return err
+		c.Close()
+		return nil, "", err
 	}
-	return follow(ctx, c, id, env.Stderr)
+	return c, id, nil
 }
 
 // temporalRunID is the form of Temporal's own Run ID, which the Web UI

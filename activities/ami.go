@@ -43,14 +43,15 @@ const maxTagValue = 256
 // the bake region. The bake's AMIs in the other regions (Packer's
 // ami_regions, listed in kiln:regions) are found by their kiln:run tag. A
 // bake missing one of them, or its bake region's, is not reused.
-func (a *Activities) findPassedAMI(ctx context.Context, in BakeInput) (map[string]string, error) {
+// It also returns the run that baked them, when kiln tagged it.
+func (a *Activities) findPassedAMI(ctx context.Context, in BakeInput) (map[string]string, string, error) {
 	bakeRegion := in.Plan.Bake.Region
 	var found ec2types.Image
 	var foundIn string
 	for _, region := range slices.Compact([]string{in.Plan.TestRegion(), bakeRegion}) {
 		img, err := a.newestAMI(ctx, in, region, ec2types.Filter{Name: aws.String("tag:" + TagTest), Values: []string{TestPassed}})
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		if img != nil {
 			found, foundIn = *img, region
@@ -58,7 +59,7 @@ func (a *Activities) findPassedAMI(ctx context.Context, in BakeInput) (map[strin
 		}
 	}
 	if foundIn == "" {
-		return nil, nil
+		return nil, "", nil
 	}
 	tags := tagValues(found.Tags)
 	amis := map[string]string{foundIn: aws.ToString(found.ImageId)}
@@ -66,9 +67,9 @@ func (a *Activities) findPassedAMI(ctx context.Context, in BakeInput) (map[strin
 	if run == "" {
 		// Tagged by hand, or by no bake of kiln's: it stands alone.
 		if foundIn != bakeRegion {
-			return nil, nil
+			return nil, "", nil
 		}
-		return amis, nil
+		return amis, "", nil
 	}
 	regions := append(bakeRegions(tags), bakeRegion)
 	slices.Sort(regions)
@@ -78,16 +79,16 @@ func (a *Activities) findPassedAMI(ctx context.Context, in BakeInput) (map[strin
 		}
 		img, err := a.newestAMI(ctx, in, region, ec2types.Filter{Name: aws.String("tag:" + TagRun), Values: []string{run}})
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		if img == nil {
 			a.Log.Warn().Str("run", in.RunID).Str("tested_run", run).Str("region", region).
 				Msg("the tested bake has no AMI left in this region: baking again")
-			return nil, nil
+			return nil, "", nil
 		}
 		amis[region] = aws.ToString(img.ImageId)
 	}
-	return amis, nil
+	return amis, run, nil
 }
 
 // newestAMI returns the newest available AMI of this account, pipeline and

@@ -211,9 +211,10 @@ func TestFindPassedAMIAcrossRegions(t *testing.T) {
 	store.add("us-west-2", "ami-failed", "2026-01-03", failed)
 
 	a := &Activities{Log: zerolog.Nop(), AWS: storeAWS{store, &fakeEC2{}}}
-	amis, err := a.findPassedAMI(context.Background(), reuseInput())
+	amis, run, err := a.findPassedAMI(context.Background(), reuseInput())
 	require.NoError(t, err)
 	assert.Equal(t, map[string]string{"us-east-1": "ami-e", "us-west-2": "ami-w", "eu-west-1": "ami-x"}, amis)
+	assert.Equal(t, "p/main/1", run, "the run whose bake passed")
 }
 
 // TestFindPassedAMIIncomplete: a passed bake whose AMI in one of its regions
@@ -226,7 +227,7 @@ func TestFindPassedAMIIncomplete(t *testing.T) {
 		store.add(region, id, "2026-01-02", tags)
 	}
 	a := &Activities{Log: zerolog.Nop(), AWS: storeAWS{store, &fakeEC2{}}}
-	amis, err := a.findPassedAMI(context.Background(), reuseInput())
+	amis, _, err := a.findPassedAMI(context.Background(), reuseInput())
 	require.NoError(t, err)
 	assert.Nil(t, amis)
 }
@@ -237,7 +238,8 @@ func TestFindPassedAMIUntaggedRun(t *testing.T) {
 	store := &imageStore{}
 	store.add("us-east-1", "ami-hand", "2026-01-02", map[string]string{TagPipeline: "p", TagCommit: "c0ffee", TagTest: TestPassed})
 	a := &Activities{Log: zerolog.Nop(), AWS: storeAWS{store, &fakeEC2{}}}
-	amis, err := a.findPassedAMI(context.Background(), reuseInput())
+	amis, run, err := a.findPassedAMI(context.Background(), reuseInput())
 	require.NoError(t, err)
 	assert.Equal(t, map[string]string{"us-east-1": "ami-hand"}, amis)
+	assert.Empty(t, run, "tagged by hand: no run to name")
 }

@@ -33,7 +33,9 @@ type BakeResult struct {
 	// Region is the bake region, where distribution copies from.
 	Region string `json:"region"`
 	// Reused is set when an AMI that passed its test was found instead of baking.
-	Reused  bool   `json:"reused,omitempty"`
+	Reused bool `json:"reused,omitempty"`
+	// ReusedFrom is the run whose bake passed its test, when kiln tagged it.
+	ReusedFrom string `json:"reused_from,omitempty"`
 	LogPath string `json:"log_path,omitempty"`
 }
 
@@ -56,12 +58,12 @@ func (a *Activities) Bake(ctx context.Context, in BakeInput) (*BakeResult, error
 	bake := in.Plan.Bake
 	res := &BakeResult{Region: bake.Region}
 	if !in.Force {
-		amis, err := a.findPassedAMI(ctx, in)
+		amis, run, err := a.findPassedAMI(ctx, in)
 		if err != nil {
 			return nil, err
 		}
 		if amis != nil {
-			res.AMIs, res.Reused = amis, true
+			res.AMIs, res.Reused, res.ReusedFrom = amis, true, run
 			return res, nil
 		}
 	}

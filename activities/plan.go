@@ -59,6 +59,9 @@ type Plan struct {
 	Notify *config.Notify `json:"notify,omitempty"`
 	// CodeCommit is set for an AWS CodeCommit repository.
 	CodeCommit *config.CodeCommitRepo `json:"codecommit,omitempty"`
+	// UI is the Temporal Web UI's base URL as the worker knows it, for the
+	// link a run gives to its own page; empty without one.
+	UI string `json:"ui,omitempty"`
 }
 
 // Reports says whether the run is reported on its host: commit statuses and
@@ -216,6 +219,7 @@ func (a *Activities) Plan(ctx context.Context, in PlanInput) (*Plan, error) {
 		Notify:           p.Notify,
 		Dependents:       dependents,
 		DefaultBranch:    defaultBranch,
+		UI:               a.UIURL,
 	}, nil
 }
 

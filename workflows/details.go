@@ -63,16 +63,16 @@ func (r *pipelineRun) details() string {
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s |\n", s.Name, state, took)
 	}
-	res := r.res
-	if res == nil {
-		return b.String()
-	}
-	if bake := res.Bake; bake != nil && bake.AMI() != "" {
-		if bake.Reused {
-			fmt.Fprintf(&b, "\n**AMI** reused %s in %s: it passed its test in an earlier run of this commit\n", bake.AMI(), bake.Region)
-		} else {
-			fmt.Fprintf(&b, "\n**AMI** %s in %s\n", bake.AMI(), bake.Region)
+	made := r.progress.Made
+	for _, region := range sortedKeys(made.AMIs) {
+		fmt.Fprintf(&b, "\n**AMI** %s in %s", made.AMIs[region], region)
+		if made.Reused {
+			b.WriteString(", reused: it passed its test in an earlier run of this commit")
+			if made.ReusedFrom != "" {
+				fmt.Fprintf(&b, " (%s)", MarkdownCode(made.ReusedFrom))
+			}
 		}
+		b.WriteString("\n")
 	}
 	if d := r.progress.Distribution; d != nil && len(d.Targets) > 0 {
 		b.WriteString("\n| account | region | mode | state | AMI |\n| --- | --- | --- | --- | --- |\n")
@@ -80,20 +80,44 @@ func (r *pipelineRun) details() string {
 			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", t.Account, t.Region, t.Mode, t.State, t.AMI)
 		}
 	}
-	if p := res.Publish; p != nil {
-		for _, img := range p.Images {
-			fmt.Fprintf(&b, "\n**image** %s, tags %s\n", MarkdownCode(img.Name+"@"+img.Digest), MarkdownCode(strings.Join(img.Tags, ", ")))
-		}
-		for _, t := range p.Templates {
-			fmt.Fprintf(&b, "\n**template** %s\n", t)
-		}
-		triggered := append([]string(nil), p.Triggered...)
-		sort.Strings(triggered)
-		for _, id := range triggered {
-			fmt.Fprintf(&b, "\n**started** %s\n", MarkdownCode(id))
-		}
+	for _, img := range made.Images {
+		fmt.Fprintf(&b, "\n**image** %s, tags %s\n", MarkdownCode(img.Name+"@"+img.Digest), MarkdownCode(strings.Join(img.Tags, ", ")))
+	}
+	for _, t := range made.Templates {
+		fmt.Fprintf(&b, "\n**template** %s\n", MarkdownCode(t))
+	}
+	for _, id := range made.Triggered {
+		fmt.Fprintf(&b, "\n**started** %s\n", MarkdownCode(id))
 	}
 	return b.String()
+}
+
+// noteMade copies what the run's stages made into its progress, for the
+// progress query, the Web UI and the CLI's closing summary.
+func (r *pipelineRun) noteMade() {
+	res, made := r.res, &r.progress.Made
+	if res == nil {
+		return
+	}
+	if res.Bake != nil {
+		made.AMIs, made.Reused, made.ReusedFrom = res.Bake.AMIs, res.Bake.Reused, res.Bake.ReusedFrom
+	}
+	if p := res.Publish; p != nil {
+		made.Images, made.Templates = p.Images, p.Templates
+		made.Triggered = append([]string(nil), p.Triggered...)
+		sort.Strings(made.Triggered)
+	}
+}
+
+// sortedKeys are m's keys in order: a map's own order is random, and a
+// workflow's output must not be.
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 // firstLine is a message's first line.

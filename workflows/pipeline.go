@@ -115,6 +115,7 @@ func (r *pipelineRun) run(ctx workflow.Context) (*PipelineResult, error) {
 	}
 	res.Commit = plan.Commit
 	r.def = plan
+	r.progress.UI = activities.RunURL(plan.UI, workflow.GetInfo(ctx).Namespace, r.progress.RunID)
 	r.progress.setStages(plan.Stages())
 	r.showDetails(ctx)
 	r.startReporter(ctx)
@@ -259,6 +260,7 @@ func (r *pipelineRun) stage(ctx workflow.Context, name string, fn func(workflow.
 	r.report([]string{name}, "")
 	err := fn(ctx)
 	r.progress.end(name, workflow.Now(ctx), err)
+	r.noteMade()
 	r.showDetails(ctx)
 	r.report([]string{name}, "")
 	return err

@@ -45,6 +45,23 @@ type Progress struct {
 	// Tests are the build's test reports once it has ended, passed or
 	// failed; reports and notifications show them.
 	Tests []buildspec.ReportResult `json:"tests,omitempty"`
+	// UI links to the run's page in the Temporal Web UI, when the worker
+	// knows where that is.
+	UI string `json:"ui,omitempty"`
+	// Made is what the run has made so far.
+	Made Made `json:"made,omitzero"`
+}
+
+// Made is what a run made: its AMI (baked, or reused from the run that
+// baked and tested it), images and templates, and the runs its images
+// started. Distribution's copies are in Progress.Distribution.
+type Made struct {
+	AMIs       map[string]string        `json:"amis,omitempty"`
+	Reused     bool                     `json:"reused,omitempty"`
+	ReusedFrom string                   `json:"reused_from,omitempty"`
+	Images     []activities.ImageResult `json:"images,omitempty"`
+	Templates  []string                 `json:"templates,omitempty"`
+	Triggered  []string                 `json:"triggered,omitempty"`
 }
 
 // StageProgress is one stage's state.

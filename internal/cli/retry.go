@@ -11,9 +11,10 @@ import (
 // it, and with --wait follows the run to its end.
 func runRetry(ctx context.Context, env *Env, args []string) error {
 	var t temporalFlags
-	var wait bool
-	fs := newFlags(env, "retry", "RUN_ID [--wait]")
+	var wait, asJSON bool
+	fs := newFlags(env, "retry", "RUN_ID [--wait [--json]]")
 	fs.BoolVar(&wait, "wait", false, "follow the run's stages and exit non-zero if it fails")
+	fs.BoolVar(&asJSON, "json", false, "with --wait, print how the run ended and what it made as JSON on stdout")
 	t.register(fs)
 	arg, err := parseOneID(fs, args)
 	if err != nil {
@@ -34,5 +35,5 @@ func runRetry(ctx context.Context, env *Env, args []string) error {
 	if !wait {
 		return nil
 	}
-	return follow(ctx, c, id, env.Stderr)
+	return follow(ctx, c, id, env, asJSON)
 }

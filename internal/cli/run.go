@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
 	"go.temporal.io/sdk/client"
@@ -21,13 +20,14 @@ import (
 func runRun(ctx context.Context, env *Env, args []string) error {
 	var t temporalFlags
 	var pipeline, ref, commit string
-	var wait, force bool
+	var wait, force, asJSON bool
 	fs := newFlags(env, "run", "--pipeline NAME --ref REF [--commit SHA] [--force] [--wait]")
 	fs.StringVar(&pipeline, "pipeline", "", "pipeline to run (required)")
 	fs.StringVar(&ref, "ref", "", "branch, tag or full ref to build (required)")
 	fs.StringVar(&commit, "commit", "", "exact commit SHA; default: the ref's head when kiln run checks the run")
 	fs.BoolVar(&wait, "wait", false, "follow the run's stages and exit non-zero if it fails")
 	fs.BoolVar(&force, "force", false, "bake again even if an AMI of this commit already passed its test")
+	fs.BoolVar(&asJSON, "json", false, "print the run's ID, and with --wait how it ended and what it made, as JSON on stdout")
 	t.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -59,16 +59,24 @@ func runRun(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(env.Stdout, id)
 	if !wait {
+		if asJSON {
+			return printJSON(env.Stdout, RunOutcome{WorkflowID: id, Outcome: "started"})
+		}
+		fmt.Fprintln(env.Stdout, id)
 		return nil
 	}
-	return follow(ctx, c, id, env.Stderr)
+	if !asJSON {
+		fmt.Fprintln(env.Stdout, id)
+	}
+	return follow(ctx, c, id, env, asJSON)
 }
 
-// follow prints each stage change of a run until it ends; a failed or
-// cancelled run is an error with exit code 1.
-func follow(ctx context.Context, c client.Client, id string, out io.Writer) error {
+// follow prints each stage change of a run to stderr until it ends, then
+// what the run made and where to see it (on stdout as JSON with asJSON);
+// a failed or cancelled run is an error with exit code 1.
+func follow(ctx context.Context, c client.Client, id string, env *Env, asJSON bool) error {
+	out := env.Stderr
 	run := c.GetWorkflow(ctx, id, "")
 	done := make(chan error, 1)
 	var res workflows.PipelineResult
@@ -88,10 +96,22 @@ func follow(ctx context.Context, c client.Client, id string, out io.Writer) erro
 				}
 			}
 			printProgress(out, seen, res.Progress)
-			if err != nil {
-				return &exitError{code: 1, err: runFailed(id, res.Progress, err)}
+			o := outcomeOf(id, res.Progress, err)
+			if o.Outcome == workflows.OutcomeSucceeded {
+				fmt.Fprintf(out, "run %s succeeded\n", id)
 			}
-			fmt.Fprintf(out, "run %s succeeded\n", id)
+			printSummary(out, o)
+			if asJSON {
+				if jerr := printJSON(env.Stdout, o); jerr != nil {
+					return jerr
+				}
+			}
+			switch {
+			case err != nil:
+				return &exitError{code: 1, err: runFailed(id, res.Progress, err)}
+			case o.Outcome == workflows.OutcomeNotApproved:
+				return &exitError{code: 1, err: fmt.Errorf("run %s was not approved", id)}
+			}
 			return nil
 		case <-tick.C:
 			if p, err := queryProgress(ctx, c, id); err == nil {
@@ -147,23 +167,32 @@ func queryProgress(ctx context.Context, c client.Client, id string) (workflows.P
 	return p, err
 }
 
-// printProgress prints the stages whose state changed since the last call.
+// printProgress prints the stages whose state changed since the last call,
+// each distribution target's under the distribute stage, before the next
+// stage's line.
 func printProgress(out io.Writer, seen map[string]string, p workflows.Progress) {
 	for _, s := range p.Stages {
-		if seen[s.Name] == s.State {
-			continue
+		if seen[s.Name] != s.State {
+			printStage(out, seen, s)
 		}
-		seen[s.Name] = s.State
-		line := fmt.Sprintf("%-10s %s", s.Name, s.State)
-		if !s.End.IsZero() && !s.Start.IsZero() {
-			line += fmt.Sprintf(" (%s)", s.End.Sub(s.Start).Round(100*time.Millisecond))
+		if s.Name == workflows.StageDistribute {
+			printTargets(out, seen, p)
 		}
-		if s.Error != "" {
-			line += ": " + s.Error
-		}
-		fmt.Fprintln(out, line)
 	}
 	printTargets(out, seen, p)
+}
+
+// printStage prints a stage's new state.
+func printStage(out io.Writer, seen map[string]string, s workflows.StageProgress) {
+	seen[s.Name] = s.State
+	line := fmt.Sprintf("%-10s %s", s.Name, s.State)
+	if !s.End.IsZero() && !s.Start.IsZero() {
+		line += fmt.Sprintf(" (%s)", s.End.Sub(s.Start).Round(100*time.Millisecond))
+	}
+	if s.Error != "" {
+		line += ": " + s.Error
+	}
+	fmt.Fprintln(out, line)
 }
 
 // printTargets prints the distribution targets whose state changed, and says
@@ -180,7 +209,7 @@ func printTargets(out io.Writer, seen map[string]string, p workflows.Progress) {
 			continue
 		}
 		seen[key] = state
-		line := fmt.Sprintf("  %s %s", strings.TrimPrefix(key, "\x00target "), t.State)
+		line := fmt.Sprintf("  %s %s %s", targetLabel(t), t.Mode, t.State)
 		switch {
 		case t.Error != "":
 			line += ": " + t.Error
@@ -195,4 +224,14 @@ func printTargets(out io.Writer, seen map[string]string, p workflows.Progress) {
 			workflows.StageDistribute, d.RetryDeadline.Local().Format(time.DateTime), p.RunID)
 	}
 	seen["\x00waiting"] = waiting
+}
+
+// targetLabel names a distribution target: account/region, or, for the
+// copy made in a region so that shares there have an AMI to share, the
+// region alone.
+func targetLabel(t workflows.TargetProgress) string {
+	if t.Account == "" {
+		return t.Region + " (regional copy for sharing)"
+	}
+	return t.Account + "/" + t.Region
 }

@@ -16,7 +16,9 @@ import (
 // running, or at once, with its outcome, if it has ended.
 func runWatch(ctx context.Context, env *Env, args []string) error {
 	var t temporalFlags
-	fs := newFlags(env, "watch", "RUN_ID")
+	var asJSON bool
+	fs := newFlags(env, "watch", "RUN_ID [--json]")
+	fs.BoolVar(&asJSON, "json", false, "print how the run ended and what it made as JSON on stdout")
 	t.register(fs)
 	arg, err := parseOneID(fs, args)
 	if err != nil {
@@ -27,7 +29,7 @@ func runWatch(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer c.Close()
-	return follow(ctx, c, id, env.Stderr)
+	return follow(ctx, c, id, env, asJSON)
 }
 
 // openRun connects to Temporal and finds the run arg names, as each

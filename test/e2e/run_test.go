@@ -1,6 +1,9 @@
 package e2e
 
 import (
+	"encoding/json"
+	"fmt"
+	"net/url"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -56,6 +59,26 @@ pipelines:
 	assert.Regexp(t, `^ok/main/manual-\d{8}T\d{6}\.\d{3}Z$`, id, "stdout is the workflow ID alone, for scripts")
 	assert.Regexp(t, regexp.MustCompile(`(?m)^build\s+succeeded \(`), stderr, "a stage line with its duration")
 	assert.Contains(t, stderr, "run "+id+" succeeded")
+	// It closes with what the run made and where to see it.
+	head := gitOut(t, repo, "rev-parse", "HEAD")
+	assert.Contains(t, stderr, "  commit     "+head+"\n")
+	assert.Contains(t, stderr, fmt.Sprintf("  web UI     http://127.0.0.1:%d/namespaces/default/workflows/%s\n", ports.ui, url.PathEscape(id)))
+
+	// --json gives scripts the same, on stdout.
+	stdout, stderr, code = runKiln(t, 90*time.Second, cleanEnv(),
+		"run", "--pipeline", "ok", "--ref", "main", "--wait", "--json", "--temporal-address", ports.address())
+	require.Equal(t, 0, code, stderr)
+	var outcome struct {
+		WorkflowID string `json:"workflow_id"`
+		Outcome    string `json:"outcome"`
+		Commit     string `json:"commit"`
+		UI         string `json:"ui"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(stdout), &outcome), stdout)
+	assert.Equal(t, "succeeded", outcome.Outcome)
+	assert.Equal(t, head, outcome.Commit)
+	assert.Regexp(t, `^ok/main/manual-`, outcome.WorkflowID)
+	assert.Contains(t, outcome.UI, url.PathEscape(outcome.WorkflowID))
 
 	stdout, stderr, code = runKiln(t, 90*time.Second, cleanEnv(),
 		"run", "--pipeline", "broken", "--ref", "main", "--wait", "--temporal-address", ports.address())

@@ -136,7 +136,11 @@ func (a *Activities) Build(ctx context.Context, in BuildInput) (*BuildResult, er
 		}
 	}
 	if err != nil {
-		log.Warn().Err(err).Msg("build failed")
+		if workerStopping(ctx) {
+			log.Info().Msg("build stopped with its worker; the run goes on when a worker polls again")
+		} else {
+			log.Warn().Err(err).Msg("build failed")
+		}
 		return res, a.classifyBuildError(ctx, runCtx, in, res, err)
 	}
 	log.Info().Int("artifacts", len(res.Artifacts)).Msg("build succeeded")
@@ -260,4 +264,16 @@ func (c *countingWriter) count() int64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.n
+}
+
+// workerStopping says whether the worker running the activity is shutting
+// down, as on Ctrl-C: an activity it interrupts has not failed, and Temporal
+// gives it to the next worker.
+func workerStopping(ctx context.Context) bool {
+	select {
+	case <-activity.GetWorkerStopChannel(ctx):
+		return true
+	default:
+		return false
+	}
 }

@@ -96,6 +96,11 @@ func (w *Worker) Stop() {
 // heartbeats goes out when it is made and brings back any cancellation.
 const heartbeatThrottle = 500 * time.Millisecond
 
+// stopGrace is how long a stopping worker lets its running activities
+// finish before it cancels them: enough for a plan, a report or the end of
+// a build; what it cancels, Temporal retries on the next worker.
+const stopGrace = 5 * time.Second
+
 // New returns a worker with kiln's workflows and activities registered. The
 // caller starts and stops it.
 func New(c client.Client, o Options) *Worker {
@@ -110,6 +115,7 @@ func New(c client.Client, o Options) *Worker {
 	}
 	w := worker.New(c, workflows.TaskQueue, worker.Options{
 		MaxConcurrentActivityExecutionSize: o.MaxConcurrentBuilds,
+		WorkerStopTimeout:                  stopGrace,
 		// A cancellation reaches a build only in the answer to a heartbeat the
 		// SDK sends. Left alone, the SDK holds heartbeats back for 80% of the
 		// 30 s heartbeat timeout, so a cancelled or superseded build would run
@@ -122,14 +128,17 @@ func New(c client.Client, o Options) *Worker {
 		Containers: o.Containers, NoContainers: o.NoContainers, BuildUsers: o.BuildUsers, WorkDir: o.WorkDir,
 	}
 	Register(w, acts)
-	short := worker.New(c, workflows.ShortTaskQueue, worker.Options{MaxConcurrentActivityExecutionSize: o.MaxConcurrentShort})
+	short := worker.New(c, workflows.ShortTaskQueue, worker.Options{MaxConcurrentActivityExecutionSize: o.MaxConcurrentShort,
+		WorkerStopTimeout: stopGrace})
 	short.RegisterActivity(acts)
 	d := worker.New(c, workflows.DistributeTaskQueue, worker.Options{
 		MaxConcurrentActivityExecutionSize: o.MaxConcurrentCopies,
 		MaxHeartbeatThrottleInterval:       heartbeatThrottle,
+		WorkerStopTimeout:                  stopGrace,
 	})
 	d.RegisterActivity(acts)
-	h := worker.New(c, acts.HostQueue, worker.Options{MaxConcurrentActivityExecutionSize: o.MaxConcurrentBuilds})
+	h := worker.New(c, acts.HostQueue, worker.Options{MaxConcurrentActivityExecutionSize: o.MaxConcurrentBuilds,
+		WorkerStopTimeout: stopGrace})
 	h.RegisterActivity(acts)
 	return &Worker{queues: []worker.Worker{w, short, d, h}}
 }

@@ -127,6 +127,7 @@ func (o *devOptions) run(ctx context.Context, env *Env) error {
 	}
 	defer w.Stop()
 	health.Ready("worker")
+	logResuming(ctx, c, log)
 
 	runs := &starter.Runs{Client: c, Log: log}
 	if err := startStarter(ctx, c, cfg, log); err != nil {
@@ -151,7 +152,7 @@ func (o *devOptions) run(ctx context.Context, env *Env) error {
 		startExampleRun(ctx, runs, examples.ContainerPipeline, ts.UIAddress(), log)
 	}
 	<-ctx.Done()
-	log.Info().Msg("shutting down")
+	sayStopping(c, env.Stderr, "dev", dataDir)
 	return nil
 }
 

@@ -61,7 +61,9 @@ func runWorker(ctx context.Context, env *Env, args []string) error {
 	}
 	defer w.Stop()
 	env.Log.Info().Str("temporal", t.address).Str("namespace", t.namespace).Msg("kiln worker is polling")
+	logResuming(ctx, c, env.Log)
 	<-ctx.Done()
+	sayStopping(c, env.Stderr, "worker", "")
 	return nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"sync/atomic"
 
 	"github.com/rs/zerolog"
 	"go.temporal.io/sdk/client"
@@ -81,10 +82,19 @@ func (t *temporalFlags) tlsConfig() (*tls.Config, error) {
 	return conf, nil
 }
 
+// sdkQuiet silences the SDK once kiln is stopping on purpose: the worker's
+// interrupted heartbeats and polls then log "context canceled" errors that
+// look like a crash and are not one.
+var sdkQuiet atomic.Bool
+
 // sdkLogger sends the Temporal SDK's logs through zerolog; the SDK is chatty at
 // info, so it logs at warn and above unless KILN_LOG_LEVEL asks for debug.
 func sdkLogger(log zerolog.Logger) sdklog.Logger {
-	z := log.With().Str("component", "temporal-sdk").Logger()
+	z := log.With().Str("component", "temporal-sdk").Logger().Hook(zerolog.HookFunc(func(e *zerolog.Event, _ zerolog.Level, _ string) {
+		if sdkQuiet.Load() {
+			e.Discard()
+		}
+	}))
 	if z.GetLevel() > zerolog.DebugLevel {
 		z = z.Level(max(z.GetLevel(), zerolog.WarnLevel))
 	}

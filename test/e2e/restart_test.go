@@ -108,3 +108,43 @@ func waitFile(t *testing.T, p *proc, path string, timeout time.Duration) {
 	}
 	t.Fatalf("%s did not appear within %s", path, timeout)
 }
+
+// TestCtrlCIsCalm: Ctrl-C (SIGINT) in the middle of a build prints one line
+// saying the run in flight resumes, and no "context canceled" noise; the
+// next start says which run it resumes, which goes on at once, without
+// waiting out a heartbeat timeout.
+func TestCtrlCIsCalm(t *testing.T) {
+	t.Parallel()
+	f := newDevFixture(t, restartYAML, "e2e-ctrl-c-secret\n", map[string]string{"README.md": "# slow\n"})
+	killPID(t, filepath.Join(f.state, "sleep.pid"))
+	ports := freeDevPorts(t)
+	args := append(ports.devArgs(f.data), "--config", f.config)
+
+	first := startKiln(t, cleanEnv(), args...)
+	waitHealthy(t, first, ports, 60*time.Second)
+	stdout, stderr, code := runKiln(t, 30*time.Second, cleanEnv(),
+		"run", "--pipeline", "slow", "--ref", "main", "--temporal-address", ports.address())
+	require.Equal(t, 0, code, "kiln run: %s", stderr)
+	id := strings.TrimSpace(stdout)
+	waitFile(t, first, filepath.Join(f.state, "started"), 60*time.Second)
+
+	require.NoError(t, first.cmd.Process.Signal(os.Interrupt))
+	assert.Equal(t, 0, first.waitExit(t, 30*time.Second), "Ctrl-C is a clean stop")
+	out := first.stderr.String()
+	data, err := filepath.Abs(f.data)
+	require.NoError(t, err)
+	assert.Equal(t, 1, strings.Count(out, "kiln dev: stopping; 1 run(s) in flight resume when kiln dev starts again on "+data+"\n"), out)
+	after := out[strings.Index(out, "kiln dev: stopping"):]
+	for _, noise := range []string{"context canceled", "ERR", "build failed"} {
+		assert.NotContains(t, after, noise, "shutdown noise")
+	}
+
+	restarted := time.Now()
+	second := startKiln(t, cleanEnv(), args...)
+	waitHealthy(t, second, ports, 60*time.Second)
+	run := waitRun(t, ports, 120*time.Second, func(r runSummary) bool { return r.WorkflowID == id })
+	assert.Equal(t, "completed", run.Status)
+	assert.Contains(t, second.stderr.String(), `resuming the runs in flight, each from its last finished step runs=1 workflow_ids=["`+id+`"]`)
+	// The retry started at once: the 15 s build is most of the wait.
+	t.Logf("the run completed %.1fs after the restart", time.Since(restarted).Seconds())
+}

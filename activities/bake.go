@@ -36,7 +36,7 @@ type BakeResult struct {
 	Reused bool `json:"reused,omitempty"`
 	// ReusedFrom is the run whose bake passed its test, when kiln tagged it.
 	ReusedFrom string `json:"reused_from,omitempty"`
-	LogPath string `json:"log_path,omitempty"`
+	LogPath    string `json:"log_path,omitempty"`
 }
 
 // AMI returns the AMI in the bake region.

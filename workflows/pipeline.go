@@ -291,7 +291,7 @@ func (r *pipelineRun) finish(ctx workflow.Context, err error) error {
 			ret = temporal.NewCanceledError("superseded by " + r.progress.SupersededBy)
 		}
 	default:
-		r.log.Error("pipeline failed", "stage", r.progress.Stage, "error", err)
+		r.log.Error("pipeline failed", "stage", r.progress.Stage, "error", rootMessage(err))
 		outcome, ret = OutcomeFailed, stageFailure(r.progress.Stage, err)
 	}
 	r.showDetails(dctx)

@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"sort"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -107,7 +108,8 @@ func newLogger(w io.Writer) zerolog.Logger {
 	zerolog.TimeFieldFormat = time.RFC3339Nano
 	out := io.Writer(w)
 	if os.Getenv("KILN_LOG_FORMAT") != "json" {
-		out = zerolog.ConsoleWriter{Out: w, TimeFormat: "15:04:05.000", NoColor: !isTerminal(w)}
+		out = zerolog.ConsoleWriter{Out: w, TimeFormat: "15:04:05.000", NoColor: !isTerminal(w),
+			FormatFieldValue: oneLine, FormatErrFieldValue: oneLine}
 	}
 	return zerolog.New(out).Level(level).With().Timestamp().Logger()
 }
@@ -166,4 +168,18 @@ func maxBuildsFlag(fs *flag.FlagSet) (*positiveInt, error) {
 	}
 	fs.Var(&n, "max-builds", "builds, bakes and AMI tests run at once; plans, reports and copies have their own slots (env KILN_MAX_BUILDS)")
 	return &n, nil
+}
+
+// oneLine shows a console field's first line and how many follow: a build
+// failure's message carries the log's last lines, which escaped into one
+// line are unreadable and are in the build's log file anyway. The JSON log
+// (KILN_LOG_FORMAT=json) keeps them whole.
+func oneLine(v any) string {
+	s := fmt.Sprint(v) // a value with a newline arrives quoted
+	raw, err := strconv.Unquote(s)
+	if err != nil || !strings.Contains(raw, "\n") {
+		return s
+	}
+	first, rest, _ := strings.Cut(raw, "\n")
+	return fmt.Sprintf("%s [+%d lines]", strconv.Quote(first), strings.Count(rest, "\n")+1)
 }

@@ -2,11 +2,14 @@ package cli
 
 import (
 	"bytes"
+	"errors"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/assert"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/kiln-ci/kiln/workflows"
 )
@@ -37,4 +40,31 @@ func TestPrintTargets(t *testing.T) {
 		State: "succeeded", AMI: "ami-2", Generation: 1}
 	printProgress(&out, seen, p)
 	assert.Equal(t, "  444444444444/eu-west-1 copy succeeded ami-2\n", out.String())
+}
+
+// TestConsoleShowsOneLinePerField: a multi-line field, such as a build
+// failure with its log's last lines, shows its first line and a count.
+func TestConsoleShowsOneLinePerField(t *testing.T) {
+	var out bytes.Buffer
+	t.Setenv("KILN_LOG_FORMAT", "")
+	log := newLogger(&out)
+	log.Warn().Err(errors.New("phase build: command \"exit 3\" ended the build shell with status 3; last lines of log:\na\nb")).
+		Str("ref", "refs/heads/main").Str("note", "two words").Msg("build failed")
+	line := out.String()
+	assert.Contains(t, line, `error="phase build: command \"exit 3\" ended the build shell with status 3; last lines of log:" [+2 lines]`)
+	assert.Contains(t, line, "ref=refs/heads/main")
+	assert.Contains(t, line, `note="two words"`)
+	assert.Equal(t, 1, strings.Count(line, "\n"), line)
+}
+
+// TestSDKActivityErrorOnlyWhenRetried: the SDK's "Activity error." line is
+// left out for a permanent failure, which the run's own lines tell, and
+// kept for one that will be retried.
+func TestSDKActivityErrorOnlyWhenRetried(t *testing.T) {
+	var out bytes.Buffer
+	l := sdkLogger(zerolog.New(&out))
+	l.Error("Activity error.", "ActivityType", "Build", "Error", temporal.NewNonRetryableApplicationError("status 3", "BuildFailed", nil))
+	assert.Empty(t, out.String())
+	l.Error("Activity error.", "ActivityType", "Build", "Error", errors.New("clone: connection reset"))
+	assert.Contains(t, out.String(), "connection reset")
 }

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -13,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
 )
 
 // temporalFlags are the connection settings every client command shares. Each
@@ -98,5 +100,35 @@ func sdkLogger(log zerolog.Logger) sdklog.Logger {
 	if z.GetLevel() > zerolog.DebugLevel {
 		z = z.Level(max(z.GetLevel(), zerolog.WarnLevel))
 	}
-	return sdklog.NewStructuredLogger(slog.New(zerolog.NewSlogHandler(z)))
+	return sdklog.NewStructuredLogger(slog.New(sdkHandler{zerolog.NewSlogHandler(z)}))
 }
+
+// sdkHandler leaves out the SDK's "Activity error." for a failure kiln
+// classified as permanent: the failed stage ends the run, which the run's
+// "pipeline failed" line says, and the activity's own line says why, so the
+// SDK's would be a third copy. Failures that will be retried keep it: each
+// attempt's is news.
+type sdkHandler struct{ slog.Handler }
+
+func (h sdkHandler) Handle(ctx context.Context, r slog.Record) error {
+	if r.Message == "Activity error." {
+		permanent := false
+		r.Attrs(func(a slog.Attr) bool {
+			var app *temporal.ApplicationError
+			if err, ok := a.Value.Any().(error); ok && errors.As(err, &app) && app.NonRetryable() {
+				permanent = true
+			}
+			return !permanent
+		})
+		if permanent {
+			return nil
+		}
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h sdkHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return sdkHandler{h.Handler.WithAttrs(attrs)}
+}
+
+func (h sdkHandler) WithGroup(name string) slog.Handler { return sdkHandler{h.Handler.WithGroup(name)} }

@@ -31,6 +31,10 @@ type devOptions struct {
 	uiPort       int
 	buildkitAddr string
 	maxBuilds    *positiveInt
+	// localAWS starts the local moto and registry with --config too;
+	// without --config the example always has them.
+	localAWS   bool
+	localPorts localPorts
 }
 
 func runDev(ctx context.Context, env *Env, args []string) error {
@@ -41,6 +45,9 @@ func runDev(ctx context.Context, env *Env, args []string) error {
 	fs.StringVar(&o.listen, "listen", "127.0.0.1:8080", "address for webhooks (POST /hooks/github) and GET /healthz")
 	fs.IntVar(&o.temporalPort, "temporal-port", 7233, "port of the embedded Temporal frontend")
 	fs.IntVar(&o.uiPort, "ui-port", 8233, "port of the Temporal Web UI")
+	fs.BoolVar(&o.localAWS, "local-aws", false, "with --config: start the example's local AWS (moto) and registry too, for a config copied from the rendered example")
+	fs.IntVar(&o.localPorts.aws, "local-aws-port", defaultLocalPorts.aws, "port of the local AWS (moto_server)")
+	fs.IntVar(&o.localPorts.registry, "local-registry-port", defaultLocalPorts.registry, "port of the local OCI registry")
 	fs.StringVar(&o.buildkitAddr, "buildkit-address", envOr("KILN_BUILDKIT_ADDRESS", ""), "buildkitd for container builds; default: start one under the data dir when root with runc (env KILN_BUILDKIT_ADDRESS)")
 	var err error
 	if o.maxBuilds, err = maxBuildsFlag(fs); err != nil {
@@ -68,12 +75,14 @@ func (o *devOptions) run(ctx context.Context, env *Env) error {
 	defer unlock()
 	cfgPath, fresh := o.configPath, false
 	var local *localAWS
-	if cfgPath == "" {
+	if cfgPath == "" || o.localAWS {
 		containers := o.buildkitAddr != "" || buildkit.Available() == nil
-		if local, err = startLocalAWS(ctx, log, containers); err != nil {
+		if local, err = startLocalAWS(ctx, log, containers, o.localPorts); err != nil {
 			return err
 		}
 		defer local.stop()
+	}
+	if cfgPath == "" {
 		if cfgPath, fresh, err = prepareExample(ctx, filepath.Join(dataDir, "example"), local); err != nil {
 			return fmt.Errorf("example pipeline: %w", err)
 		}
@@ -141,12 +150,14 @@ func (o *devOptions) run(ctx context.Context, env *Env) error {
 	if fresh {
 		startExampleRun(ctx, runs, examples.Pipeline, ts.UIAddress(), log)
 	}
-	if local != nil && local.Endpoint != "" {
+	if local != nil && o.configPath != "" {
+		log.Info().Str("aws", local.Endpoint).Str("registry", local.Registry).Msg("the local AWS and registry are up for your config")
+	} else if local != nil && local.Endpoint != "" {
 		// moto keeps nothing between starts, so the AMI example runs at each.
 		log.Info().Str("aws", local.Endpoint).Str("registry", local.Registry).Msg("the AMI example runs against a local moto and registry")
 		startExampleRun(ctx, runs, examples.AMIPipeline, ts.UIAddress(), log)
 	}
-	if local != nil && local.BuildImage != "" && ctrs.client != nil {
+	if o.configPath == "" && local != nil && local.BuildImage != "" && ctrs.client != nil {
 		// The registry is in memory, so the container example runs at each start too.
 		log.Info().Str("image", local.BuildImage).Msg("the container example builds in a busybox image and publishes a Dockerfile image")
 		startExampleRun(ctx, runs, examples.ContainerPipeline, ts.UIAddress(), log)

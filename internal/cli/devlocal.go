@@ -38,6 +38,28 @@ type localAWS struct {
 	BuildImage string
 }
 
+// localPorts are where kiln dev's local AWS and registry listen: the same
+// at every start, so a config that names them (the rendered example, and
+// copies of it run with kiln dev --config --local-aws) keeps working.
+type localPorts struct{ aws, registry int }
+
+// defaultLocalPorts are LocalStack's port for AWS, and the registry's
+// usual port but one, since macOS takes 5000.
+var defaultLocalPorts = localPorts{aws: 4566, registry: 5001}
+
+// stablePort is port if it is free, and otherwise 0 (a free one), saying
+// that a config naming the port will not reach this start's what.
+func stablePort(port int, what string, log zerolog.Logger) int {
+	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		log.Warn().Int("port", port).Msgf("port %d is taken (another kiln dev?): %s listens on a free port this time, "+
+			"and a config naming port %d will not reach it", port, what, port)
+		return 0
+	}
+	ln.Close()
+	return port
+}
+
 // Example resources kiln dev makes in moto at every start (moto keeps none).
 const (
 	exampleKMSAlias  = "alias/kiln-example"
@@ -50,10 +72,10 @@ const (
 // person chose their own AWS, and kiln leaves it alone), and the registry
 // when the AMI example or, with containers, the container example runs. It
 // returns nil, and says why in the log, when neither can run.
-func startLocalAWS(ctx context.Context, log zerolog.Logger, containers bool) (*localAWS, error) {
+func startLocalAWS(ctx context.Context, log zerolog.Logger, containers bool, ports localPorts) (*localAWS, error) {
 	l := &localAWS{}
 	if amiExamplePossible(log) {
-		m, err := moto.Start(ctx, nil)
+		m, err := moto.StartOn(ctx, nil, stablePort(ports.aws, "the local AWS (moto)", log))
 		switch {
 		case errors.Is(err, moto.ErrNotInstalled):
 			log.Info().Msg("moto_server is not installed: the AMI example is left out (pip install 'moto[server]')")
@@ -74,7 +96,7 @@ func startLocalAWS(ctx context.Context, log zerolog.Logger, containers bool) (*l
 	if l.moto == nil && !containers {
 		return nil, nil
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", stablePort(ports.registry, "the local registry", log)))
 	if err != nil {
 		l.stop()
 		return nil, err

@@ -226,12 +226,12 @@ func printTargets(out io.Writer, seen map[string]string, p workflows.Progress) {
 	seen["\x00waiting"] = waiting
 }
 
-// targetLabel names a distribution target: account/region, or, for the
-// copy made in a region so that shares there have an AMI to share, the
-// region alone.
+// targetLabel names a distribution target: account/region, or the region
+// alone for the regional copy that shares in that region are made from,
+// which belongs to no target account.
 func targetLabel(t workflows.TargetProgress) string {
 	if t.Account == "" {
-		return t.Region + " (regional copy for sharing)"
+		return t.Region
 	}
 	return t.Account + "/" + t.Region
 }

@@ -85,7 +85,11 @@ func printSummary(out io.Writer, o RunOutcome) {
 		}
 	}
 	for _, t := range o.Copies {
-		if t.AMI != "" {
+		switch {
+		case t.AMI == "":
+		case t.Account == "":
+			row("copy", "%s %s (in the builder's account, for the shares there)", t.Region, t.AMI)
+		default:
 			row(t.Mode, "%s %s", targetLabel(t), t.AMI)
 		}
 	}

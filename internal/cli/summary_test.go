@@ -21,7 +21,7 @@ func TestClosingSummary(t *testing.T) {
 			Images:    []activities.ImageResult{{Name: "reg/app", Digest: "sha256:ab", Tags: []string{"1.2.3", "latest"}}},
 			Templates: []string{"s3://bucket/app.yaml"}},
 		Distribution: &workflows.DistributionProgress{Targets: []workflows.TargetProgress{
-			{Region: "eu-west-1", Mode: "copy", State: "succeeded", AMI: "ami-2"},
+			{Region: "eu-west-1", Mode: "regional-copy", State: "succeeded", AMI: "ami-2"},
 			{Account: "222222222222", Region: "eu-west-1", Mode: "share", State: "succeeded", AMI: "ami-2"},
 		}},
 		Approvals: []workflows.ApprovalProgress{{Stage: "publish", Approved: true, Decision: &workflows.Decision{By: "ada", Via: workflows.ViaCLI}}},
@@ -33,7 +33,7 @@ func TestClosingSummary(t *testing.T) {
 	assert.Equal(t, strings.Join([]string{
 		"  commit     0123456789abcdef0123456789abcdef01234567",
 		"  AMI        reused ami-1 in us-east-1 (tested in run ami/main/0)",
-		"  copy       eu-west-1 (regional copy for sharing) ami-2",
+		"  copy       eu-west-1 ami-2 (in the builder's account, for the shares there)",
 		"  share      222222222222/eu-west-1 ami-2",
 		"  image      reg/app@sha256:ab (tags 1.2.3, latest)",
 		"  template   s3://bucket/app.yaml",

@@ -33,13 +33,20 @@ type Server struct {
 // Start runs moto_server on a free loopback port and waits until it answers.
 // Its output goes to out (nil discards it). Stop ends it.
 func Start(ctx context.Context, out io.Writer) (*Server, error) {
+	return StartOn(ctx, out, 0)
+}
+
+// StartOn runs moto_server on the loopback port given, or on a free one
+// for 0.
+func StartOn(ctx context.Context, out io.Writer, port int) (*Server, error) {
 	bin, err := exec.LookPath("moto_server")
 	if err != nil {
 		return nil, ErrNotInstalled
 	}
-	port, err := freePort()
-	if err != nil {
-		return nil, err
+	if port == 0 {
+		if port, err = freePort(); err != nil {
+			return nil, err
+		}
 	}
 	cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
 	// Pdeathsig: a kiln that was killed takes its moto with it.

@@ -7,11 +7,13 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/kiln-ci/kiln/internal/devserver"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -25,9 +27,12 @@ import (
 func TestDevRunsExampleOutOfTheBox(t *testing.T) {
 	t.Parallel()
 	ports := freeDevPorts(t)
+	local, err := devserver.FreePorts("127.0.0.1", 2)
+	require.NoError(t, err)
+	localArgs := []string{"--local-aws-port", strconv.Itoa(local[0]), "--local-registry-port", strconv.Itoa(local[1])}
 	dataDir := t.TempDir()
 	started := time.Now()
-	dev := startKiln(t, cleanEnv(), ports.devArgs(dataDir)...)
+	dev := startKiln(t, cleanEnv(), append(ports.devArgs(dataDir), localArgs...)...)
 	waitHealthy(t, dev, ports, 60*time.Second)
 	t.Logf("healthy after %s", time.Since(started).Round(100*time.Millisecond))
 
@@ -72,7 +77,23 @@ func TestDevRunsExampleOutOfTheBox(t *testing.T) {
 	code := dev.waitExit(t, 10*time.Second)
 	t.Logf("exited %d, %s after SIGINT", code, time.Since(stopping).Round(100*time.Millisecond))
 	assert.Equal(t, 0, code, "Ctrl-C is a clean exit; stderr:\n%s", lastLines(dev.stderr.String(), 20))
-	assert.Contains(t, dev.stderr.String(), "shutting down")
+	assert.Contains(t, dev.stderr.String(), "kiln dev: stopping; no runs in flight\n")
+
+	// The rendered example is a config to copy: it names the local
+	// endpoints in one marked block, on ports that stay the same, and a
+	// copy runs as it is with kiln dev --config --local-aws.
+	rendered, err := os.ReadFile(filepath.Join(dataDir, "example", "kiln.yaml"))
+	require.NoError(t, err)
+	assert.Contains(t, string(rendered), "# ---- local endpoints ----")
+	assert.Contains(t, string(rendered), fmt.Sprintf(`vars: {endpoint: "http://127.0.0.1:%d"}`, local[0]))
+	assert.Contains(t, string(rendered), fmt.Sprintf("- name: 127.0.0.1:%d/kiln-examples/hello\n", local[1]))
+	copied := writeFile(t, t.TempDir(), "my-kiln.yaml", string(rendered))
+	again := freeDevPorts(t)
+	dev = startKiln(t, cleanEnv(), append(append(again.devArgs(t.TempDir()), localArgs...), "--config", copied, "--local-aws")...)
+	waitHealthy(t, dev, again, 60*time.Second)
+	_, stderr, code := runKiln(t, 120*time.Second, cleanEnv(), "run", "--pipeline", "ami", "--ref", "main", "--wait", "--temporal-address", again.address())
+	assert.Equal(t, 0, code, "the copied config's AMI pipeline: %s", lastLines(stderr, 20))
+	assert.Contains(t, stderr, fmt.Sprintf("image      127.0.0.1:%d/kiln-examples/hello@sha256:", local[1]))
 }
 
 // TestDevRefusesMissingWebhookSecret starts `kiln dev --config` with a repo

@@ -96,13 +96,18 @@ func runRuns(ctx context.Context, env *Env, args []string) error {
 		return enc.Encode(runs)
 	}
 	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "STARTED\tTOOK\tPIPELINE\tREF\tEVENT\tSTATUS\tSTAGE\tWORKFLOW ID\tREASON")
+	fmt.Fprintln(tw, "STARTED\tENDED\tTOOK\tPIPELINE\tREF\tEVENT\tSTATUS\tSTAGE\tWORKFLOW ID\tREASON")
 	for _, r := range runs {
-		took := r.Duration.Round(100 * time.Millisecond).String()
-		if r.Ended.IsZero() {
+		took, ended := r.Duration.Round(100*time.Millisecond).String(), "-"
+		switch {
+		case r.Ended.IsZero():
 			took += " so far"
+		case r.Ended.Local().YearDay() == r.Started.Local().YearDay():
+			ended = r.Ended.Local().Format("15:04:05")
+		default:
+			ended = r.Ended.Local().Format("2006-01-02 15:04:05")
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Started.Local().Format("2006-01-02 15:04:05 MST"), took,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Started.Local().Format("2006-01-02 15:04:05 MST"), ended, took,
 			r.Pipeline, r.Ref, r.Event, r.Status, r.Stage, r.WorkflowID, shorten(r.Reason, 80))
 	}
 	return tw.Flush()

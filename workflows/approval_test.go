@@ -137,14 +137,30 @@ func (s *pipelineSuite) TestApprovalTimesOut() {
 // an approval of it is refused without a trace.
 func (s *pipelineSuite) TestApprovalRefusedWhenNotWaiting() {
 	s.onPlan(testPlan(), nil)
-	s.env.OnActivity(acts.Build, mock.Anything, mock.Anything).Return(&activities.BuildResult{}, nil).Once()
-	d := s.decide(workflows.UpdateApprove, workflows.Decision{By: "maintainer", Via: workflows.ViaCLI}, time.Nanosecond)
+	// The approval arrives while the build runs: a trusted run is then
+	// surely under way and waits for nothing. (Sent on a timer instead, it
+	// could arrive after the run ended, and be neither taken nor refused.)
+	rejected := make(chan error, 1)
+	s.env.OnActivity(acts.Build, mock.Anything, mock.Anything).Return(func(context.Context, activities.BuildInput) (*activities.BuildResult, error) {
+		s.env.UpdateWorkflow(workflows.UpdateApprove, "approve-while-building", &testsuite.TestUpdateCallback{
+			OnReject:   func(err error) { rejected <- err },
+			OnAccept:   func() { rejected <- nil },
+			OnComplete: func(any, error) {},
+		}, workflows.Decision{By: "maintainer", Via: workflows.ViaCLI})
+		return &activities.BuildResult{}, nil
+	}).Once()
 
 	s.run(pushEvent)
 
 	s.Require().NoError(s.env.GetWorkflowError())
-	s.Require().Error(d.rejected)
-	s.Contains(d.rejected.Error(), "is not waiting for approval")
+	var err error
+	select {
+	case err = <-rejected:
+	default:
+		s.FailNow("the update was neither refused nor taken")
+	}
+	s.Require().Error(err)
+	s.Contains(err.Error(), "is not waiting for approval")
 }
 
 // TestApprovalGateBeforeDistribute: a distribute stage with an approval

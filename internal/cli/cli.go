@@ -175,7 +175,13 @@ func maxBuildsFlag(fs *flag.FlagSet) (*positiveInt, error) {
 // line are unreadable and are in the build's log file anyway. The JSON log
 // (KILN_LOG_FORMAT=json) keeps them whole.
 func oneLine(v any) string {
-	s := fmt.Sprint(v) // a value with a newline arrives quoted
+	var s string
+	switch v := v.(type) {
+	case []byte: // arrays, objects and bools arrive as their JSON
+		s = string(v)
+	default:
+		s = fmt.Sprint(v) // a string with a newline arrives quoted
+	}
 	raw, err := strconv.Unquote(s)
 	if err != nil || !strings.Contains(raw, "\n") {
 		return s

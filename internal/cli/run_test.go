@@ -49,11 +49,16 @@ func TestConsoleShowsOneLinePerField(t *testing.T) {
 	t.Setenv("KILN_LOG_FORMAT", "")
 	log := newLogger(&out)
 	log.Warn().Err(errors.New("phase build: command \"exit 3\" ended the build shell with status 3; last lines of log:\na\nb")).
-		Str("ref", "refs/heads/main").Str("note", "two words").Msg("build failed")
+		Str("ref", "refs/heads/main").Str("note", "two words").Bool("started", true).Strs("ids", []string{"a/b"}).
+		Int("n", 3).Float64("took", 1.5).Msg("build failed")
 	line := out.String()
 	assert.Contains(t, line, `error="phase build: command \"exit 3\" ended the build shell with status 3; last lines of log:" [+2 lines]`)
 	assert.Contains(t, line, "ref=refs/heads/main")
 	assert.Contains(t, line, `note="two words"`)
+	assert.Contains(t, line, `started=true`)
+	assert.Contains(t, line, `ids=["a/b"]`)
+	assert.Contains(t, line, `n=3`)
+	assert.Contains(t, line, `took=1.5`)
 	assert.Equal(t, 1, strings.Count(line, "\n"), line)
 }
 

@@ -32,6 +32,8 @@ pipelines:
           phases:
             build:
               commands:
+                # Each attempt and run may be another build user: let them all write here.
+                - umask 0
                 - echo "$KILN_COMMIT" >> "$STATE/built"
 `
 

@@ -33,6 +33,8 @@ pipelines:
           phases:
             build:
               commands:
+                # Each attempt and run may be another build user: let them all write here.
+                - umask 0
                 - echo "$KILN_RUN_ID" >> "$STATE/attempts"
                 - echo $$ > "$STATE/shell.pid"
                 - touch "$STATE/started"

@@ -33,6 +33,8 @@ pipelines:
           phases:
             build:
               commands:
+                # Each attempt and run may be another build user: let them all write here.
+                - umask 0
                 - echo "$KILN_COMMIT" >> "$STATE/builds"
                 - if [ -e slow ]; then sleep 600 & echo $! > "$STATE/sleep.pid"; wait $!; fi
 `

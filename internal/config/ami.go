@@ -67,6 +67,14 @@ type DistributeStage struct {
 	RetryWindow Duration `yaml:"retry_window,omitempty" json:"retry_window,omitempty"`
 }
 
+// gate is the stage's approval, or nil for no stage.
+func (d *DistributeStage) gate() *Approval {
+	if d == nil {
+		return nil
+	}
+	return d.Approval
+}
+
 // Target is one account's share of a distribution.
 type Target struct {
 	// Account is the 12-digit AWS account ID.

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"maps"
 	"net/url"
 	"slices"
 	"strings"
@@ -76,6 +77,7 @@ func (c *checker) pipelines() {
 		c.buildAndTest(i, pl.Stages)
 		c.distribute(i, pl.Stages.Distribute)
 		c.publish(i, pl.Stages)
+		c.approvers(i, pl.Stages)
 	}
 }
 
@@ -146,5 +148,24 @@ func (c *checker) schedule(s ScheduleTrigger, at []any) {
 		c.p.add(c.at(at, "timezone"), `"Local" depends on the server; name an IANA zone such as "Europe/Berlin"`)
 	case err != nil:
 		c.p.add(c.at(at, "timezone"), "%q is not a known IANA time zone", s.TimeZone)
+	}
+}
+
+// approvers checks that each "@group" a gate names is under
+// approver_groups.
+func (c *checker) approvers(i int, s Stages) {
+	for stage, a := range map[string]*Approval{"distribute": s.Distribute.gate(), "publish": s.Publish.gate()} {
+		if a == nil {
+			continue
+		}
+		for j, name := range a.Approvers {
+			group, ok := strings.CutPrefix(name, "@")
+			if !ok || c.cfg.ApproverGroups[group] != nil {
+				continue
+			}
+			known := slices.Sorted(maps.Keys(c.cfg.ApproverGroups))
+			c.p.add(c.tree.at("pipelines", i, "stages", stage, "approval", "approvers", j),
+				"approver group %q is not under approver_groups (groups: %s)", group, strings.Join(known, ", "))
+		}
 	}
 }

@@ -1,6 +1,9 @@
 package config
 
-import "testing"
+import (
+	"slices"
+	"testing"
+)
 
 func TestSemanticProblems(t *testing.T) {
 	tests := []struct {
@@ -23,6 +26,20 @@ func TestSemanticProblems(t *testing.T) {
           - {account: "333333333333", mode: share, regions: [{region: eu-west-1}]}
 `, []problem{
 			{16, "pipelines[0].stages.distribute.targets[1].regions[0].region", "account 222222222222, region eu-west-1 is a target twice (first at line 13)"},
+		}},
+		{"unknown approver group", head + `approver_groups:
+  release: [ada, grace]
+pipelines:
+  - name: ami
+    repo: acme/widget
+    triggers: {branch: [main]}
+    stages:
+      build: {buildspec: buildspec.yml}
+      publish:
+        approval: {required: true, approvers: [bob, "@releases"]}
+        images: [{name: registry.example.com/acme/app, files: [{from: "dist/**", to: /app}]}]
+`, []problem{
+			{14, "pipelines[0].stages.publish.approval.approvers[1]", `approver group "releases" is not under approver_groups (groups: release)`},
 		}},
 		{"bad globs", head + `pipelines:
   - name: ci
@@ -111,4 +128,28 @@ pipelines:
 		problem{3, "repos[0].clone_url", "holds a password, which would be recorded in every run's history; remove it and set clone_auth.password"},
 		problem{7, "repos[1].clone_auth", `is for http(s) clone URLs; "git@github.com:acme/ssh.git" is not one`},
 	)
+}
+
+// TestApproverGroupsExpand: a gate's "@group" becomes the group's logins,
+// once each, after the logins listed before it.
+func TestApproverGroupsExpand(t *testing.T) {
+	cfg, err := Parse("kiln.yaml", []byte(head+`approver_groups:
+  release: [ada, Grace, bob]
+pipelines:
+  - name: ami
+    repo: acme/widget
+    triggers: {branch: [main]}
+    stages:
+      build: {buildspec: buildspec.yml}
+      publish:
+        approval: {required: true, approvers: [grace, "@release"]}
+        images: [{name: registry.example.com/acme/app, files: [{from: "dist/**", to: /app}]}]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := cfg.Pipelines[0].Stages.Publish.Approval.Approvers
+	if want := []string{"grace", "ada", "bob"}; !slices.Equal(got, want) {
+		t.Errorf("approvers %v, want %v", got, want)
+	}
 }

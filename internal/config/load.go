@@ -3,6 +3,8 @@ package config
 import (
 	"fmt"
 	"os"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -52,6 +54,7 @@ func Parse(file string, data []byte) (*Config, error) {
 	if p.any() {
 		return nil, p.err()
 	}
+	cfg.expandApproverGroups()
 	return cfg, nil
 }
 
@@ -91,6 +94,33 @@ func checkTimeouts(t *tree, p *problems) {
 			case d <= 0:
 				p.add(at, "must be longer than zero")
 			}
+		}
+	}
+}
+
+// expandApproverGroups replaces each "@group" among a gate's approvers by
+// the group's logins, once each, so runs snapshot the people who may
+// approve. checkConfig has made sure every group exists.
+func (c *Config) expandApproverGroups() {
+	for i := range c.Pipelines {
+		s := &c.Pipelines[i].Stages
+		for _, a := range []*Approval{s.Distribute.gate(), s.Publish.gate()} {
+			if a == nil {
+				continue
+			}
+			var out []string
+			for _, name := range a.Approvers {
+				names := []string{name}
+				if group, ok := strings.CutPrefix(name, "@"); ok {
+					names = c.ApproverGroups[group]
+				}
+				for _, n := range names {
+					if !slices.ContainsFunc(out, func(o string) bool { return strings.EqualFold(o, n) }) {
+						out = append(out, n)
+					}
+				}
+			}
+			a.Approvers = out
 		}
 	}
 }

@@ -25,6 +25,14 @@ type Approval struct {
 	Timeout   Duration `yaml:"timeout,omitempty" json:"timeout,omitempty"`
 }
 
+// gate is the stage's approval, or nil for no stage.
+func (p *PublishStage) gate() *Approval {
+	if p == nil {
+		return nil
+	}
+	return p.Approval
+}
+
 // Gates says whether the approval holds its stage.
 func (a *Approval) Gates() bool { return a != nil && a.Required }
 

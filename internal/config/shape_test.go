@@ -18,7 +18,7 @@ pipelines:
 			[]problem{{1, "", "must be a mapping, not a list"}}},
 		{"unknown top-level field", head + "pipeline: []\n", []problem{
 			{1, "", "missing required field pipelines"},
-			{5, "pipeline", `unknown field "pipeline"; known fields: pipelines, repos`},
+			{5, "pipeline", `unknown field "pipeline"; known fields: approver_groups, pipelines, repos`},
 		}},
 		{"unknown pipeline field", head + `pipelines:
   - name: ci

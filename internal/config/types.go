@@ -24,6 +24,9 @@ type Config struct {
 	Repos []Repo `yaml:"repos" json:"repos"`
 	// Pipelines are what events start.
 	Pipelines []Pipeline `yaml:"pipelines" json:"pipelines"`
+	// ApproverGroups name groups of logins; a gate's approvers list
+	// "@name" for all of a group's. Parse expands them.
+	ApproverGroups map[string][]string `yaml:"approver_groups,omitempty" json:"approver_groups,omitempty"`
 }
 
 // Repo is one allowed repository.

@@ -135,16 +135,7 @@ func comment(t *testing.T, hook string, number int, login, association, body str
 // waitStage waits until `kiln runs` shows run id at stage.
 func waitStage(t *testing.T, ports devPorts, id, stage string) runSummary {
 	t.Helper()
-	var last runSummary
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		if last = listRuns(t, ports)[id]; last.Stage == stage {
-			return last
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	t.Fatalf("run %s did not reach stage %q within 30 s; last: %+v", id, stage, last)
-	return last
+	return waitStageFor(t, ports, id, stage, 30*time.Second)
 }
 
 // TestApprovalWaitSurvivesRestart: a run waiting for approval is a durable

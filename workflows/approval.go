@@ -185,8 +185,37 @@ func (r *pipelineRun) awaitApproval(ctx workflow.Context, gate ApprovalProgress,
 		r.log.Info("approved", "stage", stage, "by", g.Decision.By, "via", g.Decision.Via)
 	}
 	r.report([]string{ApprovalStage(stage)}, "")
+	r.recordDecisions(ctx)
 	if s.State == StateFailed {
 		return &NotApproved{Stage: stage, Reason: s.Error}
 	}
 	return nil
+}
+
+// MemoApprovals is the memo field that says, in a line, how each of a
+// run's gates was decided ("build approved by ada via comment"), so that
+// listing runs shows it without asking each one.
+const MemoApprovals = "approvals"
+
+// recordDecisions puts the run's decisions in its memo. Runs from before
+// "approval-memo" have none.
+func (r *pipelineRun) recordDecisions(ctx workflow.Context) {
+	if workflow.GetVersion(ctx, "approval-memo", workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return
+	}
+	var lines []string
+	for _, g := range r.progress.Approvals {
+		switch {
+		case g.TimedOut:
+			lines = append(lines, g.Stage+" not approved in time")
+		case g.Decision == nil:
+		case g.Approved:
+			lines = append(lines, fmt.Sprintf("%s approved by %s via %s", g.Stage, g.Decision.By, g.Decision.Via))
+		default:
+			lines = append(lines, fmt.Sprintf("%s rejected by %s via %s", g.Stage, g.Decision.By, g.Decision.Via))
+		}
+	}
+	if err := workflow.UpsertMemo(ctx, map[string]any{MemoApprovals: strings.Join(lines, "; ")}); err != nil {
+		r.log.Warn("could not record the approvals in the memo", "error", err)
+	}
 }

@@ -75,6 +75,7 @@ var recGroups = []struct {
 	{"distribute", []string{"distribute-retried", "distribute-expired"}, recordDistributeScenarios},
 	{"publish", []string{"publish-triggered", "image-triggered"}, recordPublishScenarios},
 	{"check", []string{"check-ok", "check-refused"}, recordCheckScenarios},
+	{"approval-memo", []string{"approved-memo", "not-approved-memo"}, recordApprovalMemoScenarios},
 }
 
 // recorder is an embedded server with a real kiln worker, building a real git
@@ -161,6 +162,26 @@ func recordBuildScenarios(t *testing.T) (*recorder, map[string]string) {
 	runs["not-approved"] = r.startFork(recPipeline, 8, "fork-rejected")
 	r.decide(runs["not-approved"], workflows.UpdateReject, workflows.Decision{By: "maintainer", Via: workflows.ViaComment, Reason: "not this"})
 	r.wait(runs["not-approved"], nil)
+	return r, runs
+}
+
+// recordApprovalMemoScenarios records fork runs approved and rejected since
+// their decisions go in the run's memo.
+func recordApprovalMemoScenarios(t *testing.T) (*recorder, map[string]string) {
+	r := newRecorder(t, recFixture{
+		files: fstest.MapFS{
+			"buildspec.yml": {Data: []byte(recBuildspec)},
+			"README.md":     {Data: []byte("kiln replay corpus fixture\n")},
+		},
+		config: recConfig,
+	})
+	runs := map[string]string{}
+	runs["approved-memo"] = r.startFork(recPipeline, 9, "fork-approved-memo")
+	r.decide(runs["approved-memo"], workflows.UpdateApprove, workflows.Decision{By: "maintainer", Via: workflows.ViaCLI})
+	r.wait(runs["approved-memo"], nil)
+	runs["not-approved-memo"] = r.startFork(recPipeline, 10, "fork-rejected-memo")
+	r.decide(runs["not-approved-memo"], workflows.UpdateReject, workflows.Decision{By: "maintainer", Via: workflows.ViaComment, Reason: "not this"})
+	r.wait(runs["not-approved-memo"], nil)
 	return r, runs
 }
 

@@ -43,6 +43,9 @@ var corpus = map[string]enumspb.EventType{
 	// or rejected and completed as not approved.
 	"approved":     enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
 	"not-approved": enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
+	// The same, since each decision goes in the run's memo.
+	"approved-memo":     enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
+	"not-approved-memo": enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
 	// Build, bake with Packer and test the AMI.
 	"bake-test-passed": enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
 	"test-failed":      enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED,

@@ -35,6 +35,8 @@ type RunSummary struct {
 	Reason string `json:"reason,omitempty"`
 	// RunID is Temporal's Run ID, which the Web UI shows.
 	RunID string `json:"run_id"`
+	// Approvals says how the run's approval gates were decided, and by whom.
+	Approvals string `json:"approvals,omitempty"`
 }
 
 // runRuns lists recent runs, newest first.
@@ -79,6 +81,9 @@ func runRuns(ctx context.Context, env *Env, args []string) error {
 			Started:    e.GetStartTime().AsTime(),
 			RunID:      e.GetExecution().GetRunId(),
 		}
+		if p := e.GetMemo().GetFields()[workflows.MemoApprovals]; p != nil {
+			_ = converter.GetDefaultDataConverter().FromPayload(p, &r.Approvals)
+		}
 		if e.GetCloseTime() != nil {
 			r.Ended = e.GetCloseTime().AsTime()
 			r.Duration = r.Ended.Sub(r.Started)
@@ -96,7 +101,7 @@ func runRuns(ctx context.Context, env *Env, args []string) error {
 		return enc.Encode(runs)
 	}
 	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "STARTED\tENDED\tTOOK\tPIPELINE\tREF\tEVENT\tSTATUS\tSTAGE\tWORKFLOW ID\tREASON")
+	fmt.Fprintln(tw, "STARTED\tENDED\tTOOK\tPIPELINE\tREF\tEVENT\tSTATUS\tSTAGE\tWORKFLOW ID\tREASON\tAPPROVALS")
 	for _, r := range runs {
 		took, ended := r.Duration.Round(100*time.Millisecond).String(), "-"
 		switch {
@@ -107,8 +112,8 @@ func runRuns(ctx context.Context, env *Env, args []string) error {
 		default:
 			ended = r.Ended.Local().Format("2006-01-02 15:04:05")
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Started.Local().Format("2006-01-02 15:04:05 MST"), ended, took,
-			r.Pipeline, r.Ref, r.Event, r.Status, r.Stage, r.WorkflowID, shorten(r.Reason, 80))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Started.Local().Format("2006-01-02 15:04:05 MST"), ended, took,
+			r.Pipeline, r.Ref, r.Event, r.Status, r.Stage, r.WorkflowID, shorten(r.Reason, 80), r.Approvals)
 	}
 	return tw.Flush()
 }

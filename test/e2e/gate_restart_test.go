@@ -82,6 +82,7 @@ func TestDistributeGateSurvivesRestart(t *testing.T) {
 	run := waitRun(t, ports, 90*time.Second, func(r runSummary) bool { return r.WorkflowID == id })
 	assert.Equal(t, "completed", run.Status)
 	assert.Equal(t, "done", run.Stage)
+	assert.Equal(t, "distribute approved by ada via cli", run.Approvals, "kiln runs says who approved")
 	_, stderr, code = runKiln(t, 30*time.Second, cleanEnv(), append([]string{"watch", id}, temporal...)...)
 	assert.Equal(t, 0, code, stderr)
 	assert.Regexp(t, `(?m)^  share      222222222222/us-east-1 ami-[0-9a-f]+$`, stderr)

@@ -192,6 +192,7 @@ type runSummary struct {
 	RunID      string    `json:"run_id"`
 	Reason     string    `json:"reason"`
 	Ended      time.Time `json:"ended"`
+	Approvals  string    `json:"approvals"`
 }
 
 // waitRun polls `kiln runs --json` until match finds a run whose status is no

@@ -172,7 +172,15 @@ func (a *Activities) Plan(ctx context.Context, in PlanInput) (*Plan, error) {
 	if err := a.checkContainers(p); err != nil {
 		return nil, err
 	}
-	remote, err := remoteOf(repo.CloneURL, repo.CloneAuth)
+	cloneURL := repo.CloneURL
+	if pr := in.Event.PullRequest; pr != nil && pr.SourceRepo != "" && !strings.EqualFold(pr.SourceRepo, repo.Name) {
+		fork, err := forkCloneURL(repo.CloneURL, repo.Name, pr.SourceRepo)
+		if err != nil {
+			return nil, err
+		}
+		cloneURL = fork
+	}
+	remote, err := remoteOf(cloneURL, repo.CloneAuth)
 	if err != nil {
 		return nil, err
 	}
@@ -201,7 +209,7 @@ func (a *Activities) Plan(ctx context.Context, in PlanInput) (*Plan, error) {
 	}
 	return &Plan{
 		Repo:             repo.Name,
-		CloneURL:         repo.CloneURL,
+		CloneURL:         cloneURL,
 		CloneAuth:        repo.CloneAuth,
 		Commit:           commit,
 		Untrusted:        repo.Untrusted(in.Event),
@@ -316,4 +324,22 @@ func checkout(ctx context.Context, plan Plan, dir string, log io.Writer) error {
 		return fmt.Errorf("checkout: %w", err)
 	}
 	return nil
+}
+
+// forkCloneURL is where a fork's commits are fetched from: the base's
+// clone URL from kiln.yaml with the fork's owner/name in place of the
+// base's, on the same host and path. Only the name comes from the
+// webhook, and only as a plain owner/name, so a pull request cannot point
+// kiln (and the repository's credentials) at another host.
+func forkCloneURL(base, baseName, fork string) (string, error) {
+	if !event.IsRepoName(fork) {
+		return "", permanent(ErrInvalidRunRequest, "fork %q is not a plain owner/name", fork)
+	}
+	trimmed := strings.TrimSuffix(strings.TrimSuffix(base, "/"), ".git")
+	i := len(trimmed) - len(baseName)
+	if i <= 0 || !strings.EqualFold(trimmed[i:], baseName) || (trimmed[i-1] != '/' && trimmed[i-1] != ':') {
+		return "", permanent(ErrInvalidRunRequest, "pull request from the fork %s: clone_url %s does not end in %s, so kiln cannot tell where the fork is",
+			fork, gitx.Redact(base), baseName)
+	}
+	return trimmed[:i] + fork + strings.TrimPrefix(strings.TrimSuffix(base, "/"), trimmed), nil
 }

@@ -2,6 +2,7 @@ package event
 
 import (
 	"fmt"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -70,6 +71,29 @@ func (e Event) Check() error {
 		if err := CheckRef("target branch", pr.TargetBranch); err != nil {
 			return err
 		}
+		if pr.SourceRepo != "" && !IsRepoName(pr.SourceRepo) {
+			return fmt.Errorf("source repository %q: want owner/name of letters, digits, '.', '-' and '_'", pr.SourceRepo)
+		}
 	}
 	return nil
+}
+
+// IsRepoName says whether s is a plain "owner/name", safe in a URL's path:
+// two parts of letters, digits, '.', '-' and '_', neither "." nor "..".
+func IsRepoName(s string) bool {
+	owner, name, ok := strings.Cut(s, "/")
+	if !ok {
+		return false
+	}
+	for _, part := range []string{owner, name} {
+		if part == "" || part == "." || part == ".." || len(part) > 100 {
+			return false
+		}
+		for _, r := range part {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '-' || r == '_') {
+				return false
+			}
+		}
+	}
+	return true
 }

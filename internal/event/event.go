@@ -109,6 +109,11 @@ type PullRequest struct {
 	// base repository's for a pull request from a fork.
 	SourceCloneURL string `json:"source_clone_url,omitempty"`
 	Fork           bool   `json:"fork,omitempty"`
+	// SourceRepo is the fork's full name ("owner/name") on a host whose
+	// pull requests have no ref in the base repository (Bitbucket): the
+	// plan fetches the fork's commits from the fork, at the clone URL
+	// kiln.yaml gives the base with the fork's name instead.
+	SourceRepo string `json:"source_repo,omitempty"`
 }
 
 // RefLabel is a short, readable name for the ref the event is about: the branch

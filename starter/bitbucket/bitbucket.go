@@ -200,7 +200,8 @@ func push(base event.Event, p payloadOf) ([]event.Event, string, error) {
 // pullRequest turns a pull request created or updated into a review event.
 // Bitbucket names commits by a 12-character prefix; the plan finds the
 // commit it is a prefix of at the head of the source branch. A fork's pull
-// request is ignored, with why: its commits are in the fork.
+// request names the fork, whose commits the plan fetches from it; it waits
+// for approval like any untrusted change.
 func pullRequest(ev event.Event, p payloadOf) ([]event.Event, string, error) {
 	pr := p.PullRequest
 	if pr == nil {
@@ -211,10 +212,10 @@ func pullRequest(ev event.Event, p payloadOf) ([]event.Event, string, error) {
 		return nil, "", fmt.Errorf("%w: pull request #%d names no source branch or commit", intake.ErrMalformed, pr.ID)
 	}
 	// A source without a repository is a deleted fork: nothing says it is not.
-	if src.Repository.FullName == "" || !strings.EqualFold(src.Repository.FullName, dst.Repository.FullName) {
-		return nil, fmt.Sprintf("pull request #%d comes from the fork %q, and kiln cannot build a Bitbucket fork's commits yet",
-			pr.ID, src.Repository.FullName), nil
+	if src.Repository.FullName == "" {
+		return nil, fmt.Sprintf("pull request #%d comes from a fork that was deleted: there is nothing to build", pr.ID), nil
 	}
+	fork := !strings.EqualFold(src.Repository.FullName, dst.Repository.FullName)
 	ev.Kind = event.KindReview
 	ev.Ref = "refs/heads/" + src.Branch.Name
 	ev.Branch = src.Branch.Name
@@ -229,6 +230,9 @@ func pullRequest(ev event.Event, p payloadOf) ([]event.Event, string, error) {
 	ev.PullRequest = &event.PullRequest{
 		Number: pr.ID, Title: pr.Title, SourceBranch: src.Branch.Name, TargetBranch: dst.Branch.Name,
 		SourceCommit: src.Commit.Hash, TargetCommit: dst.Commit.Hash,
+	}
+	if fork {
+		ev.PullRequest.Fork, ev.PullRequest.SourceRepo = true, src.Repository.FullName
 	}
 	return []event.Event{ev}, "", nil
 }

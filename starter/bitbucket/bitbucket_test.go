@@ -162,15 +162,31 @@ func TestRefusals(t *testing.T) {
 	assert.Empty(t, starter.Calls())
 }
 
-// TestForkPullRequest: a fork's commits are in the fork, which kiln does
-// not fetch, so its pull request is answered 202 with why, not started to
-// fail at plan.
+// TestForkPullRequest: a fork's pull request starts a run that names the
+// fork, whose commits the plan fetches from it, and which waits for
+// approval as a fork's change; a deleted fork's is answered 202 with why.
 func TestForkPullRequest(t *testing.T) {
 	h, starter := handler(t)
 	body := bytes.Replace(corpus(t, "pull-request-created.json"), []byte(`"full_name":"team_name/repo_name"`), []byte(`"full_name":"outsider/repo_name"`), 1)
 	status, resp := deliver(t, h, "pullrequest:created", sign(body, secret), body)
+	require.Equal(t, http.StatusOK, status, "%+v", resp)
+	require.Len(t, starter.Calls(), 1)
+	pr := starter.Calls()[0].Event.PullRequest
+	assert.True(t, pr.Fork)
+	assert.Equal(t, "outsider/repo_name", pr.SourceRepo)
+
+	h, starter = handler(t)
+	body = bytes.Replace(corpus(t, "pull-request-created.json"), []byte(`"full_name":"team_name/repo_name"`), []byte(`"full_name":""`), 1)
+	status, resp = deliver(t, h, "pullrequest:created", sign(body, secret), body)
 	assert.Equal(t, http.StatusAccepted, status, "%+v", resp)
-	assert.Equal(t, `pull request #1 comes from the fork "outsider/repo_name", and kiln cannot build a Bitbucket fork's commits yet`, resp.Ignored)
+	assert.Equal(t, "pull request #1 comes from a fork that was deleted: there is nothing to build", resp.Ignored)
+	assert.Empty(t, starter.Calls())
+
+	// A fork's name that is no plain owner/name is refused.
+	h, starter = handler(t)
+	body = bytes.Replace(corpus(t, "pull-request-created.json"), []byte(`"full_name":"team_name/repo_name"`), []byte(`"full_name":"../../etc"`), 1)
+	status, _ = deliver(t, h, "pullrequest:created", sign(body, secret), body)
+	assert.Equal(t, http.StatusBadRequest, status)
 	assert.Empty(t, starter.Calls())
 }
 

@@ -28,6 +28,9 @@ type BuildInput struct {
 	Plan     Plan        `json:"plan"`
 	// ScheduledAt is when a schedule meant the run to start (FLOW_SCHEDULE).
 	ScheduledAt time.Time `json:"scheduled_at,omitzero"`
+	// Untrusted builds a change nobody trusted has approved yet: in its
+	// image, without the secrets the stage or buildspec declare.
+	Untrusted bool `json:"untrusted,omitempty"`
 }
 
 // BuildResult is what a build produced.
@@ -104,10 +107,17 @@ func (a *Activities) Build(ctx context.Context, in BuildInput) (*BuildResult, er
 	if err != nil {
 		return nil, err
 	}
-	hb.set(func(p *BuildProgress) { *p = BuildProgress{Step: "secrets"} })
-	secrets, err := resolveSecrets(ctx, "stages.build.secrets", in.Plan.Build.Secrets, spec.Env)
-	if err != nil {
-		return nil, err
+	var secrets []buildspec.Secret
+	if in.Untrusted {
+		if in.Plan.BuildImage == "" {
+			return nil, permanent(ErrInvalidRunRequest, "an untrusted change builds only in an image, and this pipeline builds on the worker")
+		}
+		fmt.Fprintln(out, "[kiln] an untrusted change, not approved yet: building in the image without the declared secrets")
+	} else {
+		hb.set(func(p *BuildProgress) { *p = BuildProgress{Step: "secrets"} })
+		if secrets, err = resolveSecrets(ctx, "stages.build.secrets", in.Plan.Build.Secrets, spec.Env); err != nil {
+			return nil, err
+		}
 	}
 	runCtx, cancel := context.WithTimeout(ctx, in.Plan.BuildTimeout())
 	defer cancel()

@@ -90,6 +90,58 @@ func (s *pipelineSuite) TestUntrustedRunWaitsForApproval() {
 	s.Equal([]string{"build: awaiting approval", workflows.StageBuild, "done"}, s.keywords(workflows.AttrStage))
 }
 
+// TestUntrustedBuildsInImageFirst: an untrusted change whose pipeline
+// builds in an image builds at once, without secrets, and waits for
+// approval before the bake; approved, the bake runs. A build-only pipeline
+// needs no approval at all: its untrusted build has nothing more to do.
+func (s *pipelineSuite) TestUntrustedBuildsInImageFirst() {
+	plan := untrustedPlan()
+	plan.BuildImage = "registry.example.com/ci/go@sha256:0123"
+	plan.Bake = &config.BakeStage{Template: "ami.pkr.hcl", Region: "us-east-1"}
+	s.onPlan(plan, nil)
+	s.env.OnActivity(acts.FindSuperseded, mock.Anything, mock.Anything).Return(nil, nil).Maybe()
+	var build activities.BuildInput
+	var builtAt, bakedAt time.Time
+	s.env.OnActivity(acts.Build, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.BuildInput) (*activities.BuildResult, error) {
+		build, builtAt = in, s.env.Now()
+		return &activities.BuildResult{}, nil
+	}).Once()
+	s.env.OnActivity(acts.Bake, mock.Anything, mock.Anything).Return(func(context.Context, activities.BakeInput) (*activities.BakeResult, error) {
+		bakedAt = s.env.Now()
+		return &activities.BakeResult{Region: "us-east-1", AMIs: bakedAMIs}, nil
+	}).Once()
+	start := s.env.Now()
+	d := s.decide(workflows.UpdateApprove, workflows.Decision{By: "maintainer", Via: workflows.ViaComment}, 5*time.Hour)
+
+	s.run(forkPR)
+
+	s.Require().NoError(s.env.GetWorkflowError())
+	s.True(build.Untrusted, "the build before the approval goes without secrets")
+	s.Less(builtAt.Sub(start), time.Hour, "it built before the approval")
+	s.Equal("bake: awaiting approval", d.progress.Stage)
+	s.Equal(workflows.StageBake, d.result.Stage)
+	s.GreaterOrEqual(bakedAt.Sub(start), 5*time.Hour, "nothing but the build before the approval")
+}
+
+func (s *pipelineSuite) TestUntrustedBuildOnlyNeedsNoApproval() {
+	plan := untrustedPlan()
+	plan.BuildImage = "registry.example.com/ci/go@sha256:0123"
+	s.onPlan(plan, nil)
+	s.env.OnActivity(acts.FindSuperseded, mock.Anything, mock.Anything).Return(nil, nil).Maybe()
+	var build activities.BuildInput
+	s.env.OnActivity(acts.Build, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.BuildInput) (*activities.BuildResult, error) {
+		build = in
+		return &activities.BuildResult{}, nil
+	}).Once()
+
+	s.run(forkPR)
+
+	s.Require().NoError(s.env.GetWorkflowError())
+	s.True(build.Untrusted)
+	s.Empty(s.progressAny().Approvals, "nothing waited")
+	s.Equal([]string{workflows.StageBuild, "done"}, s.keywords(workflows.AttrStage))
+}
+
 // TestRejectedRunEndsNotApproved: a rejection ends the run, completed as
 // not approved rather than failed, with the reason, and nothing built.
 func (s *pipelineSuite) TestRejectedRunEndsNotApproved() {

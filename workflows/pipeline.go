@@ -122,20 +122,33 @@ func (r *pipelineRun) run(ctx workflow.Context) (*PipelineResult, error) {
 	if plan.CancelSuperseded {
 		r.supersedeOlder(ctx)
 	}
+	built := false
 	if plan.Untrusted != "" {
-		// Nothing of an untrusted change runs before someone trusted looks.
-		first := StageBuild
-		if stages := plan.Stages(); len(stages) > 0 {
-			first = stages[0]
+		// An untrusted change builds only in its image, without secrets,
+		// and nothing else of it runs before someone trusted looks; on the
+		// worker, it does not even build first.
+		stages := plan.Stages()
+		if plan.Build != nil && plan.BuildImage != "" &&
+			workflow.GetVersion(ctx, "untrusted-builds-in-image", workflow.DefaultVersion, 1) == 1 {
+			err = r.stage(ctx, StageBuild, func(ctx workflow.Context) (err error) {
+				res.Build, err = r.build(ctx, plan, true)
+				return err
+			})
+			if err != nil {
+				return res, r.finish(ctx, err)
+			}
+			built, stages = true, stages[1:]
 		}
-		gate := ApprovalProgress{Stage: first, Why: plan.Untrusted, Untrusted: true}
-		if err := r.awaitApproval(ctx, gate, plan.ApprovalTimeout); err != nil {
-			return res, r.finish(ctx, err)
+		if len(stages) > 0 {
+			gate := ApprovalProgress{Stage: stages[0], Why: plan.Untrusted, Untrusted: true}
+			if err := r.awaitApproval(ctx, gate, plan.ApprovalTimeout); err != nil {
+				return res, r.finish(ctx, err)
+			}
 		}
 	}
-	if plan.Build != nil {
+	if plan.Build != nil && !built {
 		err = r.stage(ctx, StageBuild, func(ctx workflow.Context) (err error) {
-			res.Build, err = r.build(ctx, plan)
+			res.Build, err = r.build(ctx, plan, false)
 			return err
 		})
 	}
@@ -217,7 +230,7 @@ func (r *pipelineRun) plan(ctx workflow.Context) (*activities.Plan, error) {
 // build runs the build stage. Cancelling the run cancels the activity, whose
 // heartbeat carries the cancellation to the worker, which kills the build's
 // process group; WaitForCancellation makes the run wait for that clean-up.
-func (r *pipelineRun) build(ctx workflow.Context, plan *activities.Plan) (*activities.BuildResult, error) {
+func (r *pipelineRun) build(ctx workflow.Context, plan *activities.Plan, untrusted bool) (*activities.BuildResult, error) {
 	timeout := plan.BuildTimeout()
 	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: timeout + 10*time.Minute,
@@ -235,6 +248,9 @@ func (r *pipelineRun) build(ctx workflow.Context, plan *activities.Plan) (*activ
 		Pipeline: r.in.Pipeline,
 		Event:    r.in.Event,
 		Plan:     *plan,
+		// Only a build before an untrusted change's approval goes
+		// without secrets; once approved, the next stages have them.
+		Untrusted: untrusted,
 	}
 	in.Event.Commit = plan.Commit
 	in.ScheduledAt = scheduledTime(ctx)

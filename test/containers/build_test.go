@@ -293,3 +293,30 @@ func sha(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:])
 }
+
+// TestUntrustedBuildHasNoSecrets: a fork's pull request builds in its
+// image before anyone approved it, without the secrets the pipeline
+// declares, and says so in its log.
+func TestUntrustedBuildHasNoSecrets(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ev := event.Event{Kind: event.KindReview, Repo: "acme/ctr", Ref: "refs/pull/8/head", Branch: "feature",
+		Commit: it.head, DeliveryID: "fork-8", PullRequest: &event.PullRequest{Number: 8, Title: "from a fork",
+			SourceBranch: "feature", TargetBranch: "main", SourceCommit: it.head, Fork: true}}
+	id, _, err := it.runs.StartRun(ctx, &config.Pipeline{Name: "image"}, ev)
+	require.NoError(t, err)
+	res := mustSucceed(t, id)
+	b := res.Build
+	require.NotNil(t, b)
+	got, err := os.ReadFile(filepath.Join(b.ArtifactsDir, "out", "secrets.sha256"))
+	require.NoError(t, err)
+	assert.Equal(t, strings.Join([]string{sha(""), sha(""), sha("")}, "\n"), strings.TrimSpace(string(got)),
+		"no declared secret reached the untrusted build")
+	log, err := os.ReadFile(b.LogPath)
+	require.NoError(t, err)
+	assert.Contains(t, string(log), "[kiln] an untrusted change, not approved yet: building in the image without the declared secrets")
+	for _, secret := range []string{apiToken, dbPassword, npmToken} {
+		assert.NotContains(t, string(log), secret)
+	}
+}

@@ -21,10 +21,12 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/kiln-ci/kiln/activities"
+	"github.com/kiln-ci/kiln/internal/buildkit"
 	"github.com/kiln-ci/kiln/internal/config"
 	"github.com/kiln-ci/kiln/internal/devserver"
 	"github.com/kiln-ci/kiln/internal/event"
 	"github.com/kiln-ci/kiln/internal/gitx"
+	"github.com/kiln-ci/kiln/test/testkit"
 	kilnworker "github.com/kiln-ci/kiln/worker"
 	"github.com/kiln-ci/kiln/workflows"
 )
@@ -76,6 +78,7 @@ var recGroups = []struct {
 	{"publish", []string{"publish-triggered", "image-triggered"}, recordPublishScenarios},
 	{"check", []string{"check-ok", "check-refused"}, recordCheckScenarios},
 	{"approval-memo", []string{"approved-memo", "not-approved-memo"}, recordApprovalMemoScenarios},
+	{"untrusted-image", []string{"untrusted-built-in-image"}, recordUntrustedImageScenarios},
 }
 
 // recorder is an embedded server with a real kiln worker, building a real git
@@ -93,6 +96,8 @@ type recFixture struct {
 	config func(cloneURL string) *config.Config
 	// packer is the worker's PackerBinary; empty for pipelines that do not bake.
 	packer string
+	// containers is the worker's BuildKit, for builds in an image.
+	containers *testkit.Containers
 }
 
 // TestRecordReplayCorpus runs one real pipeline run per corpus scenario, checks
@@ -182,6 +187,27 @@ func recordApprovalMemoScenarios(t *testing.T) (*recorder, map[string]string) {
 	runs["not-approved-memo"] = r.startFork(recPipeline, 10, "fork-rejected-memo")
 	r.decide(runs["not-approved-memo"], workflows.UpdateReject, workflows.Decision{By: "maintainer", Via: workflows.ViaComment, Reason: "not this"})
 	r.wait(runs["not-approved-memo"], nil)
+	return r, runs
+}
+
+// recordUntrustedImageScenarios records a fork's pull request to a
+// pipeline that builds in an image: it builds at once, without secrets,
+// and, building only, needs no approval. It needs root and BuildKit.
+func recordUntrustedImageScenarios(t *testing.T) (*recorder, map[string]string) {
+	ctrs := testkit.RequireContainers(t)
+	r := newRecorder(t, recFixture{
+		files:      fstest.MapFS{"README.md": {Data: []byte("kiln replay corpus fixture\n")}},
+		containers: ctrs,
+		config: func(cloneURL string) *config.Config {
+			cfg := recConfig(cloneURL)
+			cfg.Pipelines[0].Stages.Build = &config.BuildStage{Timeout: config.Duration(5 * time.Minute),
+				Environment: &config.BuildEnvironment{Image: ctrs.BusyboxTag},
+				Buildspec:   config.BuildspecSource{Inline: "version: 0.2\nphases:\n  build:\n    commands: [\"echo untrusted\"]\n"}}
+			return cfg
+		},
+	})
+	runs := map[string]string{"untrusted-built-in-image": r.startFork(recPipeline, 11, "fork-in-image")}
+	r.wait(runs["untrusted-built-in-image"], nil)
 	return r, runs
 }
 
@@ -292,9 +318,16 @@ func newRecorder(t *testing.T, fx recFixture) *recorder {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := kilnworker.New(c, kilnworker.Options{
-		Config: fx.config(repoDir), DataDir: t.TempDir(), PackerBinary: fx.packer, Log: zerolog.Nop(),
-	})
+	opts := kilnworker.Options{Config: fx.config(repoDir), DataDir: t.TempDir(), PackerBinary: fx.packer, Log: zerolog.Nop()}
+	if fx.containers != nil {
+		bk, err := buildkit.Dial(ctx, fx.containers.Daemon.Address)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { bk.Close() })
+		opts.Containers = bk
+	}
+	w := kilnworker.New(c, opts)
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -46,6 +46,9 @@ var corpus = map[string]enumspb.EventType{
 	// The same, since each decision goes in the run's memo.
 	"approved-memo":     enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
 	"not-approved-memo": enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
+	// A fork's change to a pipeline that builds in an image: built at
+	// once, without secrets; building only, it waits for nothing.
+	"untrusted-built-in-image": enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
 	// Build, bake with Packer and test the AMI.
 	"bake-test-passed": enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
 	"test-failed":      enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED,

@@ -1,14 +1,11 @@
 package github
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"strings"
 
 	"github.com/kiln-ci/kiln/starter/intake"
-	"github.com/rs/zerolog"
 )
 
 // issueComment is the part of an issue_comment payload kiln reads. It is
@@ -31,22 +28,35 @@ type issueComment struct {
 	} `json:"comment"`
 }
 
-// comment handles an issue_comment delivery: a new comment on a pull
-// request goes to intake.AnswerComment; others are ignored.
-func (h *Handler) comment(ctx context.Context, w http.ResponseWriter, log zerolog.Logger, repo string, payload []byte) {
+func (c issueComment) onPullRequest() bool {
+	return c.IsPull || (len(c.Issue.PullRequest) > 0 && string(c.Issue.PullRequest) != "null")
+}
+
+// Comment reads an issue_comment delivery: a new comment on a pull request
+// goes to intake.AnswerComment; for other comments it returns nil, and
+// Normalize says why they start nothing.
+func (Host) Comment(eventType string, payload []byte) (*intake.Comment, error) {
+	if eventType != "issue_comment" {
+		return nil, nil
+	}
 	var c issueComment
 	if err := json.Unmarshal(payload, &c); err != nil {
-		h.reject(w, log, http.StatusBadRequest, fmt.Sprintf("%v: issue_comment: %v", ErrMalformedPayload, err))
-		return
+		return nil, malformed("issue_comment", err)
 	}
-	isPull := c.IsPull || (len(c.Issue.PullRequest) > 0 && string(c.Issue.PullRequest) != "null")
-	switch {
-	case c.Action != "created":
-		intake.Ignore(w, log, fmt.Sprintf("issue_comment action %q starts nothing", c.Action))
-	case !isPull:
-		intake.Ignore(w, log, fmt.Sprintf("a comment on issue #%d, which is no pull request, starts nothing", c.Issue.Number))
-	default:
-		intake.AnswerComment(ctx, w, log, h.cfg, h.starter, repo, intake.Comment{Number: c.Issue.Number,
-			Body: c.Comment.Body, By: c.Comment.User.Login, Association: strings.ToUpper(c.Comment.AuthorAssociation)})
+	if c.Action != "created" || !c.onPullRequest() {
+		return nil, nil
 	}
+	return &intake.Comment{Number: c.Issue.Number, Body: c.Comment.Body, By: c.Comment.User.Login,
+		Association: strings.ToUpper(c.Comment.AuthorAssociation)}, nil
+}
+
+// commentIgnored says why an issue comment Comment passed on starts
+// nothing.
+func commentIgnored(payload []byte) string {
+	var c issueComment
+	_ = json.Unmarshal(payload, &c) // Comment read it already
+	if c.Action != "created" {
+		return fmt.Sprintf("issue_comment action %q starts nothing", c.Action)
+	}
+	return fmt.Sprintf("a comment on issue #%d, which is no pull request, starts nothing", c.Issue.Number)
 }

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/kiln-ci/kiln/internal/config"
+	"github.com/kiln-ci/kiln/starter/intake"
 	"github.com/kiln-ci/kiln/starter/intake/intaketest"
 )
 
@@ -61,12 +63,15 @@ func pipelinesFor(repos ...string) *config.Config {
 }
 
 // newTestHandler returns a handler for cfg whose every repository uses
-// testSecret, the fake starter behind it, and a buffer holding its logs.
-func newTestHandler(t *testing.T, cfg *config.Config) (*Handler, *fakeStarter, *bytes.Buffer) {
+// testSecret (but those listed in without, which have no secret loaded),
+// the fake starter behind it, and a buffer holding its logs.
+func newTestHandler(t *testing.T, cfg *config.Config, without ...string) (*intake.Handler, *fakeStarter, *bytes.Buffer) {
 	t.Helper()
 	secrets := map[string][]byte{}
 	for _, r := range cfg.Repos {
-		secrets[strings.ToLower(r.Name)] = []byte(testSecret)
+		if !slices.Contains(without, r.Name) {
+			secrets[strings.ToLower(r.Name)] = []byte(testSecret)
+		}
 	}
 	var logs bytes.Buffer
 	starter := &fakeStarter{}

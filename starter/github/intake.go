@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"mime"
 	"net/http"
 	"net/url"
@@ -30,8 +29,6 @@ type delivery struct {
 	// payload is the JSON event: the body, or its payload field when the
 	// webhook's content type is application/x-www-form-urlencoded.
 	payload []byte
-	// repo is the payload's repository.full_name; empty when it names none.
-	repo string
 }
 
 // signed returns the byte strings a valid signature may cover. GitHub signs the
@@ -43,14 +40,8 @@ func (d delivery) signed() [][]byte {
 	return [][]byte{d.body, d.payload}
 }
 
-// readBody reads at most MaxBodyBytes; a longer body fails with *http.MaxBytesError.
-func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	return io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
-}
-
 // parseDelivery extracts the JSON payload from body, as go-github's
-// ValidatePayloadFromBody does, and reads the repository it names. Nothing in
-// it is trusted yet: the repository only selects the secret to check it with.
+// ValidatePayloadFromBody does. Nothing in it is trusted yet.
 func parseDelivery(contentType string, body []byte) (delivery, error) {
 	d := delivery{body: body, payload: body}
 	if mt, _, _ := mime.ParseMediaType(contentType); mt == "application/x-www-form-urlencoded" {
@@ -63,29 +54,35 @@ func parseDelivery(contentType string, body []byte) (delivery, error) {
 			return d, fmt.Errorf("%w: form body has no payload field", ErrMalformedPayload)
 		}
 	}
+	return d, nil
+}
+
+// repoOf checks the payload is a JSON object and reads the repository it
+// names, which only selects the secret to check the delivery with.
+func repoOf(payload []byte) (string, error) {
 	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(d.payload, &fields); err != nil {
+	if err := json.Unmarshal(payload, &fields); err != nil {
 		var syntax *json.SyntaxError
-		if errors.As(err, &syntax) || !json.Valid(d.payload) {
-			return d, fmt.Errorf("%w: %v", ErrMalformedPayload, err)
+		if errors.As(err, &syntax) || !json.Valid(payload) {
+			return "", fmt.Errorf("%w: %v", ErrMalformedPayload, err)
 		}
-		return d, fmt.Errorf("%w: the payload is not a JSON object", ErrMalformedPayload)
+		return "", fmt.Errorf("%w: the payload is not a JSON object", ErrMalformedPayload)
 	}
 	if len(fields) == 0 {
-		return d, fmt.Errorf("%w: the payload is empty (%s)", ErrMalformedPayload, bytes.TrimSpace(d.payload))
+		return "", fmt.Errorf("%w: the payload is empty (%s)", ErrMalformedPayload, bytes.TrimSpace(payload))
 	}
 	var repo *struct {
 		FullName string `json:"full_name"`
 	}
 	if raw, ok := fields["repository"]; ok {
 		if err := json.Unmarshal(raw, &repo); err != nil {
-			return d, fmt.Errorf("%w: repository: %v", ErrMalformedPayload, err)
+			return "", fmt.Errorf("%w: repository: %v", ErrMalformedPayload, err)
 		}
 	}
-	if repo != nil {
-		d.repo = repo.FullName
+	if repo == nil {
+		return "", nil
 	}
-	return d, nil
+	return repo.FullName, nil
 }
 
 // verifySignature checks the delivery's HMAC-SHA256 signature against secret.

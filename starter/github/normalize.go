@@ -14,13 +14,14 @@ import (
 	gh "github.com/google/go-github/v60/github"
 
 	"github.com/kiln-ci/kiln/internal/event"
+	"github.com/kiln-ci/kiln/starter/intake"
 )
 
 // ReasonPing is the ignored reason Normalize gives for a ping, the event a host
 // sends when a webhook is created or tested. It starts nothing, but unlike
 // other ignored events it proves the webhook works, so the handler answers it
 // with {"pong": true}.
-const ReasonPing = "ping"
+const ReasonPing = intake.Ping
 
 // ErrMalformedPayload wraps every error Normalize returns: the payload is not
 // what its event type promises, and redelivering it will not help.

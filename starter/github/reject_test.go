@@ -103,8 +103,7 @@ func TestHandlerRejects(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := pipelinesFor("acme/widget", "acme/nosecret")
-			h, starter, logs := newTestHandler(t, cfg)
-			delete(h.secrets, "acme/nosecret")
+			h, starter, logs := newTestHandler(t, cfg, "acme/nosecret")
 			status, resp := serve(t, h, tt.req())
 			assert.Equal(t, tt.status, status)
 			assert.Equal(t, Response{Error: tt.reason}, resp)

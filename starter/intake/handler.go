@@ -51,6 +51,25 @@ type Host interface {
 	Normalize(eventType, deliveryID string, payload []byte) (evs []event.Event, ignored string, err error)
 }
 
+// Payloader is a Host whose delivery may wrap its JSON payload, as
+// GitHub's form-encoded webhooks do: Handler reads the payload with it
+// first, and the Host's other methods (but Authenticate, which gets the
+// body as sent) see the payload.
+type Payloader interface {
+	Payload(h http.Header, body []byte) ([]byte, error)
+}
+
+// Orgwide is a Host whose hooks may belong to an organization or an app,
+// and whose deliveries then name no repository: Handler answers their ping
+// 200 and the rest 202, where another host's would be refused.
+type Orgwide interface {
+	IsPing(eventType string) bool
+}
+
+// Ping is the ignored reason Normalize gives a host's ping, the event a
+// webhook sends when it is set up: Handler answers it 200, pong.
+const Ping = "ping"
+
 // Commenter is a Host whose deliveries may be new comments on a pull or
 // merge request; Handler answers those with AnswerComment. Comment returns
 // nil for a delivery that is no such comment.
@@ -99,6 +118,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	body, repo, status, err := h.read(w, r)
 	log = log.With().Str("repo", repo).Logger()
+	if org, ok := h.host.(Orgwide); ok && errors.Is(err, errNoRepository) {
+		if org.IsPing(eventType) {
+			log.Info().Msg("webhook ping without a repository")
+			WriteJSON(w, http.StatusOK, Response{Pong: true})
+			return
+		}
+		Ignore(w, log, fmt.Sprintf("%s names no repository; kiln starts runs only for the repositories in kiln.yaml", eventType))
+		return
+	}
 	if err != nil {
 		Reject(w, log, status, err.Error())
 		return
@@ -121,6 +149,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case err != nil:
 		Reject(w, log, http.StatusBadRequest, err.Error())
+	case ignored == Ping:
+		log.Info().Msg("webhook ping")
+		WriteJSON(w, http.StatusOK, Response{Pong: true})
 	case ignored != "" || len(evs) == 0:
 		Ignore(w, log, ignored)
 	default:
@@ -128,8 +159,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// read reads the body, finds its repository, and authenticates it with the
-// repository's secret; on failure it returns the status to answer with.
+// errNoRepository: the delivery names no repository.
+var errNoRepository = errors.New("payload names no repository")
+
+// read reads the body and its payload, finds its repository, and
+// authenticates it with the repository's secret; on failure it returns
+// the status to answer with. It returns the payload.
 func (h *Handler) read(w http.ResponseWriter, r *http.Request) ([]byte, string, int, error) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 	if err != nil {
@@ -138,12 +173,18 @@ func (h *Handler) read(w http.ResponseWriter, r *http.Request) ([]byte, string, 
 		}
 		return nil, "", http.StatusBadRequest, fmt.Errorf("reading body: %w", err)
 	}
-	repo, err := h.host.Repo(body)
+	payload := body
+	if p, ok := h.host.(Payloader); ok {
+		if payload, err = p.Payload(r.Header, body); err != nil {
+			return nil, "", http.StatusBadRequest, err
+		}
+	}
+	repo, err := h.host.Repo(payload)
 	switch {
 	case err != nil:
 		return nil, repo, http.StatusBadRequest, err
 	case repo == "":
-		return nil, repo, http.StatusForbidden, errors.New("payload names no repository")
+		return nil, repo, http.StatusForbidden, errNoRepository
 	case h.cfg.Repo(repo) == nil:
 		return nil, repo, http.StatusForbidden, fmt.Errorf("unknown repo %q: not in kiln.yaml repos", repo)
 	}
@@ -156,7 +197,7 @@ func (h *Handler) read(w http.ResponseWriter, r *http.Request) ([]byte, string, 
 	if err := h.host.Authenticate(r.Header, body, secret); err != nil {
 		return nil, repo, http.StatusUnauthorized, err
 	}
-	return body, repo, 0, nil
+	return payload, repo, 0, nil
 }
 
 // start starts the runs of every event and answers once for all of them.

@@ -161,13 +161,20 @@ func recordBuildScenarios(t *testing.T) (*recorder, map[string]string) {
 	r.wait(runs["superseding"], nil)
 	r.wantCancelled(runs["superseded"], "superseded by "+runs["superseding"])
 
-	runs["approved"] = r.startFork(recPipeline, 7, "fork-approved")
-	r.decide(runs["approved"], workflows.UpdateApprove, workflows.Decision{By: "maintainer", Via: workflows.ViaCLI})
-	r.wait(runs["approved"], nil)
-	runs["not-approved"] = r.startFork(recPipeline, 8, "fork-rejected")
-	r.decide(runs["not-approved"], workflows.UpdateReject, workflows.Decision{By: "maintainer", Via: workflows.ViaComment, Reason: "not this"})
-	r.wait(runs["not-approved"], nil)
+	r.approveAndReject(runs, "approved", "not-approved", 7)
 	return r, runs
+}
+
+// approveAndReject records the fork's pull request number approved with
+// kiln approve as scenario approved, and number+1 rejected by a comment as
+// rejected.
+func (r *recorder) approveAndReject(runs map[string]string, approved, rejected string, number int) {
+	runs[approved] = r.startFork(recPipeline, number, "fork-"+approved)
+	r.decide(runs[approved], workflows.UpdateApprove, workflows.Decision{By: "maintainer", Via: workflows.ViaCLI})
+	r.wait(runs[approved], nil)
+	runs[rejected] = r.startFork(recPipeline, number+1, "fork-"+rejected)
+	r.decide(runs[rejected], workflows.UpdateReject, workflows.Decision{By: "maintainer", Via: workflows.ViaComment, Reason: "not this"})
+	r.wait(runs[rejected], nil)
 }
 
 // recordApprovalMemoScenarios records fork runs approved and rejected since
@@ -181,12 +188,7 @@ func recordApprovalMemoScenarios(t *testing.T) (*recorder, map[string]string) {
 		config: recConfig,
 	})
 	runs := map[string]string{}
-	runs["approved-memo"] = r.startFork(recPipeline, 9, "fork-approved-memo")
-	r.decide(runs["approved-memo"], workflows.UpdateApprove, workflows.Decision{By: "maintainer", Via: workflows.ViaCLI})
-	r.wait(runs["approved-memo"], nil)
-	runs["not-approved-memo"] = r.startFork(recPipeline, 10, "fork-rejected-memo")
-	r.decide(runs["not-approved-memo"], workflows.UpdateReject, workflows.Decision{By: "maintainer", Via: workflows.ViaComment, Reason: "not this"})
-	r.wait(runs["not-approved-memo"], nil)
+	r.approveAndReject(runs, "approved-memo", "not-approved-memo", 9)
 	return r, runs
 }
 

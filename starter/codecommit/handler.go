@@ -11,15 +11,14 @@
 package codecommit
 
 import (
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"strings"
+	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/kiln-ci/kiln/internal/config"
+	"github.com/kiln-ci/kiln/internal/event"
 	"github.com/kiln-ci/kiln/starter/intake"
 )
 
@@ -31,99 +30,85 @@ const MaxBodyBytes = 1 << 20
 // repository's webhook_secret.
 const TokenHeader = "X-Kiln-Token"
 
-// Handler is the http.Handler for CodeCommit events from EventBridge. It
-// accepts events only for repositories kiln.yaml marks codecommit, carrying
-// their token.
-type Handler struct {
-	cfg     *config.Config
-	secrets map[string][]byte
-	starter intake.RunStarter
-	log     zerolog.Logger
+// NewHandler returns the handler of CodeCommit events for the CodeCommit
+// repositories and pipelines of cfg: intake's, over Host. secrets holds
+// each repository's webhook secret keyed by lower-cased name, as
+// config.Config.WebhookSecrets returns them.
+func NewHandler(cfg *config.Config, secrets map[string][]byte, starter intake.RunStarter, log zerolog.Logger) *intake.Handler {
+	return intake.NewHandler(Host{}, cfg, secrets, starter, log)
 }
 
-// NewHandler returns a Handler for the CodeCommit repositories and pipelines
-// of cfg. secrets holds each repository's webhook secret keyed by lower-cased
-// name, as config.Config.WebhookSecrets returns them.
-func NewHandler(cfg *config.Config, secrets map[string][]byte, starter intake.RunStarter, log zerolog.Logger) *Handler {
-	return &Handler{cfg: cfg, secrets: secrets, starter: starter, log: log}
-}
+// Host is what EventBridge's CodeCommit events are: an envelope that
+// carries their ID, a token header for a signature, and repositories that
+// kiln.yaml marks codecommit, in a region.
+type Host struct{}
 
-// ServeHTTP takes one event: it checks method, size, shape, repository and
-// token, in that order, then starts the pipelines the event triggers. Answers
-// are intake.Response JSON, as the GitHub intake gives.
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		reject(w, h.log, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed; events are POSTed")
-		return
-	}
-	env, status, err := h.readEvent(w, r)
-	log := h.log
-	if env != nil {
-		log = log.With().Str("delivery", env.ID).Str("detail_type", env.DetailType).Str("repo", env.RepoName()).Logger()
-	}
+var (
+	_ intake.Host        = Host{}
+	_ intake.Limited     = Host{}
+	_ intake.RepoChecker = Host{}
+	_ intake.Identifier  = Host{}
+)
+
+// Name is "codecommit".
+func (Host) Name() string { return "codecommit" }
+
+// Headers: EventBridge's event type and ID are in the envelope.
+func (Host) Headers(http.Header) (string, string, error) { return "", "", nil }
+
+// Identify reads the envelope's detail type and event ID, for the log.
+func (Host) Identify(payload []byte) (string, string) {
+	env, err := ParseEnvelope(payload)
 	if err != nil {
-		reject(w, log, status, err.Error())
-		return
+		return "", ""
 	}
-	ev, ignored, err := Normalize(env)
-	switch {
-	case err != nil:
-		reject(w, log, http.StatusBadRequest, err.Error())
-	case ignored != "":
-		log.Info().Str("reason", ignored).Msg("codecommit event ignored")
-		writeJSON(w, http.StatusAccepted, intake.Response{Ignored: ignored})
-	default:
-		h.start(r.Context(), w, log.With().Str("ref", ev.Ref).Logger(), ev)
-	}
+	return env.DetailType, env.ID
 }
 
-// readEvent reads the body, finds its repository, and checks the token
-// against that repository's secret. On failure it returns the status to
-// answer with, and the event when it could be parsed, for the log.
-func (h *Handler) readEvent(w http.ResponseWriter, r *http.Request) (*Envelope, int, error) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+// Limits are EventBridge's: events of at most 256 KiB, and an answer
+// within the API destination's 5 seconds.
+func (Host) Limits() (int64, time.Duration) { return MaxBodyBytes, startTimeout }
+
+// Repo reads the envelope's repository.
+func (Host) Repo(payload []byte) (string, error) {
+	env, err := ParseEnvelope(payload)
 	if err != nil {
-		if errors.As(err, new(*http.MaxBytesError)) {
-			return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("body exceeds %d bytes", MaxBodyBytes)
-		}
-		return nil, http.StatusBadRequest, fmt.Errorf("reading body: %w", err)
+		return "", err
 	}
-	env, err := ParseEnvelope(body)
-	if err != nil {
-		return nil, http.StatusBadRequest, err
-	}
-	name := env.RepoName()
-	if name == "" {
-		return env, http.StatusForbidden, errors.New("unknown repository: the event names none")
-	}
-	if err := h.knownRepo(name, env.Region); err != nil {
-		return env, http.StatusForbidden, err
-	}
-	secret := h.secrets[strings.ToLower(name)]
-	if len(secret) == 0 {
-		// kiln refuses to start without secrets, so this is a wiring bug; an
-		// empty secret would make an empty token check out.
-		return env, http.StatusInternalServerError, fmt.Errorf("repository %q has no webhook secret loaded", name)
-	}
-	if err := intake.CheckToken(r.Header, TokenHeader, secret); err != nil {
-		return env, http.StatusUnauthorized, err
-	}
-	return env, 0, nil
+	return env.RepoName(), nil
 }
 
-// knownRepo checks that kiln.yaml lists the repository as a CodeCommit one in
-// the event's region. Names compare as config.Config.Repo compares them,
-// ignoring case, although CodeCommit's are case-sensitive.
-func (h *Handler) knownRepo(name, region string) error {
-	repo := h.cfg.Repo(name)
-	switch {
-	case repo == nil:
-		return fmt.Errorf("unknown repository %q: not in kiln.yaml repos", name)
-	case repo.CodeCommit == nil:
-		return fmt.Errorf("unknown repository %q: kiln.yaml does not mark it codecommit", name)
-	case repo.CodeCommit.Region != "" && region != repo.CodeCommit.Region:
-		return fmt.Errorf("unknown repository %q in region %q: kiln.yaml has it in %q", name, region, repo.CodeCommit.Region)
+// CheckRepo checks that kiln.yaml marks the repository codecommit, in the
+// event's region.
+func (Host) CheckRepo(repo *config.Repo, payload []byte) error {
+	env, err := ParseEnvelope(payload)
+	if err != nil {
+		return err
+	}
+	switch cc := repo.CodeCommit; {
+	case cc == nil:
+		return fmt.Errorf("unknown repo %q: kiln.yaml does not mark it codecommit", repo.Name)
+	case cc.Region != "" && env.Region != cc.Region:
+		return fmt.Errorf("unknown repo %q in region %q: kiln.yaml has it in %q", repo.Name, env.Region, cc.Region)
 	}
 	return nil
+}
+
+// Authenticate checks the API destination's token header.
+func (Host) Authenticate(h http.Header, _, secret []byte) error {
+	return intake.CheckToken(h, TokenHeader, secret)
+}
+
+// Normalize turns an event into the run it may start, or says why it
+// starts nothing.
+func (Host) Normalize(_, _ string, payload []byte) ([]event.Event, string, error) {
+	env, err := ParseEnvelope(payload)
+	if err != nil {
+		return nil, "", err
+	}
+	ev, ignored, err := Normalize(env)
+	if err != nil || ignored != "" {
+		return nil, ignored, err
+	}
+	return []event.Event{ev}, "", nil
 }

@@ -59,12 +59,23 @@ func testConfig(repos ...string) *config.Config {
 
 // newTestHandler returns a handler for cfg whose every repository's secret is
 // testToken, the fake starter behind it, and a buffer holding its logs.
-func newTestHandler(t *testing.T, cfg *config.Config) (*Handler, *fakeStarter, *bytes.Buffer) {
+func newTestHandler(t *testing.T, cfg *config.Config) (*intake.Handler, *fakeStarter, *bytes.Buffer) {
 	t.Helper()
+	return newTestHandlerSecrets(t, cfg, testSecrets(cfg))
+}
+
+// testSecrets gives every repository of cfg testToken.
+func testSecrets(cfg *config.Config) map[string][]byte {
 	secrets := map[string][]byte{}
 	for _, r := range cfg.Repos {
 		secrets[strings.ToLower(r.Name)] = []byte(testToken)
 	}
+	return secrets
+}
+
+// newTestHandlerSecrets is newTestHandler with the secrets given.
+func newTestHandlerSecrets(t *testing.T, cfg *config.Config, secrets map[string][]byte) (*intake.Handler, *fakeStarter, *bytes.Buffer) {
+	t.Helper()
 	var logs bytes.Buffer
 	starter := &fakeStarter{}
 	return NewHandler(cfg, secrets, starter, zerolog.New(&logs)), starter, &logs

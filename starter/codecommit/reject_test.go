@@ -34,7 +34,7 @@ func TestHandlerRejects(t *testing.T) {
 		reason string
 	}{
 		{"GET", func() *http.Request { return httptest.NewRequest(http.MethodGet, "/hooks/codecommit", nil) },
-			405, "method GET not allowed; events are POSTed"},
+			405, "method GET not allowed; webhooks are POSTed"},
 		{"missing token", func() *http.Request {
 			r := newDelivery(push)
 			r.Header.Del(TokenHeader)
@@ -44,18 +44,18 @@ func TestHandlerRejects(t *testing.T) {
 		{"token with a trailing newline", withToken(testToken + "\n"), 401, "X-Kiln-Token does not match the repository's webhook_secret"},
 		{"token of another prefix length", withToken(testToken[:5]), 401, "X-Kiln-Token does not match the repository's webhook_secret"},
 		{"unknown repository", edited(func(ev map[string]any) { detailOf(ev)["repositoryName"] = "secret-project" }),
-			403, `unknown repository "secret-project": not in kiln.yaml repos`},
+			403, `unknown repo "secret-project": not in kiln.yaml repos`},
 		{"repository without codecommit", edited(func(ev map[string]any) { detailOf(ev)["repositoryName"] = "acme/widget" }),
-			403, `unknown repository "acme/widget": kiln.yaml does not mark it codecommit`},
+			403, `unknown repo "acme/widget": kiln.yaml does not mark it codecommit`},
 		{"repository in another region", edited(func(ev map[string]any) { ev["region"] = "eu-west-1" }),
-			403, `unknown repository "widget" in region "eu-west-1": kiln.yaml has it in "us-east-2"`},
+			403, `unknown repo "widget" in region "eu-west-1": kiln.yaml has it in "us-east-2"`},
 		{"event names no repository", edited(func(ev map[string]any) { delete(detailOf(ev), "repositoryName") }),
-			403, "unknown repository: the event names none"},
+			403, "payload names no repository"},
 		{"unknown pull request repository", func() *http.Request {
 			return newDelivery(editEvent(t, "pull_request_created.json", func(ev map[string]any) {
 				detailOf(ev)["repositoryNames"] = []string{"secret-project"}
 			}))
-		}, 403, `unknown repository "secret-project": not in kiln.yaml repos`},
+		}, 403, `unknown repo "secret-project": not in kiln.yaml repos`},
 		{"source is not CodeCommit", edited(func(ev map[string]any) { ev["source"] = "aws.s3" }),
 			400, `malformed CodeCommit event: source is "aws.s3", not "aws.codecommit"`},
 		{"source is missing", edited(func(ev map[string]any) { delete(ev, "source") }),
@@ -98,15 +98,16 @@ func TestHandlerRepoBeforeToken(t *testing.T) {
 	r.Header.Del(TokenHeader)
 	status, resp := serve(t, h, r)
 	assert.Equal(t, http.StatusForbidden, status)
-	assert.Equal(t, `unknown repository "other": not in kiln.yaml repos`, resp.Error)
+	assert.Equal(t, `unknown repo "other": not in kiln.yaml repos`, resp.Error)
 }
 
 // TestHandlerTokenIsPerRepository checks one repository's token does not open
 // another's door.
 func TestHandlerTokenIsPerRepository(t *testing.T) {
 	cfg := testConfig("widget", "gadget")
-	h, fake, _ := newTestHandler(t, cfg)
-	h.secrets["gadget"] = []byte("gadget-token")
+	secrets := testSecrets(cfg)
+	secrets["gadget"] = []byte("gadget-token")
+	h, fake, _ := newTestHandlerSecrets(t, cfg, secrets)
 	body := editEvent(t, "branch_updated.json", func(ev map[string]any) { detailOf(ev)["repositoryName"] = "gadget" })
 	status, resp := serve(t, h, newDelivery(body)) // widget's token
 	assert.Equal(t, http.StatusUnauthorized, status, resp.Error)
@@ -121,13 +122,12 @@ func TestHandlerTokenIsPerRepository(t *testing.T) {
 // TestHandlerMissingSecret answers 500 for a repository with no secret loaded,
 // a wiring bug, rather than accepting an empty token.
 func TestHandlerMissingSecret(t *testing.T) {
-	h, fake, _ := newTestHandler(t, testConfig("widget"))
-	delete(h.secrets, "widget")
+	h, fake, _ := newTestHandlerSecrets(t, testConfig("widget"), map[string][]byte{})
 	r := newDelivery(readTestdata(t, "branch_updated.json"))
 	r.Header.Set(TokenHeader, "")
 	status, resp := serve(t, h, r)
 	assert.Equal(t, http.StatusInternalServerError, status)
-	assert.Equal(t, `repository "widget" has no webhook secret loaded`, resp.Error)
+	assert.Equal(t, `repo "widget" has no webhook secret loaded`, resp.Error)
 	assert.Empty(t, fake.Calls())
 }
 

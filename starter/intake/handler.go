@@ -39,7 +39,9 @@ type Host interface {
 	// Name is the host's name, for logs and answers: "gitlab".
 	Name() string
 	// Headers reads the event type and the delivery ID, which makes a
-	// redelivery a duplicate; an error names the missing header.
+	// redelivery a duplicate; an error names the missing header. A host
+	// whose deliveries carry them in the body (EventBridge's envelope)
+	// returns "" for both, and Normalize gives each event its ID.
 	Headers(h http.Header) (eventType, deliveryID string, err error)
 	// Repo reads the name of the repository the payload is about, as
 	// kiln.yaml lists it; "" when it names none.
@@ -49,6 +51,26 @@ type Host interface {
 	// Normalize turns a delivery into the events it may start, each with
 	// its own delivery ID, or says why it starts nothing.
 	Normalize(eventType, deliveryID string, payload []byte) (evs []event.Event, ignored string, err error)
+}
+
+// Identifier is a Host whose deliveries carry their event type and ID in
+// the body: Handler logs them from there.
+type Identifier interface {
+	Identify(payload []byte) (eventType, deliveryID string)
+}
+
+// Limited is a Host whose deliveries have bounds of their own, tighter
+// than every host's MaxBodyBytes and StartTimeout: EventBridge's events
+// are at most 256 KiB, and it waits 5 s for an answer.
+type Limited interface {
+	Limits() (maxBody int64, startTimeout time.Duration)
+}
+
+// RepoChecker is a Host that knows more of a repository than kiln.yaml's
+// listing it: a CodeCommit event must be for a repository kiln.yaml marks
+// codecommit, in its region. An error is answered 403.
+type RepoChecker interface {
+	CheckRepo(repo *config.Repo, payload []byte) error
 }
 
 // Payloader is a Host whose delivery may wrap its JSON payload, as
@@ -108,15 +130,21 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	eventType, deliveryID, err := h.host.Headers(r.Header)
-	if err == nil {
+	if err == nil && (eventType != "" || deliveryID != "") {
 		err = event.CheckDeliveryID(deliveryID)
 	}
-	log := h.log.With().Str("event", eventType).Str("delivery", deliveryID).Logger()
+	log := h.log
+	if eventType != "" || deliveryID != "" {
+		log = log.With().Str("event", eventType).Str("delivery", deliveryID).Logger()
+	}
 	if err != nil {
 		Reject(w, log, http.StatusBadRequest, err.Error())
 		return
 	}
-	body, repo, status, err := h.read(w, r)
+	body, repo, found, status, err := h.read(w, r)
+	if found.delivery != "" {
+		log = log.With().Str("event", found.event).Str("delivery", found.delivery).Logger()
+	}
 	log = log.With().Str("repo", repo).Logger()
 	if org, ok := h.host.(Orgwide); ok && errors.Is(err, errNoRepository) {
 		if org.IsPing(eventType) {
@@ -162,48 +190,71 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // errNoRepository: the delivery names no repository.
 var errNoRepository = errors.New("payload names no repository")
 
+// identity is the event type and delivery ID an Identifier found in a
+// payload.
+type identity struct{ event, delivery string }
+
 // read reads the body and its payload, finds its repository, and
 // authenticates it with the repository's secret; on failure it returns
-// the status to answer with. It returns the payload.
-func (h *Handler) read(w http.ResponseWriter, r *http.Request) ([]byte, string, int, error) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+// the status to answer with. It returns the payload, and what an
+// Identifier found in it.
+func (h *Handler) read(w http.ResponseWriter, r *http.Request) (payload []byte, repo string, found identity, status int, err error) {
+	limit, _ := h.limits()
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		if errors.As(err, new(*http.MaxBytesError)) {
-			return nil, "", http.StatusRequestEntityTooLarge, fmt.Errorf("body exceeds %d bytes", MaxBodyBytes)
+			return nil, "", found, http.StatusRequestEntityTooLarge, fmt.Errorf("body exceeds %d bytes", limit)
 		}
-		return nil, "", http.StatusBadRequest, fmt.Errorf("reading body: %w", err)
+		return nil, "", found, http.StatusBadRequest, fmt.Errorf("reading body: %w", err)
 	}
-	payload := body
+	payload = body
 	if p, ok := h.host.(Payloader); ok {
 		if payload, err = p.Payload(r.Header, body); err != nil {
-			return nil, "", http.StatusBadRequest, err
+			return nil, "", found, http.StatusBadRequest, err
 		}
 	}
-	repo, err := h.host.Repo(payload)
+	if id, ok := h.host.(Identifier); ok {
+		found.event, found.delivery = id.Identify(payload)
+	}
+	repo, err = h.host.Repo(payload)
 	switch {
 	case err != nil:
-		return nil, repo, http.StatusBadRequest, err
+		return nil, repo, found, http.StatusBadRequest, err
 	case repo == "":
-		return nil, repo, http.StatusForbidden, errNoRepository
+		return nil, repo, found, http.StatusForbidden, errNoRepository
 	case h.cfg.Repo(repo) == nil:
-		return nil, repo, http.StatusForbidden, fmt.Errorf("unknown repo %q: not in kiln.yaml repos", repo)
+		return nil, repo, found, http.StatusForbidden, fmt.Errorf("unknown repo %q: not in kiln.yaml repos", repo)
+	}
+	if rc, ok := h.host.(RepoChecker); ok {
+		if err := rc.CheckRepo(h.cfg.Repo(repo), payload); err != nil {
+			return nil, repo, found, http.StatusForbidden, err
+		}
 	}
 	secret := h.secrets[strings.ToLower(repo)]
 	if len(secret) == 0 {
 		// kiln refuses to start without secrets, so this is a wiring bug;
 		// an empty secret would make anything check out.
-		return nil, repo, http.StatusInternalServerError, fmt.Errorf("repo %q has no webhook secret loaded", repo)
+		return nil, repo, found, http.StatusInternalServerError, fmt.Errorf("repo %q has no webhook secret loaded", repo)
 	}
 	if err := h.host.Authenticate(r.Header, body, secret); err != nil {
-		return nil, repo, http.StatusUnauthorized, err
+		return nil, repo, found, http.StatusUnauthorized, err
 	}
-	return payload, repo, 0, nil
+	return payload, repo, found, 0, nil
+}
+
+// limits are the host's bounds on a body and on starting its runs.
+func (h *Handler) limits() (int64, time.Duration) {
+	if l, ok := h.host.(Limited); ok {
+		return l.Limits()
+	}
+	return MaxBodyBytes, StartTimeout
 }
 
 // start starts the runs of every event and answers once for all of them.
 func (h *Handler) start(ctx context.Context, w http.ResponseWriter, log zerolog.Logger, evs []event.Event) {
+	_, budget := h.limits()
 	if len(evs) == 1 {
-		StartMatching(ctx, w, log.With().Str("ref", evs[0].Ref).Logger(), h.cfg, h.starter, evs[0], StartTimeout)
+		StartMatching(ctx, w, log.With().Str("ref", evs[0].Ref).Logger(), h.cfg, h.starter, evs[0], budget)
 		return
 	}
 	// Several changes in one delivery (a Bitbucket push): each is started
@@ -214,7 +265,7 @@ func (h *Handler) start(ctx context.Context, w http.ResponseWriter, log zerolog.
 	for i, ev := range evs {
 		recs[i] = &recorder{header: http.Header{}}
 		wg.Go(func() {
-			StartMatching(ctx, recs[i], log.With().Str("ref", ev.Ref).Logger(), h.cfg, h.starter, ev, StartTimeout)
+			StartMatching(ctx, recs[i], log.With().Str("ref", ev.Ref).Logger(), h.cfg, h.starter, ev, budget)
 		})
 	}
 	wg.Wait()

@@ -164,6 +164,7 @@ func (r *pipelineRun) awaitApproval(ctx workflow.Context, gate ApprovalProgress,
 	r.setStageAttr(ctx, r.progress.Stage)
 	r.report([]string{ApprovalStage(stage)}, "")
 	r.log.Info("waiting for approval", "stage", stage, "why", why)
+	r.metrics(ctx, map[string]string{"stage": stage}).Counter("kiln_approval_waits").Inc(1)
 
 	decided, err := workflow.AwaitWithTimeout(ctx, timeout, func() bool { return !r.progress.Approvals[i].Waiting })
 	g := &r.progress.Approvals[i]
@@ -185,6 +186,7 @@ func (r *pipelineRun) awaitApproval(ctx workflow.Context, gate ApprovalProgress,
 		r.log.Info("approved", "stage", stage, "by", g.Decision.By, "via", g.Decision.Via)
 	}
 	r.report([]string{ApprovalStage(stage)}, "")
+	r.metrics(ctx, map[string]string{"stage": stage, "outcome": s.State}).Counter("kiln_approvals_decided").Inc(1)
 	r.recordDecisions(ctx)
 	if s.State == StateFailed {
 		return &NotApproved{Stage: stage, Reason: s.Error}

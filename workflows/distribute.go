@@ -176,6 +176,7 @@ func (d *distribution) runUnit(ctx workflow.Context, u *unit) {
 	default:
 		u.State, u.Error = StateFailed, rootMessage(err)
 	}
+	d.r.metrics(ctx, map[string]string{"mode": u.Mode, "outcome": u.State}).Counter("kiln_distribution_targets").Inc(1)
 }
 
 // execute runs the unit's activity and returns the AMI the target ends with.

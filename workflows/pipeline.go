@@ -7,6 +7,7 @@ import (
 	"errors"
 	"time"
 
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
@@ -103,6 +104,7 @@ func (r *pipelineRun) setup(ctx workflow.Context) error {
 func (r *pipelineRun) run(ctx workflow.Context) (*PipelineResult, error) {
 	res := &PipelineResult{Pipeline: r.in.Pipeline}
 	r.res = res
+	r.metrics(ctx, map[string]string{"event": string(r.in.Event.Kind)}).Counter("kiln_runs_started").Inc(1)
 	r.chooseShortQueue(ctx)
 	plan, err := r.plan(ctx)
 	if err != nil {
@@ -276,6 +278,8 @@ func (r *pipelineRun) stage(ctx workflow.Context, name string, fn func(workflow.
 	r.report([]string{name}, "")
 	err := fn(ctx)
 	r.progress.end(name, workflow.Now(ctx), err)
+	s := r.progress.get(name)
+	r.metrics(ctx, map[string]string{"stage": name, "outcome": s.State}).Timer("kiln_stage_duration").Record(s.End.Sub(s.Start))
 	r.noteMade()
 	r.showDetails(ctx)
 	r.report([]string{name}, "")
@@ -313,7 +317,15 @@ func (r *pipelineRun) finish(ctx workflow.Context, err error) error {
 	r.showDetails(dctx)
 	r.stopReporter(dctx, outcome)
 	r.notify(dctx, outcome)
+	r.metrics(dctx, map[string]string{"outcome": outcome}).Counter("kiln_runs_finished").Inc(1)
 	return ret
+}
+
+// metrics records the run's metrics, tagged with its pipeline and tags.
+// The SDK records nothing while a workflow replays.
+func (r *pipelineRun) metrics(ctx workflow.Context, tags map[string]string) client.MetricsHandler {
+	tags["pipeline"] = r.in.Pipeline
+	return workflow.GetMetricsHandler(ctx).WithTags(tags)
 }
 
 // Outcomes of a run, as reports and notifications name them.

@@ -17,6 +17,7 @@ import (
 	"github.com/kiln-ci/kiln/internal/buildkit"
 	"github.com/kiln-ci/kiln/internal/config"
 	"github.com/kiln-ci/kiln/internal/devserver"
+	"github.com/kiln-ci/kiln/internal/metrics"
 	"github.com/kiln-ci/kiln/starter"
 	"github.com/kiln-ci/kiln/worker"
 	"github.com/kiln-ci/kiln/workflows"
@@ -92,9 +93,13 @@ func (o *devOptions) run(ctx context.Context, env *Env) error {
 		return err
 	}
 
+	m, err := metrics.New()
+	if err != nil {
+		return err
+	}
 	health := starter.NewHealth("temporal", "ui", "worker", "starter")
 	hooks := newIntakes()
-	srv, err := listenHTTP(o.listen, starter.NewMux(hooks.hooks(), health), log)
+	srv, err := listenHTTP(o.listen, hooks.mux(health, m), log)
 	if err != nil {
 		return err
 	}
@@ -114,7 +119,7 @@ func (o *devOptions) run(ctx context.Context, env *Env) error {
 	health.Ready("temporal")
 	health.Ready("ui")
 
-	c, err := client.Dial(client.Options{HostPort: ts.Address(), Namespace: ts.Namespace(), Logger: sdkLogger(log)})
+	c, err := client.Dial(client.Options{HostPort: ts.Address(), Namespace: ts.Namespace(), Logger: sdkLogger(log), MetricsHandler: m.SDK})
 	if err != nil {
 		return err
 	}

@@ -1,9 +1,12 @@
 package cli
 
 import (
+	"net/http"
+
 	"github.com/rs/zerolog"
 
 	"github.com/kiln-ci/kiln/internal/config"
+	"github.com/kiln-ci/kiln/internal/metrics"
 	"github.com/kiln-ci/kiln/starter"
 	"github.com/kiln-ci/kiln/starter/bitbucket"
 	"github.com/kiln-ci/kiln/starter/codecommit"
@@ -21,13 +24,20 @@ func newIntakes() intakes {
 	return intakes{"github": {}, "gitlab": {}, "bitbucket": {}, "codecommit": {}}
 }
 
-// hooks are the endpoints to mount.
-func (in intakes) hooks() starter.Hooks {
+// hooks are the endpoints to mount, each counting its answers in m.
+func (in intakes) hooks(m *metrics.Metrics) starter.Hooks {
 	out := starter.Hooks{}
 	for name, h := range in {
-		out[name] = h
+		out[name] = m.CountAnswers(name, h)
 	}
 	return out
+}
+
+// mux routes kiln's HTTP endpoints: the webhooks, /healthz and /metrics.
+func (in intakes) mux(health *starter.Health, m *metrics.Metrics) *http.ServeMux {
+	mux := starter.NewMux(in.hooks(m), health)
+	mux.Handle("GET /metrics", m.Handler())
+	return mux
 }
 
 // install makes every endpoint start runs of cfg's pipelines.

@@ -3,10 +3,12 @@ package cli
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/kiln-ci/kiln/activities"
 	"github.com/kiln-ci/kiln/internal/config"
+	"github.com/kiln-ci/kiln/internal/metrics"
 	"github.com/kiln-ci/kiln/starter"
 	"github.com/kiln-ci/kiln/worker"
 )
@@ -29,6 +31,8 @@ func runWorker(ctx context.Context, env *Env, args []string) error {
 	fs.StringVar(&uiURL, "ui-url", envOr("KILN_UI_URL", ""), "the Temporal Web UI's base URL, for links to runs in reports (env KILN_UI_URL)")
 	fs.DurationVar(&poll, "copy-poll-interval", activities.DefaultCopyPollInterval, "how often a pending AMI copy's state is read")
 	fs.StringVar(&buildkitAddr, "buildkit-address", envOr("KILN_BUILDKIT_ADDRESS", ""), "buildkitd to run container builds on; default: start one under the data dir when root with runc (env KILN_BUILDKIT_ADDRESS)")
+	var metricsAddr string
+	fs.StringVar(&metricsAddr, "metrics-listen", envOr("KILN_METRICS_LISTEN", ""), "address to serve GET /metrics (Prometheus) on; default: none (env KILN_METRICS_LISTEN)")
 	t.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -36,6 +40,20 @@ func runWorker(ctx context.Context, env *Env, args []string) error {
 	cfg, err := config.Load(cfgPath)
 	if err != nil {
 		return err
+	}
+	m, err := metrics.New()
+	if err != nil {
+		return err
+	}
+	t.metrics = m.SDK
+	if metricsAddr != "" {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", m.Handler())
+		srv, err := listenHTTP(metricsAddr, mux, env.Log)
+		if err != nil {
+			return err
+		}
+		defer shutdownHTTP(srv)
 	}
 	unlock, err := lockDataDir(dataDir)
 	if err != nil {
@@ -83,13 +101,18 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	m, err := metrics.New()
+	if err != nil {
+		return err
+	}
 	health := starter.NewHealth("starter")
 	hooks := newIntakes()
-	srv, err := listenHTTP(listen, starter.NewMux(hooks.hooks(), health), env.Log)
+	srv, err := listenHTTP(listen, hooks.mux(health, m), env.Log)
 	if err != nil {
 		return err
 	}
 	defer shutdownHTTP(srv)
+	t.metrics = m.SDK
 	c, err := t.dial(env.Log)
 	if err != nil {
 		return err

@@ -23,6 +23,8 @@ type temporalFlags struct {
 	address, namespace                 string
 	tlsCert, tlsKey, tlsCA, serverName string
 	tls                                bool
+	// metrics, when set, receives the SDK's metrics.
+	metrics client.MetricsHandler
 }
 
 func (t *temporalFlags) register(fs *flag.FlagSet) {
@@ -46,6 +48,7 @@ func (t *temporalFlags) dial(log zerolog.Logger) (client.Client, error) {
 		HostPort:          t.address,
 		Namespace:         t.namespace,
 		Logger:            sdkLogger(log),
+		MetricsHandler:    t.metrics,
 		ConnectionOptions: client.ConnectionOptions{TLS: tlsConf},
 	})
 	if err != nil {

@@ -3,6 +3,8 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"net/url"
 	"path/filepath"
 	"regexp"
@@ -141,9 +143,36 @@ pipelines:
 	assert.Contains(t, stderr, "not found; no run was started")
 	assert.Len(t, listRuns(t, ports), before, "a refused run was started")
 
+	// GET /metrics answers Prometheus text: kiln's series and the SDK's.
+	status, metrics := getText(t, fmt.Sprintf("http://127.0.0.1:%d/metrics", ports.http))
+	require.Equal(t, http.StatusOK, status)
+	for _, want := range []string{
+		`(?m)^kiln_runs_started_total\{[^}]*event="manual",[^}]*pipeline="ok"[^}]*\} 2$`,
+		`(?m)^kiln_runs_started_total\{[^}]*event="manual",[^}]*pipeline="broken"[^}]*\} 1$`,
+		`(?m)^kiln_runs_finished_total\{[^}]*outcome="failed",pipeline="broken"[^}]*\} 1$`,
+		`(?m)^kiln_stage_duration_seconds_count\{[^}]*outcome="succeeded",pipeline="ok",stage="build"[^}]*\} 2$`,
+		// Seconds, not the milliseconds OpenTelemetry's default buckets suit.
+		`(?m)^kiln_stage_duration_seconds_bucket\{[^}]*le="0.1"\} `,
+		`(?m)^temporal_request_total\{`,
+		`(?m)^temporal_activity_execution_latency_seconds_bucket\{`,
+	} {
+		assert.Regexp(t, want, metrics)
+	}
+
 	// A second kiln dev on the same data dir exits at once, naming the first.
 	second := freeDevPorts(t)
 	_, stderr, code = runKiln(t, 30*time.Second, cleanEnv(), append(second.devArgs(filepath.Join(dir, "data")), "--config", cfg)...)
 	assert.Equal(t, 1, code, stderr)
 	assert.Regexp(t, `kiln dev: data dir .*/data is in use by kiln \(pid \d+\): stop it, or give this one another --data-dir\n$`, stderr)
+}
+
+// getText GETs url and returns its status and body.
+func getText(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp.StatusCode, string(body)
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"sync/atomic"
 
 	"github.com/rs/zerolog"
@@ -23,6 +24,9 @@ type temporalFlags struct {
 	address, namespace                 string
 	tlsCert, tlsKey, tlsCA, serverName string
 	tls                                bool
+	// apiKeyFile holds a Temporal Cloud API key; TEMPORAL_API_KEY gives
+	// one directly. A key is never a flag's value, which ps shows.
+	apiKeyFile string
 	// metrics, when set, receives the SDK's metrics.
 	metrics client.MetricsHandler
 }
@@ -35,27 +39,66 @@ func (t *temporalFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&t.tlsKey, "tls-key", os.Getenv("TEMPORAL_TLS_KEY"), "client key for mTLS (env TEMPORAL_TLS_KEY)")
 	fs.StringVar(&t.tlsCA, "tls-ca", os.Getenv("TEMPORAL_TLS_CA"), "CA bundle to verify the server (env TEMPORAL_TLS_CA)")
 	fs.StringVar(&t.serverName, "tls-server-name", os.Getenv("TEMPORAL_TLS_SERVER_NAME"), "server name to verify (env TEMPORAL_TLS_SERVER_NAME)")
+	fs.StringVar(&t.apiKeyFile, "api-key-file", os.Getenv("TEMPORAL_API_KEY_FILE"), "file holding a Temporal Cloud API key, which implies --tls (env TEMPORAL_API_KEY_FILE, or the key itself in TEMPORAL_API_KEY)")
 }
 
 // dial connects to Temporal. Lazy dial is avoided so a wrong address fails here,
 // with the address in the message.
 func (t *temporalFlags) dial(log zerolog.Logger) (client.Client, error) {
-	tlsConf, err := t.tlsConfig()
+	opts, err := t.options(log)
 	if err != nil {
 		return nil, err
 	}
-	c, err := client.Dial(client.Options{
-		HostPort:          t.address,
-		Namespace:         t.namespace,
-		Logger:            sdkLogger(log),
-		MetricsHandler:    t.metrics,
-		ConnectionOptions: client.ConnectionOptions{TLS: tlsConf},
-	})
+	c, err := client.Dial(opts)
 	if err != nil {
 		return nil, fmt.Errorf("cannot reach Temporal at %s (namespace %s): %w\n"+
 			"is kiln dev running? Point kiln elsewhere with --temporal-address or TEMPORAL_ADDRESS", t.address, t.namespace, err)
 	}
 	return c, nil
+}
+
+// options are the client's: address, namespace, TLS and, for Temporal
+// Cloud, an API key (which needs TLS, so a key turns it on).
+func (t *temporalFlags) options(log zerolog.Logger) (client.Options, error) {
+	key, err := t.apiKey()
+	if err != nil {
+		return client.Options{}, err
+	}
+	if key != "" {
+		t.tls = true
+	}
+	tlsConf, err := t.tlsConfig()
+	if err != nil {
+		return client.Options{}, err
+	}
+	opts := client.Options{
+		HostPort:          t.address,
+		Namespace:         t.namespace,
+		Logger:            sdkLogger(log),
+		MetricsHandler:    t.metrics,
+		ConnectionOptions: client.ConnectionOptions{TLS: tlsConf},
+	}
+	if key != "" {
+		opts.Credentials = client.NewAPIKeyStaticCredentials(key)
+	}
+	return opts, nil
+}
+
+// apiKey is the Temporal Cloud API key from --api-key-file or
+// TEMPORAL_API_KEY; "" for none.
+func (t *temporalFlags) apiKey() (string, error) {
+	if t.apiKeyFile == "" {
+		return strings.TrimSpace(os.Getenv("TEMPORAL_API_KEY")), nil
+	}
+	b, err := os.ReadFile(t.apiKeyFile)
+	if err != nil {
+		return "", fmt.Errorf("API key: %w", err)
+	}
+	key := strings.TrimSpace(string(b))
+	if key == "" {
+		return "", fmt.Errorf("API key file %s is empty", t.apiKeyFile)
+	}
+	return key, nil
 }
 
 func (t *temporalFlags) tlsConfig() (*tls.Config, error) {

@@ -3,7 +3,8 @@ package workflows
 import (
 	"errors"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -64,7 +65,8 @@ func (r *pipelineRun) details() string {
 		fmt.Fprintf(&b, "| %s | %s | %s |\n", s.Name, state, took)
 	}
 	made := r.progress.Made
-	for _, region := range sortedKeys(made.AMIs) {
+	// A map's own order is random, and a workflow's output must not be.
+	for _, region := range slices.Sorted(maps.Keys(made.AMIs)) {
 		fmt.Fprintf(&b, "\n**AMI** %s in %s", made.AMIs[region], region)
 		if made.Reused {
 			b.WriteString(", reused: it passed its test in an earlier run of this commit")
@@ -105,19 +107,8 @@ func (r *pipelineRun) noteMade() {
 	if p := res.Publish; p != nil {
 		made.Images, made.Templates = p.Images, p.Templates
 		made.Triggered = append([]string(nil), p.Triggered...)
-		sort.Strings(made.Triggered)
+		slices.Sort(made.Triggered)
 	}
-}
-
-// sortedKeys are m's keys in order: a map's own order is random, and a
-// workflow's output must not be.
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // firstLine is a message's first line.

@@ -5,7 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
 	"go.temporal.io/sdk/temporal"
@@ -69,12 +70,7 @@ func printSummary(out io.Writer, o RunOutcome) {
 	if o.Commit != "" {
 		row("commit", "%s", o.Commit)
 	}
-	regions := make([]string, 0, len(o.AMIs))
-	for r := range o.AMIs {
-		regions = append(regions, r)
-	}
-	sort.Strings(regions)
-	for _, r := range regions {
+	for _, r := range slices.Sorted(maps.Keys(o.AMIs)) {
 		switch {
 		case o.Reused && o.ReusedFrom != "":
 			row("AMI", "reused %s in %s (tested in run %s)", o.AMIs[r], r, o.ReusedFrom)

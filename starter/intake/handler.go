@@ -217,16 +217,17 @@ func (h *Handler) read(w http.ResponseWriter, r *http.Request) (payload []byte, 
 		found.event, found.delivery = id.Identify(payload)
 	}
 	repo, err = h.host.Repo(payload)
+	listed := h.cfg.Repo(repo)
 	switch {
 	case err != nil:
 		return nil, repo, found, http.StatusBadRequest, err
 	case repo == "":
 		return nil, repo, found, http.StatusForbidden, errNoRepository
-	case h.cfg.Repo(repo) == nil:
+	case listed == nil:
 		return nil, repo, found, http.StatusForbidden, fmt.Errorf("unknown repo %q: not in kiln.yaml repos", repo)
 	}
 	if rc, ok := h.host.(RepoChecker); ok {
-		if err := rc.CheckRepo(h.cfg.Repo(repo), payload); err != nil {
+		if err := rc.CheckRepo(listed, payload); err != nil {
 			return nil, repo, found, http.StatusForbidden, err
 		}
 	}

@@ -152,8 +152,14 @@ func HostQueue(dataDir string) string {
 	if err != nil {
 		abs = dataDir
 	}
+	return "kiln-host/" + host + "/" + dataDirKey(abs)
+}
+
+// dataDirKey names a data dir, by its absolute path, in what each data dir
+// on a machine has of its own: its host queue and its build workspaces.
+func dataDirKey(abs string) string {
 	sum := sha256.Sum256([]byte(abs))
-	return "kiln-host/" + host + "/" + hex.EncodeToString(sum[:6])
+	return hex.EncodeToString(sum[:6])
 }
 
 // Register adds kiln's workflows and the given activities to any registry: a
@@ -183,8 +189,7 @@ func NewBuildUsers(o *Options) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	sum := sha256.Sum256([]byte(abs))
-	work := filepath.Join(BuildUsersWorkRoot, "work-"+hex.EncodeToString(sum[:6]))
+	work := filepath.Join(BuildUsersWorkRoot, "work-"+dataDirKey(abs))
 	if err := os.MkdirAll(work, 0o711); err != nil {
 		return false, fmt.Errorf("build users' workspaces: %w", err)
 	}

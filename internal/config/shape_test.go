@@ -2,6 +2,11 @@ package config
 
 import "testing"
 
+// okPipelines is a valid pipelines section, after head.
+const okPipelines = `pipelines:
+  - {name: ci, repo: acme/widget, triggers: {manual: true}, stages: {build: {buildspec: b.yml}}}
+`
+
 func TestShapeProblems(t *testing.T) {
 	tests := []struct {
 		name string
@@ -18,7 +23,16 @@ pipelines:
 			[]problem{{1, "", "must be a mapping, not a list"}}},
 		{"unknown top-level field", head + "pipeline: []\n", []problem{
 			{1, "", "missing required field pipelines"},
-			{5, "pipeline", `unknown field "pipeline"; known fields: approver_groups, pipelines, repos`},
+			{5, "pipeline", `unknown field "pipeline"; known fields: approver_groups, artifacts, pipelines, repos`},
+		}},
+		{"artifact store: both kinds", head + okPipelines + "artifacts: {dir: /srv/a, s3: {bucket: kiln-artifacts}}\n", []problem{
+			{7, "artifacts", "give only one of dir or s3"},
+		}},
+		{"artifact store: relative dir and bad bucket", head + okPipelines + "artifacts:\n  dir: store\n  s3: {bucket: My_Bucket, prefix: /kiln}\n", []problem{
+			{7, "artifacts", "give only one of dir or s3"},
+			{8, "artifacts.dir", `"store" is not a valid absolute path: an absolute path to a directory shared by every worker, such as a volume they all mount.`},
+			{9, "artifacts.s3.bucket", `"My_Bucket" is not a valid bucket name: 3 to 63 lowercase letters, digits, dots and hyphens, as S3 names buckets.`},
+			{9, "artifacts.s3.prefix", `"/kiln" is not a valid key prefix: a key prefix inside the bucket, such as "kiln/artifacts/"; it does not start with a slash.`},
 		}},
 		{"unknown pipeline field", head + `pipelines:
   - name: ci

@@ -27,6 +27,24 @@ type Config struct {
 	// ApproverGroups name groups of logins; a gate's approvers list
 	// "@name" for all of a group's. Parse expands them.
 	ApproverGroups map[string][]string `yaml:"approver_groups,omitempty" json:"approver_groups,omitempty"`
+	// Artifacts is where builds keep their artifacts for every worker; nil
+	// leaves them on the building worker's disk.
+	Artifacts *ArtifactStore `yaml:"artifacts,omitempty" json:"artifacts,omitempty"`
+}
+
+// ArtifactStore names where artifacts go: exactly one of Dir and S3.
+type ArtifactStore struct {
+	// Dir is an absolute path every worker mounts.
+	Dir string `yaml:"dir,omitempty" json:"dir,omitempty"`
+	// S3 is a bucket every worker can read and write.
+	S3 *ArtifactBucket `yaml:"s3,omitempty" json:"s3,omitempty"`
+}
+
+// ArtifactBucket is an S3 bucket and key prefix for artifacts.
+type ArtifactBucket struct {
+	Bucket string `yaml:"bucket" json:"bucket"`
+	Prefix string `yaml:"prefix,omitempty" json:"prefix,omitempty"`
+	Region string `yaml:"region,omitempty" json:"region,omitempty"`
 }
 
 // Repo is one allowed repository.

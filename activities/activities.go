@@ -12,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 	"go.temporal.io/api/workflowservice/v1"
 
+	"github.com/kiln-ci/kiln/internal/artifacts"
 	"github.com/kiln-ci/kiln/internal/buildkit"
 	"github.com/kiln-ci/kiln/internal/config"
 	"github.com/kiln-ci/kiln/internal/hostuser"
@@ -50,11 +51,17 @@ type Activities struct {
 	BuildUsers *hostuser.Pool
 	// WorkDir holds the attempts' workspaces; default <DataDir>/work.
 	WorkDir string
+	// Artifacts is where builds store their artifacts for every worker
+	// (kiln.yaml's artifacts); nil keeps them on this worker's disk only.
+	Artifacts artifacts.Store
 
 	// sources and grants remember, per worker, the source AMIs read and the
 	// accounts they were shared with, so a run's many targets do not repeat
 	// those calls.
 	sources, grants memo
+	// fetching serializes, per run, the fetches of a run's artifacts, so
+	// the images of one run published at once download them once.
+	fetching keyedMutex
 }
 
 // RunLister is the one visibility call the activities make; client.Client

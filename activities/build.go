@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/kiln-ci/kiln/internal/artifacts"
 	"github.com/kiln-ci/kiln/internal/buildspec"
 	"github.com/kiln-ci/kiln/internal/config"
 	"github.com/kiln-ci/kiln/internal/event"
@@ -41,8 +42,12 @@ type BuildResult struct {
 	Phases       []buildspec.PhaseResult `json:"phases"`
 	Exported     map[string]string       `json:"exported,omitempty"`
 	// ArtifactsQueue is the task queue of the worker whose disk holds the
-	// artifacts; the publish stage's image builds run there.
+	// artifacts; the publish stage's image builds run there when they can.
 	ArtifactsQueue string `json:"artifacts_queue,omitempty"`
+	// ArtifactsManifest names the artifacts in the artifact store
+	// (kiln.yaml's artifacts), from which any worker can publish them; empty
+	// when the worker has no store.
+	ArtifactsManifest artifacts.Digest `json:"artifacts_manifest,omitempty"`
 	// Reports are the buildspec's test reports. A failed build's are in
 	// its BuildFailed error's details, since Temporal drops the result of
 	// a failed activity.
@@ -153,8 +158,31 @@ func (a *Activities) Build(ctx context.Context, in BuildInput) (*BuildResult, er
 		}
 		return res, a.classifyBuildError(ctx, runCtx, in, res, err)
 	}
-	log.Info().Int("artifacts", len(res.Artifacts)).Msg("build succeeded")
+	if len(res.Artifacts) > 0 && a.Artifacts != nil {
+		hb.set(func(p *BuildProgress) { *p = BuildProgress{Step: "store artifacts"} })
+		if err := a.storeArtifacts(ctx, res, out); err != nil {
+			log.Warn().Err(err).Msg("storing the artifacts failed")
+			return res, err
+		}
+	}
+	log.Info().Int("artifacts", len(res.Artifacts)).Str("manifest", string(res.ArtifactsManifest)).Msg("build succeeded")
 	return res, nil
+}
+
+// storeArtifacts uploads a good build's artifacts to the artifact store, so
+// any worker can publish them. It is content-addressed: a retry sends only
+// what is missing. A failure is retryable, as the store may be back soon.
+func (a *Activities) storeArtifacts(ctx context.Context, res *BuildResult, out io.Writer) error {
+	start := time.Now()
+	d, st, err := artifacts.Upload(ctx, a.Artifacts, res.ArtifactsDir, res.Artifacts, nil)
+	if err != nil {
+		return fmt.Errorf("store the artifacts in %s: %w", a.Artifacts, err)
+	}
+	countArtifactBytes(ctx, "upload", st.Moved)
+	fmt.Fprintf(out, "[kiln] stored %d artifacts (%d bytes, %d sent) in %s in %s\n",
+		st.Files, st.Bytes, st.Moved, a.Artifacts, time.Since(start).Round(time.Millisecond))
+	res.ArtifactsManifest = d
+	return nil
 }
 
 // buildOnHost runs the buildspec on the worker, in the checkout, with the

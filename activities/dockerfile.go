@@ -67,7 +67,12 @@ func (a *Activities) buildDockerfile(ctx context.Context, b dockerfileBuild, ste
 		return nil, nil, fmt.Errorf("commit time: %w", err)
 	}
 	contexts := map[string]string{}
-	if dir := a.paths("build", safeName(in.RunID), 1).Artifacts; dirExists(dir) {
+	step("fetch artifacts")
+	dir, err := a.buildArtifacts(ctx, in.RunID, in.Artifacts)
+	if err != nil {
+		return nil, nil, err
+	}
+	if dirExists(dir) {
 		contexts["artifacts"] = dir
 	} else {
 		contexts["artifacts"], _ = os.MkdirTemp(b.work, "no-artifacts-")

@@ -20,6 +20,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"go.temporal.io/sdk/activity"
 
+	"github.com/kiln-ci/kiln/internal/artifacts"
 	"github.com/kiln-ci/kiln/internal/awsx"
 	"github.com/kiln-ci/kiln/internal/config"
 	"github.com/kiln-ci/kiln/internal/event"
@@ -47,6 +48,10 @@ type ImageInput struct {
 	Plan     Plan        `json:"plan"`
 	// Index is the image's position in publish.images.
 	Index int `json:"index"`
+	// Artifacts names the build's artifacts in the artifact store
+	// (BuildResult.ArtifactsManifest); empty reads them from this worker's
+	// disk.
+	Artifacts artifacts.Digest `json:"artifacts,omitempty"`
 }
 
 // ImageResult is a pushed image.
@@ -159,7 +164,12 @@ func (a *Activities) PublishImage(ctx context.Context, in ImageInput) (*ImageRes
 
 // artifactImage builds the image from the build's artifacts on its base.
 func (a *Activities) artifactImage(ctx context.Context, p *oci.Pusher, in ImageInput, cfg config.ImagePublish, step func(string)) (v1.Image, error) {
-	files, err := imageFiles(a.paths("build", safeName(in.RunID), 1).Artifacts, cfg.Files)
+	step("fetch artifacts")
+	dir, err := a.buildArtifacts(ctx, in.RunID, in.Artifacts)
+	if err != nil {
+		return nil, err
+	}
+	files, err := imageFiles(dir, cfg.Files)
 	if err != nil {
 		return nil, err
 	}

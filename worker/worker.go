@@ -17,6 +17,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/kiln-ci/kiln/activities"
+	"github.com/kiln-ci/kiln/internal/artifacts"
 	"github.com/kiln-ci/kiln/internal/buildkit"
 	"github.com/kiln-ci/kiln/internal/config"
 	"github.com/kiln-ci/kiln/internal/hostuser"
@@ -57,7 +58,10 @@ type Options struct {
 	// them as the worker's user, in <DataDir>/work.
 	BuildUsers *hostuser.Pool
 	WorkDir    string
-	Log        zerolog.Logger
+	// Artifacts is where builds store their artifacts so any worker can
+	// publish them; nil keeps them on this worker's disk.
+	Artifacts artifacts.Store
+	Log       zerolog.Logger
 }
 
 // Worker polls kiln's task queues, each with its own slots:
@@ -126,6 +130,7 @@ func New(c client.Client, o Options) *Worker {
 		Config: o.Config, DataDir: o.DataDir, Runs: c, Log: o.Log, PackerBinary: o.PackerBinary,
 		CopyPollInterval: o.CopyPollInterval, UIURL: o.UIURL, HostQueue: HostQueue(o.DataDir),
 		Containers: o.Containers, NoContainers: o.NoContainers, BuildUsers: o.BuildUsers, WorkDir: o.WorkDir,
+		Artifacts: o.Artifacts,
 	}
 	Register(w, acts)
 	short := worker.New(c, workflows.ShortTaskQueue, worker.Options{MaxConcurrentActivityExecutionSize: o.MaxConcurrentShort,

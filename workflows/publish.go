@@ -3,6 +3,7 @@ package workflows
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"slices"
 	"strings"
 	"time"
@@ -47,19 +48,10 @@ func (r *pipelineRun) publish(ctx workflow.Context, plan *activities.Plan, res *
 	ctx = workflow.WithActivityOptions(ctx, publishOptions())
 	runID := workflow.GetInfo(ctx).WorkflowExecution.ID
 	out := &PublishResult{}
-	// Images are built from the build's artifacts, on the worker whose disk
-	// holds them.
-	ictx := ctx
-	if res.Build != nil && res.Build.ArtifactsQueue != "" {
-		opts := publishOptions()
-		opts.TaskQueue = res.Build.ArtifactsQueue
-		opts.ScheduleToStartTimeout = 10 * time.Minute
-		ictx = workflow.WithActivityOptions(ctx, opts)
-	}
 	// The image activity heartbeats all along, so a dead worker is noticed
 	// in two minutes; a push that stalls ends itself (activities.pushStall)
 	// and is retried.
-	ictx = workflow.WithHeartbeatTimeout(ictx, 2*time.Minute)
+	ictx := workflow.WithHeartbeatTimeout(ctx, 2*time.Minute)
 	var futures []workflow.Future
 	for i, img := range plan.Publish.Images {
 		ictx := ictx
@@ -67,9 +59,8 @@ func (r *pipelineRun) publish(ctx workflow.Context, plan *activities.Plan, res *
 			// A Dockerfile build can take longer than a push.
 			ictx = workflow.WithStartToCloseTimeout(ictx, t)
 		}
-		futures = append(futures, workflow.ExecuteActivity(summarized(ictx, "publish image "+img.Name), a.PublishImage, activities.ImageInput{
-			RunID: runID, Pipeline: r.in.Pipeline, Event: r.in.Event, Plan: *plan, Index: i,
-		}))
+		in := activities.ImageInput{RunID: runID, Pipeline: r.in.Pipeline, Event: r.in.Event, Plan: *plan, Index: i}
+		futures = append(futures, r.publishImage(summarized(ictx, "publish image "+img.Name), res.Build, in))
 	}
 	var errs []error
 	for _, f := range futures {
@@ -98,6 +89,50 @@ func (r *pipelineRun) publish(ctx workflow.Context, plan *activities.Plan, res *
 	}
 	out.Triggered = r.triggerDependents(ctx, plan, out.Images)
 	return out, nil
+}
+
+// publishImage publishes one image. Images are built from the build's
+// artifacts: on the worker whose disk holds them when it takes the task
+// within hostQueueWait, and otherwise, when the build stored its artifacts
+// in the artifact store, on any worker, which fetches them. Before the
+// store, only the building worker could publish them, and a publish waited
+// for it for 10 minutes.
+func (r *pipelineRun) publishImage(ctx workflow.Context, build *activities.BuildResult, in activities.ImageInput) workflow.Future {
+	if build == nil || build.ArtifactsQueue == "" {
+		return workflow.ExecuteActivity(ctx, a.PublishImage, in)
+	}
+	if workflow.GetVersion(ctx, "artifacts-any-worker", workflow.DefaultVersion, 1) == workflow.DefaultVersion ||
+		build.ArtifactsManifest == "" {
+		opts := workflow.GetActivityOptions(ctx)
+		opts.TaskQueue, opts.ScheduleToStartTimeout = build.ArtifactsQueue, 10*time.Minute
+		return workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), a.PublishImage, in)
+	}
+	in.Artifacts = build.ArtifactsManifest
+	host := workflow.GetActivityOptions(ctx)
+	host.TaskQueue, host.ScheduleToStartTimeout = build.ArtifactsQueue, hostQueueWait
+	f, set := workflow.NewFuture(ctx)
+	workflow.Go(ctx, func(gctx workflow.Context) {
+		var img activities.ImageResult
+		err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, host), a.PublishImage, in).Get(gctx, &img)
+		if notStarted(err) {
+			workflow.GetLogger(ctx).Info("the building worker did not take the image in time; any worker publishes it from the artifact store",
+				"queue", build.ArtifactsQueue, "image", in.Index)
+			err = workflow.ExecuteActivity(ctx, a.PublishImage, in).Get(gctx, &img)
+		}
+		set.Set(&img, err)
+	})
+	return f
+}
+
+// hostQueueWait is how long a publish waits for the worker that built the
+// artifacts before any worker takes it: long enough for a live worker
+// between two tasks, short next to the publish itself.
+const hostQueueWait = time.Minute
+
+// notStarted says an activity timed out waiting for a worker to take it.
+func notStarted(err error) bool {
+	var timeout *temporal.TimeoutError
+	return errors.As(err, &timeout) && timeout.TimeoutType() == enumspb.TIMEOUT_TYPE_SCHEDULE_TO_START
 }
 
 // triggerDependents starts, as abandoned child workflows, the runs of the

@@ -2,9 +2,11 @@ package workflows_test
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/stretchr/testify/mock"
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
@@ -199,6 +201,51 @@ func (s *pipelineSuite) TestImagesBuildWhereTheArtifactsAre() {
 
 	s.Require().NoError(s.env.GetWorkflowError())
 	s.Equal("kiln-host/builder-7/abc", queue)
+}
+
+// TestImagesFromTheArtifactStore: with the artifacts in the store, the
+// building worker gets the first chance, for a minute; when it does not
+// take the task (it died, or is busy), any worker publishes the image from
+// the store, without a rebuild.
+func (s *pipelineSuite) TestImagesFromTheArtifactStore() {
+	const manifest = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	for _, alive := range []bool{true, false} {
+		s.Run(fmt.Sprintf("building worker alive: %v", alive), func() {
+			s.SetupTest()
+			plan := publishPlan()
+			plan.Publish.Images, plan.Dependents = plan.Publish.Images[:1], nil
+			s.onPlan(plan, nil)
+			s.env.OnActivity(acts.Build, mock.Anything, mock.Anything).Return(
+				&activities.BuildResult{ArtifactsQueue: "kiln-host/builder-7/abc", ArtifactsManifest: manifest}, nil).Once()
+			type call struct {
+				queue, artifacts string
+			}
+			var calls []call
+			s.env.OnActivity(acts.PublishImage, mock.Anything, mock.Anything).Return(
+				func(ctx context.Context, in activities.ImageInput) (*activities.ImageResult, error) {
+					info := activity.GetInfo(ctx)
+					calls = append(calls, call{info.TaskQueue, string(in.Artifacts)})
+					if !alive && info.TaskQueue == "kiln-host/builder-7/abc" {
+						return nil, temporal.NewTimeoutError(enumspb.TIMEOUT_TYPE_SCHEDULE_TO_START, nil)
+					}
+					return &activities.ImageResult{Name: "r.local/acme/base", Digest: "sha256:ab"}, nil
+				})
+
+			s.run(pushEvent)
+
+			s.Require().NoError(s.env.GetWorkflowError())
+			want := []call{{"kiln-host/builder-7/abc", manifest}}
+			if !alive {
+				want = append(want, call{"kiln", manifest})
+			}
+			s.Equal(want, calls)
+			s.env.AssertActivityNumberOfCalls(s.T(), "Build", 1)
+			var res workflows.PipelineResult
+			s.Require().NoError(s.env.GetWorkflowResult(&res))
+			s.Require().Len(res.Publish.Images, 1)
+			s.Equal("sha256:ab", res.Publish.Images[0].Digest)
+		})
+	}
 }
 
 // TestImageTimeout: an image's timeout bounds its publish attempt, so a

@@ -128,10 +128,14 @@ func (o *devOptions) run(ctx context.Context, env *Env) error {
 	if local != nil {
 		registries = append(registries, local.Registry)
 	}
+	store, err := artifactStore(ctx, cfg, filepath.Join(dataDir, "artifact-store"), log)
+	if err != nil {
+		return err
+	}
 	ctrs := startContainers(ctx, o.buildkitAddr, dataDir, insecureRegistries(cfg, registries...), log)
 	defer ctrs.stop()
 	wo := worker.Options{Config: cfg, DataDir: dataDir, MaxConcurrentBuilds: int(*o.maxBuilds), UIURL: ts.UIAddress(), Log: log,
-		Containers: ctrs.client, NoContainers: ctrs.err}
+		Containers: ctrs.client, NoContainers: ctrs.err, Artifacts: store}
 	if err := buildUsers(&wo, log); err != nil {
 		return err
 	}

@@ -65,11 +65,15 @@ func runWorker(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer c.Close()
+	store, err := artifactStore(ctx, cfg, "", env.Log)
+	if err != nil {
+		return err
+	}
 	ctrs := startContainers(ctx, buildkitAddr, dataDir, insecureRegistries(cfg), env.Log)
 	defer ctrs.stop()
 	wo := worker.Options{Config: cfg, DataDir: dataDir, MaxConcurrentBuilds: int(*builds),
 		MaxConcurrentCopies: copies, CopyPollInterval: poll, UIURL: uiURL, Log: env.Log,
-		Containers: ctrs.client, NoContainers: ctrs.err}
+		Containers: ctrs.client, NoContainers: ctrs.err, Artifacts: store}
 	if err := buildUsers(&wo, env.Log); err != nil {
 		return err
 	}

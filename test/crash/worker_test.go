@@ -62,14 +62,7 @@ func (f *fixture) startWorker(t *testing.T, n int) *workerProc {
 // KILN_* variables a developer's shell may set, pointed at the proxy with
 // moto's dummy credentials, and with the packer wrapper first in PATH.
 func (f *fixture) workerEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "AWS_") && !strings.HasPrefix(kv, "TEMPORAL_") &&
-			!strings.HasPrefix(kv, "KILN_") && !strings.HasPrefix(kv, "PATH=") {
-			env = append(env, kv)
-		}
-	}
-	return append(env,
+	return append(cleanWorkerEnv(), // the PATH below replaces the test's
 		"PATH="+f.binDir+string(os.PathListSeparator)+os.Getenv("PATH"),
 		"AWS_ENDPOINT_URL="+f.proxy.URL,
 		"AWS_ACCESS_KEY_ID=testing",

@@ -34,6 +34,37 @@ const (
 // in-process registry, reports each stage to a stub git host, mails its
 // outcome through moto's SES, and starts the pipeline its image triggers.
 func recordPublishScenarios(t *testing.T) (*recorder, map[string]string) {
+	r := newPublishRecorder(t, false)
+	runs := map[string]string{}
+	runs["publish-triggered"] = r.start(recBasePipeline, "publish")
+	r.wait(runs["publish-triggered"], nil)
+	var res workflows.PipelineResult
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	if err := r.c.GetWorkflow(ctx, runs["publish-triggered"], "").Get(ctx, &res); err != nil || len(res.Publish.Triggered) != 1 {
+		t.Fatalf("publish-triggered: %v, triggered %v", err, res.Publish)
+	}
+	runs["image-triggered"] = res.Publish.Triggered[0]
+	r.wait(runs["image-triggered"], nil)
+	return r, runs
+}
+
+// recordArtifactStoreScenarios records the base run of the publish group
+// on a worker with an artifact store.
+func recordArtifactStoreScenarios(t *testing.T) (*recorder, map[string]string) {
+	r := newPublishRecorder(t, true)
+	id := r.start(recBasePipeline, "store")
+	r.wait(id, nil)
+	var res workflows.PipelineResult
+	if err := r.c.GetWorkflow(t.Context(), id, "").Get(t.Context(), &res); err != nil || res.Build.ArtifactsManifest == "" {
+		t.Fatalf("published-from-store: %v, manifest %q", err, res.Build.ArtifactsManifest)
+	}
+	return r, map[string]string{"published-from-store": id}
+}
+
+// newPublishRecorder is a recorder whose worker reaches a registry, a stub
+// git host and moto's SES, with an artifact store when store is set.
+func newPublishRecorder(t *testing.T, store bool) *recorder {
 	moto := motoserver.Start(t)
 	for _, kv := range [][2]string{
 		{"AWS_ENDPOINT_URL", moto.URL}, {"AWS_ACCESS_KEY_ID", "testing"}, {"AWS_SECRET_ACCESS_KEY", "testing"},
@@ -58,20 +89,10 @@ func recordPublishScenarios(t *testing.T) (*recorder, map[string]string) {
 		files: fstest.MapFS{
 			"buildspec.yml": {Data: []byte(recPublishBuildspec)},
 		},
-		config: func(cloneURL string) *config.Config { return recPublishConfig(cloneURL, registryHost, host.URL+"/") },
+		config:    func(cloneURL string) *config.Config { return recPublishConfig(cloneURL, registryHost, host.URL+"/") },
+		artifacts: store,
 	})
-	runs := map[string]string{}
-	runs["publish-triggered"] = r.start(recBasePipeline, "publish")
-	r.wait(runs["publish-triggered"], nil)
-	var res workflows.PipelineResult
-	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
-	defer cancel()
-	if err := r.c.GetWorkflow(ctx, runs["publish-triggered"], "").Get(ctx, &res); err != nil || len(res.Publish.Triggered) != 1 {
-		t.Fatalf("publish-triggered: %v, triggered %v", err, res.Publish)
-	}
-	runs["image-triggered"] = res.Publish.Triggered[0]
-	r.wait(runs["image-triggered"], nil)
-	return r, runs
+	return r
 }
 
 const recPublishBuildspec = `version: 0.2

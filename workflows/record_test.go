@@ -21,6 +21,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/kiln-ci/kiln/activities"
+	"github.com/kiln-ci/kiln/internal/artifacts"
 	"github.com/kiln-ci/kiln/internal/buildkit"
 	"github.com/kiln-ci/kiln/internal/config"
 	"github.com/kiln-ci/kiln/internal/devserver"
@@ -76,6 +77,7 @@ var recGroups = []struct {
 	{"ami", []string{"bake-test-passed", "test-failed"}, recordAMIScenarios},
 	{"distribute", []string{"distribute-retried", "distribute-expired"}, recordDistributeScenarios},
 	{"publish", []string{"publish-triggered", "image-triggered"}, recordPublishScenarios},
+	{"artifact-store", []string{"published-from-store"}, recordArtifactStoreScenarios},
 	{"check", []string{"check-ok", "check-refused"}, recordCheckScenarios},
 	{"approval-memo", []string{"approved-memo", "not-approved-memo"}, recordApprovalMemoScenarios},
 	{"untrusted-image", []string{"untrusted-built-in-image"}, recordUntrustedImageScenarios},
@@ -98,6 +100,8 @@ type recFixture struct {
 	packer string
 	// containers is the worker's BuildKit, for builds in an image.
 	containers *testkit.Containers
+	// artifacts gives the worker an artifact store in a directory.
+	artifacts bool
 }
 
 // TestRecordReplayCorpus runs one real pipeline run per corpus scenario, checks
@@ -328,6 +332,9 @@ func newRecorder(t *testing.T, fx recFixture) *recorder {
 		}
 		t.Cleanup(func() { bk.Close() })
 		opts.Containers = bk
+	}
+	if fx.artifacts {
+		opts.Artifacts = artifacts.Dir{Root: t.TempDir()}
 	}
 	w := kilnworker.New(c, opts)
 	if err := w.Start(); err != nil {

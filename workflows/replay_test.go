@@ -59,6 +59,9 @@ var corpus = map[string]enumspb.EventType{
 	// image triggers; and that run.
 	"publish-triggered": enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
 	"image-triggered":   enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
+	// The same build and publish with an artifact store: the image is
+	// published from the store's manifest, on the building worker's queue.
+	"published-from-store": enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
 	// kiln run's check before a start: a plan, and a refusal.
 	"check-ok":      enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
 	"check-refused": enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED,

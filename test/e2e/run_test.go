@@ -39,7 +39,8 @@ pipelines:
         buildspec:
           version: 0.2
           phases:
-            build: {commands: ["echo building $KILN_COMMIT"]}
+            build: {commands: ["echo building $KILN_COMMIT | tee out.txt"]}
+          artifacts: {files: [out.txt]}
   - name: broken
     repo: e2e/app
     triggers: {manual: true}
@@ -153,6 +154,9 @@ pipelines:
 		`(?m)^kiln_stage_duration_seconds_count\{[^}]*outcome="succeeded",pipeline="ok",stage="build"[^}]*\} 2$`,
 		// Seconds, not the milliseconds OpenTelemetry's default buckets suit.
 		`(?m)^kiln_stage_duration_seconds_bucket\{[^}]*le="0.1"\} `,
+		// Both runs built the same bytes, which the artifact store keeps
+		// once: "building <40 hex digits>\n" is 50 bytes.
+		`(?m)^kiln_artifact_bytes_total\{[^}]*direction="upload"[^}]*\} 50$`,
 		`(?m)^temporal_request_total\{`,
 		`(?m)^temporal_activity_execution_latency_seconds_bucket\{`,
 	} {

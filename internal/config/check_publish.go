@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"path"
 	"path/filepath"
 	"slices"
@@ -66,8 +67,10 @@ func (c *checker) imageTriggers() {
 			publisher[img.Name] = i
 		}
 	}
-	// next[i] are the pipelines a publish of pipeline i starts.
+	// next[i] are the pipelines a publish or a tested AMI of pipeline i
+	// starts, and via[i][k] the kind of trigger of that edge.
 	next := make([][]int, len(c.cfg.Pipelines))
+	via := map[[2]int]string{}
 	for i, pl := range c.cfg.Pipelines {
 		for j, t := range pl.Triggers.Image {
 			k, ok := publisher[t.Name]
@@ -77,17 +80,69 @@ func (c *checker) imageTriggers() {
 					"no pipeline publishes image %s (published: %s)", t.Name, listOrNone(publisher))
 			default:
 				next[k] = append(next[k], i)
+				via[[2]int{k, i}] = "image"
+			}
+		}
+		for j, t := range pl.Triggers.AMI {
+			if k, ok := c.amiTrigger(i, j, t); ok {
+				next[k] = append(next[k], i)
+				if via[[2]int{k, i}] == "" {
+					via[[2]int{k, i}] = "AMI"
+				}
 			}
 		}
 	}
 	if cycle := findCycle(next); cycle != nil {
-		names := make([]string, len(cycle))
-		for n, i := range cycle {
-			names[n] = c.cfg.Pipelines[i].Name
-		}
-		c.p.add(c.tree.at("pipelines", cycle[0], "triggers", "image"),
-			"image triggers form a cycle, which would rebuild forever: %s", strings.Join(names, " → "))
+		c.cycle(cycle, via)
 	}
+}
+
+// cycle reports a cycle of triggers as its path, at the trigger that
+// closes it. A path through both kinds of trigger says which each step is.
+func (c *checker) cycle(cycle []int, via map[[2]int]string) {
+	kinds := make([]string, len(cycle))
+	for n := 1; n < len(cycle); n++ {
+		kinds[n] = via[[2]int{cycle[n-1], cycle[n]}]
+	}
+	mixed := slices.Contains(kinds[1:], "AMI") && slices.Contains(kinds[1:], "image")
+	names := []string{c.cfg.Pipelines[cycle[0]].Name}
+	for n := 1; n < len(cycle); n++ {
+		name := c.cfg.Pipelines[cycle[n]].Name
+		if mixed {
+			name = fmt.Sprintf("(%s) %s", kinds[n], name)
+		}
+		names = append(names, name)
+	}
+	which, last := kinds[len(kinds)-1]+" triggers", strings.ToLower(kinds[len(kinds)-1])
+	if mixed {
+		which = "image and AMI triggers"
+	}
+	c.p.add(c.tree.at("pipelines", cycle[0], "triggers", last),
+		"%s form a cycle, which would rebuild forever: %s", which, strings.Join(names, " → "))
+}
+
+// amiTrigger checks an AMI trigger names another pipeline that bakes and
+// tests, and returns that pipeline's index.
+func (c *checker) amiTrigger(i, j int, t AMITrigger) (int, bool) {
+	at := c.tree.at("pipelines", i, "triggers", "ami", j, "pipeline")
+	k := slices.IndexFunc(c.cfg.Pipelines, func(p Pipeline) bool { return p.Name == t.Pipeline })
+	switch {
+	case k < 0:
+		bakers := map[string]int{}
+		for n, p := range c.cfg.Pipelines {
+			if p.Stages.Bake != nil {
+				bakers[p.Name] = n
+			}
+		}
+		c.p.add(at, "no pipeline is named %q (pipelines that bake: %s)", t.Pipeline, listOrNone(bakers))
+	case k == i:
+		c.p.add(at, "a pipeline cannot be triggered by its own AMIs, which would rebuild forever")
+	case c.cfg.Pipelines[k].Stages.Bake == nil || c.cfg.Pipelines[k].Stages.Test == nil:
+		c.p.add(at, "pipeline %q must bake and test its AMI: only an AMI that passed its test triggers", t.Pipeline)
+	default:
+		return k, true
+	}
+	return 0, false
 }
 
 // findCycle returns one cycle of the graph as a path that starts and ends at

@@ -1,6 +1,11 @@
 package config
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
 
 func TestPublishProblems(t *testing.T) {
 	tests := []struct {
@@ -67,6 +72,45 @@ func TestPublishProblems(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { requireProblems(t, tt.src, tt.want...) })
 	}
+}
+
+// TestAMITriggers: an AMI trigger names another pipeline that bakes and
+// tests, and a cycle through image and AMI triggers is refused with its
+// path, saying which trigger each step is.
+func TestAMITriggers(t *testing.T) {
+	const bakes = "{build: {buildspec: b.yml}, bake: {template: ami.pkr.hcl, region: us-east-1}, test: {commands: [\"true\"]}"
+	requireProblems(t, head+`pipelines:
+  - name: base
+    repo: acme/widget
+    triggers: {image: [{name: r.local/tools}]}
+    stages: `+bakes+`}
+  - name: app
+    repo: acme/widget
+    triggers: {ami: [{pipeline: base}, {pipeline: app}, {pipeline: untested}, {pipeline: nope}]}
+    stages: `+bakes+`, publish: {images: [{name: r.local/tools, files: [{from: "**", to: /}]}]}}
+  - name: untested
+    repo: acme/widget
+    triggers: {manual: true}
+    stages: {build: {buildspec: b.yml}, bake: {template: ami.pkr.hcl, region: us-east-1}}
+`,
+		problem{8, "pipelines[0].triggers.image", "image and AMI triggers form a cycle, which would rebuild forever: base → (AMI) app → (image) base"},
+		problem{12, "pipelines[1].triggers.ami[1].pipeline", "a pipeline cannot be triggered by its own AMIs"},
+		problem{12, "pipelines[1].triggers.ami[2].pipeline", `pipeline "untested" must bake and test its AMI: only an AMI that passed its test triggers`},
+		problem{12, "pipelines[1].triggers.ami[3].pipeline", `no pipeline is named "nope" (pipelines that bake: app, base, untested)`},
+	)
+	src := head + `pipelines:
+  - name: base
+    repo: acme/widget
+    triggers: {manual: true}
+    stages: ` + bakes + `}
+  - name: app
+    repo: acme/widget
+    triggers: {ami: [{pipeline: base, ref: release}]}
+    stages: ` + bakes + `}
+`
+	cfg, err := Parse("kiln.yaml", []byte(src))
+	require.NoError(t, err)
+	assert.Equal(t, []AMITrigger{{Pipeline: "base", Ref: "release"}}, cfg.Pipelines[1].Triggers.AMI)
 }
 
 // TestImageTriggerChainIsFine: base → app → site is a chain, not a cycle.

@@ -94,7 +94,7 @@ pipelines:
     triggers: {push: [main]}
     stages: {build: {buildspec: buildspec.yml}}
 `, []problem{
-			{8, "pipelines[0].triggers.push", `unknown trigger "push"; known triggers: branch, image, manual, review, schedule, tag`},
+			{8, "pipelines[0].triggers.push", `unknown trigger "push"; known triggers: ami, branch, image, manual, review, schedule, tag`},
 		}},
 		{"no trigger", head + `pipelines:
   - name: ci

@@ -278,6 +278,19 @@ type Triggers struct {
 	// push of one starts this pipeline, with the image and its digest in
 	// KILN_TRIGGER_IMAGE and KILN_TRIGGER_IMAGE_DIGEST.
 	Image []ImageTrigger `yaml:"image,omitempty" json:"image,omitempty"`
+	// AMI lists pipelines of this config whose AMIs, once they pass their
+	// test on the default branch or a tag, start this pipeline; its bake
+	// gets the AMI as kiln_base_ami and KILN_BASE_AMI.
+	AMI []AMITrigger `yaml:"ami,omitempty" json:"ami,omitempty"`
+}
+
+// AMITrigger starts a pipeline when another pipeline's AMI passes its test.
+type AMITrigger struct {
+	// Pipeline bakes and tests the base AMI.
+	Pipeline string `yaml:"pipeline" json:"pipeline"`
+	// Ref is the branch or tag built; default HEAD, the repository's default
+	// branch.
+	Ref string `yaml:"ref,omitempty" json:"ref,omitempty"`
 }
 
 // ImageTrigger starts a pipeline when another pipeline publishes an image.

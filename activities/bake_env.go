@@ -41,6 +41,10 @@ func (a *Activities) packerOptions(in BakeInput, src string) (packer.Options, er
 		"PKR_VAR_kiln_pipeline=" + in.Pipeline,
 		"CHECKPOINT_DISABLE=1", // no call home from Packer
 	}
+	if pass := in.Event.AMI; pass != nil {
+		// An AMI trigger's base, in the bake's region.
+		env = append(env, "PKR_VAR_kiln_base_ami="+pass.In(bake.Region))
+	}
 	env = append(env, EventEnv(BuildInput{RunID: in.RunID, Pipeline: in.Pipeline, Event: in.Event, Plan: in.Plan})...)
 	if bake.Region != "" {
 		env = append(env, "AWS_REGION="+bake.Region, "AWS_DEFAULT_REGION="+bake.Region)

@@ -1,7 +1,10 @@
 package activities
 
 import (
+	"maps"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/kiln-ci/kiln/internal/event"
@@ -72,6 +75,21 @@ func EventEnv(in BuildInput) []string {
 				"KILN_TRIGGER_RUN_ID="+img.RunID,
 			)
 		}
+	case event.KindAMI:
+		if ev.Branch != "" {
+			env = append(env, "FLOW_BRANCH="+ev.Branch)
+		}
+		if pass := ev.AMI; pass != nil {
+			env = append(env,
+				"KILN_TRIGGER_PIPELINE="+pass.Pipeline,
+				"KILN_TRIGGER_RUN_ID="+pass.RunID,
+				"KILN_BASE_AMI="+pass.In(bakeRegion(in.Plan)),
+				"KILN_BASE_AMI_COMMIT="+pass.Commit,
+			)
+			for _, region := range slices.Sorted(maps.Keys(pass.AMIs)) {
+				env = append(env, "KILN_BASE_AMI_"+envRegion(region)+"="+pass.AMIs[region])
+			}
+		}
 	case event.KindManual:
 		if ev.Branch != "" {
 			env = append(env, "FLOW_BRANCH="+ev.Branch)
@@ -81,4 +99,18 @@ func EventEnv(in BuildInput) []string {
 		}
 	}
 	return env
+}
+
+// bakeRegion is where the plan bakes; empty without a bake stage.
+func bakeRegion(p Plan) string {
+	if p.Bake == nil {
+		return ""
+	}
+	return p.Bake.Region
+}
+
+// envRegion spells a region as an environment variable's suffix:
+// us-east-1 becomes US_EAST_1.
+func envRegion(region string) string {
+	return strings.ToUpper(strings.ReplaceAll(region, "-", "_"))
 }

@@ -50,6 +50,9 @@ type Plan struct {
 	// Dependents are the pipelines that a new push of one of this
 	// pipeline's images starts.
 	Dependents []Dependent `json:"dependents,omitempty"`
+	// AMIDependents are the pipelines that an AMI of this pipeline starts
+	// once it passes its test.
+	AMIDependents []AMIDependent `json:"ami_dependents,omitempty"`
 	// DefaultBranch is the repository's default branch, looked up only for
 	// a run on a branch whose pipeline has dependents: only images from it
 	// (or from a tag) trigger them.
@@ -197,8 +200,8 @@ func (a *Activities) Plan(ctx context.Context, in PlanInput) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	dependents, defaultBranch := a.dependents(p), branch
-	if len(dependents) > 0 && defaultBranch == "" && ev.Branch != "" {
+	dependents, amiDependents, defaultBranch := a.dependents(p), a.amiDependents(p), branch
+	if len(dependents)+len(amiDependents) > 0 && defaultBranch == "" && ev.Branch != "" {
 		if defaultBranch, err = gitx.DefaultBranch(ctx, remote); err != nil && !errors.Is(err, gitx.ErrNotFound) {
 			return nil, err
 		}
@@ -226,6 +229,7 @@ func (a *Activities) Plan(ctx context.Context, in PlanInput) (*Plan, error) {
 		CodeCommit:       repo.CodeCommit,
 		Notify:           p.Notify,
 		Dependents:       dependents,
+		AMIDependents:    amiDependents,
 		DefaultBranch:    defaultBranch,
 		UI:               a.UIURL,
 	}, nil
@@ -287,6 +291,29 @@ func (a *Activities) dependents(p *config.Pipeline) []Dependent {
 				if t.Name == img.Name {
 					out = append(out, Dependent{Image: img.Name, Pipeline: q.Name, Ref: t.Ref})
 				}
+			}
+		}
+	}
+	return out
+}
+
+// AMIDependent is a pipeline an AMI of this one starts once tested, at
+// Ref (empty: HEAD).
+type AMIDependent struct {
+	Pipeline string `json:"pipeline"`
+	Ref      string `json:"ref,omitempty"`
+}
+
+// amiDependents lists, in config order, the AMI triggers on p.
+func (a *Activities) amiDependents(p *config.Pipeline) []AMIDependent {
+	if p.Stages.Bake == nil || p.Stages.Test == nil {
+		return nil
+	}
+	var out []AMIDependent
+	for _, q := range a.Config.Pipelines {
+		for _, t := range q.Triggers.AMI {
+			if t.Pipeline == p.Name {
+				out = append(out, AMIDependent{Pipeline: q.Name, Ref: t.Ref})
 			}
 		}
 	}

@@ -104,11 +104,12 @@ func (r *pipelineRun) noteMade() {
 	if res.Bake != nil {
 		made.AMIs, made.Reused, made.ReusedFrom = res.Bake.AMIs, res.Bake.Reused, res.Bake.ReusedFrom
 	}
+	made.Triggered = append([]string(nil), res.Triggered...)
 	if p := res.Publish; p != nil {
 		made.Images, made.Templates = p.Images, p.Templates
-		made.Triggered = append([]string(nil), p.Triggered...)
-		slices.Sort(made.Triggered)
+		made.Triggered = append(made.Triggered, p.Triggered...)
 	}
+	slices.Sort(made.Triggered)
 }
 
 // firstLine is a message's first line.

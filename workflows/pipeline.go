@@ -39,6 +39,8 @@ type PipelineResult struct {
 	Distribution *DistributionResult `json:"distribution,omitempty"`
 	// Publish is what the publish stage published.
 	Publish *PublishResult `json:"publish,omitempty"`
+	// Triggered are the runs this run's tested AMI started, by workflow ID.
+	Triggered []string `json:"triggered,omitempty"`
 }
 
 // Pipeline runs one pipeline for one event: plan, supersede older runs of the
@@ -165,6 +167,9 @@ func (r *pipelineRun) run(ctx workflow.Context) (*PipelineResult, error) {
 			res.Test, err = r.testAMI(ctx, plan, res.Bake)
 			return err
 		})
+	}
+	if err == nil {
+		res.Triggered = r.triggerAMIDependents(ctx, plan, res.Bake, res.Test)
 	}
 	if err == nil && plan.Distribute != nil && res.Bake != nil {
 		err = r.gate(ctx, StageDistribute, plan.Distribute.Approval)

@@ -53,8 +53,8 @@ type Progress struct {
 }
 
 // Made is what a run made: its AMI (baked, or reused from the run that
-// baked and tested it), images and templates, and the runs its images
-// started. Distribution's copies are in Progress.Distribution.
+// baked and tested it), images and templates, and the runs its tested AMI
+// and its images started. Distribution's copies are in Progress.Distribution.
 type Made struct {
 	AMIs       map[string]string        `json:"amis,omitempty"`
 	Reused     bool                     `json:"reused,omitempty"`

@@ -175,7 +175,7 @@ func triggersDependents(plan *activities.Plan, ev event.Event) bool {
 	switch {
 	case ev.Kind == event.KindReview:
 		return false
-	case ev.Kind == event.KindImage, ev.Tag != "":
+	case ev.Kind == event.KindImage, ev.Kind == event.KindAMI, ev.Tag != "":
 		return true
 	}
 	branch := ev.Branch
@@ -244,6 +244,13 @@ func (r *pipelineRun) startDependent(ctx workflow.Context, pipeline, ref string,
 		workflow.GetVersion(ctx, "run-id-encodes-refs", workflow.DefaultVersion, 1) == workflow.DefaultVersion {
 		id = legacy // a run from before workflow IDs encoded refs
 	}
+	return r.startTriggered(ctx, pipeline, ev, id)
+}
+
+// startTriggered starts a run of pipeline for ev as an abandoned child
+// with the workflow ID id, and returns id, unless a run of that ID exists
+// already (what triggered it has started it) or it could not be started.
+func (r *pipelineRun) startTriggered(ctx workflow.Context, pipeline string, ev event.Event, id string) (string, bool) {
 	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
 		WorkflowID: id, TaskQueue: TaskQueue, ParentClosePolicy: enumspb.PARENT_CLOSE_POLICY_ABANDON,
 		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
@@ -253,9 +260,9 @@ func (r *pipelineRun) startDependent(ctx workflow.Context, pipeline, ref string,
 	err := f.GetChildWorkflowExecution().Get(ctx, nil)
 	switch {
 	case temporal.IsWorkflowExecutionAlreadyStartedError(err):
-		return "", false // these images already started it
+		return "", false
 	case err != nil:
-		r.log.Warn("could not start the image-triggered run", "pipeline", pipeline, "id", id, "error", err)
+		r.log.Warn("could not start the triggered run", "kind", ev.Kind, "pipeline", pipeline, "id", id, "error", err)
 		return "", false
 	}
 	return id, true

@@ -29,6 +29,9 @@ const (
 	// KindImage is a run started because another pipeline published an
 	// image this pipeline's triggers name.
 	KindImage Kind = "image"
+	// KindAMI is a run started because another pipeline's AMI passed its
+	// test, and this pipeline's triggers name that pipeline.
+	KindAMI Kind = "ami"
 )
 
 // Hosts an event may come from, besides the GitHub-compatible ones ("").
@@ -79,6 +82,29 @@ type Event struct {
 	Schedule string `json:"schedule,omitempty"`
 	// Image is the published image that started the run, for image events.
 	Image *ImagePush `json:"image,omitempty"`
+	// AMI is the tested AMI that started the run, for AMI events.
+	AMI *AMIPass `json:"ami,omitempty"`
+}
+
+// AMIPass is a bake whose AMI passed its test.
+type AMIPass struct {
+	// Pipeline and RunID name the run that baked and tested it, Commit
+	// the commit it was baked from.
+	Pipeline string `json:"pipeline"`
+	RunID    string `json:"run_id"`
+	Commit   string `json:"commit"`
+	// Region is the bake's region, AMIs its AMI in each region it made one.
+	Region string            `json:"region"`
+	AMIs   map[string]string `json:"amis"`
+}
+
+// In returns the AMI in region, or else the one in the bake's region: the
+// base a dependent pipeline builds on.
+func (p *AMIPass) In(region string) string {
+	if ami := p.AMIs[region]; ami != "" {
+		return ami
+	}
+	return p.AMIs[p.Region]
 }
 
 // ImagePush is an image a pipeline run published.

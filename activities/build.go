@@ -71,7 +71,8 @@ type BuildProgress struct {
 // heartbeatEvery is how often a long activity heartbeats. It must be well
 // under the activity's heartbeat timeout, and it bounds how late a cancel
 // arrives: Temporal tells an activity it was cancelled only in the answer to
-// a heartbeat, so a superseded build stops within about a second.
+// a heartbeat, which the worker sends at least every 5 s
+// (worker.heartbeatThrottle): a superseded build stops within seconds.
 var heartbeatEvery = time.Second // a var for tests
 
 // Build checks out the commit into a fresh workspace and runs the buildspec,

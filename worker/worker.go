@@ -95,10 +95,15 @@ func (w *Worker) Stop() {
 	}
 }
 
-// heartbeatThrottle is the longest the SDK may hold back a build's heartbeat.
-// It is under how often builds heartbeat (every second), so each of those
-// heartbeats goes out when it is made and brings back any cancellation.
-const heartbeatThrottle = 500 * time.Millisecond
+// heartbeatThrottle is the longest the SDK may hold back a build's
+// heartbeat, and so how late a cancellation reaches it. It is also how long
+// the SDK retries a heartbeat the server does not answer before it cancels
+// the activity itself: at 500 ms, a Temporal restart of a few seconds
+// cancelled every running build, bake and copy, and each started again.
+// 5 s rides out a restart of the server (TestClusterServerRestart keeps it
+// down about 4 s) and still stops a superseded build within seconds, not
+// the 24 s the SDK's default would take.
+const heartbeatThrottle = 5 * time.Second
 
 // stopGrace is how long a stopping worker lets its running activities
 // finish before it cancels them: enough for a plan, a report or the end of
@@ -123,7 +128,7 @@ func New(c client.Client, o Options) *Worker {
 		// A cancellation reaches a build only in the answer to a heartbeat the
 		// SDK sends. Left alone, the SDK holds heartbeats back for 80% of the
 		// 30 s heartbeat timeout, so a cancelled or superseded build would run
-		// on for up to 24 s; this lets each of the build's heartbeats through.
+		// on for up to 24 s.
 		MaxHeartbeatThrottleInterval: heartbeatThrottle,
 	})
 	acts := &activities.Activities{

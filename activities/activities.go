@@ -35,6 +35,9 @@ type Activities struct {
 	CopyPollInterval time.Duration
 	// PackerBinary runs bakes; empty means "packer" from PATH.
 	PackerBinary string
+	// PackerPlugins is the PACKER_PLUGIN_PATH bakes get (kiln's own plugin
+	// first); empty leaves Packer's default.
+	PackerPlugins string
 	// HostQueue is the task queue only this worker polls: work that needs
 	// this worker's disk (building an image from build artifacts) runs there.
 	HostQueue string

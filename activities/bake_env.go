@@ -41,6 +41,9 @@ func (a *Activities) packerOptions(in BakeInput, src string) (packer.Options, er
 		"PKR_VAR_kiln_pipeline=" + in.Pipeline,
 		"CHECKPOINT_DISABLE=1", // no call home from Packer
 	}
+	if a.PackerPlugins != "" {
+		env = append(env, "PACKER_PLUGIN_PATH="+a.PackerPlugins)
+	}
 	if pass := in.Event.AMI; pass != nil {
 		// An AMI trigger's base, in the bake's region.
 		env = append(env, "PKR_VAR_kiln_base_ami="+pass.In(bake.Region))

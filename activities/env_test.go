@@ -38,12 +38,13 @@ func TestBaseAMIReachesTheBuildAndTheBake(t *testing.T) {
 		require.NoError(t, err)
 		assert.Contains(t, opts.Env, "PKR_VAR_kiln_base_ami="+want, region)
 	}
-	opts, err := (&Activities{}).packerOptions(BakeInput{Event: event.Event{Kind: event.KindManual},
+	opts, err := (&Activities{PackerPlugins: "/data/packer-plugins"}).packerOptions(BakeInput{Event: event.Event{Kind: event.KindManual},
 		Plan: Plan{Bake: &config.BakeStage{Region: "us-east-1"}}}, t.TempDir())
 	require.NoError(t, err)
 	for _, kv := range opts.Env {
 		assert.NotContains(t, kv, "kiln_base_ami", "only an AMI trigger sets a base")
 	}
+	assert.Contains(t, opts.Env, "PACKER_PLUGIN_PATH=/data/packer-plugins", "kiln's plugin reaches Packer")
 }
 
 // TestAMIDependents: a pipeline that bakes and tests lists, in config

@@ -35,6 +35,9 @@ type Options struct {
 	// PackerBinary is the packer the bake stage runs; empty means "packer"
 	// from PATH.
 	PackerBinary string
+	// PackerPlugins is the PACKER_PLUGIN_PATH bakes get, with kiln's own
+	// plugin; empty leaves Packer's default.
+	PackerPlugins string
 	// MaxConcurrentShort caps the short activities (plans, supersede
 	// queries, reports, notifications) run at once; default 8. They take
 	// seconds, so a few slots keep up; more only let plans' git calls
@@ -132,7 +135,7 @@ func New(c client.Client, o Options) *Worker {
 		MaxHeartbeatThrottleInterval: heartbeatThrottle,
 	})
 	acts := &activities.Activities{
-		Config: o.Config, DataDir: o.DataDir, Runs: c, Log: o.Log, PackerBinary: o.PackerBinary,
+		Config: o.Config, DataDir: o.DataDir, Runs: c, Log: o.Log, PackerBinary: o.PackerBinary, PackerPlugins: o.PackerPlugins,
 		CopyPollInterval: o.CopyPollInterval, UIURL: o.UIURL, HostQueue: HostQueue(o.DataDir),
 		Containers: o.Containers, NoContainers: o.NoContainers, BuildUsers: o.BuildUsers, WorkDir: o.WorkDir,
 		Artifacts: o.Artifacts,

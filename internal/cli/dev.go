@@ -32,6 +32,7 @@ type devOptions struct {
 	uiPort       int
 	buildkitAddr string
 	maxBuilds    *positiveInt
+	packer       *string
 	// localAWS starts the local moto and registry with --config too;
 	// without --config the example always has them.
 	localAWS   bool
@@ -51,6 +52,7 @@ func runDev(ctx context.Context, env *Env, args []string) error {
 	fs.IntVar(&o.localPorts.registry, "local-registry-port", defaultLocalPorts.registry, "port of the local OCI registry")
 	fs.StringVar(&o.buildkitAddr, "buildkit-address", envOr("KILN_BUILDKIT_ADDRESS", ""), "buildkitd for container builds; default: start one under the data dir when root with runc (env KILN_BUILDKIT_ADDRESS)")
 	var err error
+	o.packer = packerFlag(fs)
 	if o.maxBuilds, err = maxBuildsFlag(fs); err != nil {
 		return err
 	}
@@ -135,7 +137,8 @@ func (o *devOptions) run(ctx context.Context, env *Env) error {
 	ctrs := startContainers(ctx, o.buildkitAddr, dataDir, insecureRegistries(cfg, registries...), log)
 	defer ctrs.stop()
 	wo := worker.Options{Config: cfg, DataDir: dataDir, MaxConcurrentBuilds: int(*o.maxBuilds), UIURL: ts.UIAddress(), Log: log,
-		Containers: ctrs.client, NoContainers: ctrs.err, Artifacts: store}
+		Containers: ctrs.client, NoContainers: ctrs.err, Artifacts: store,
+		PackerBinary: *o.packer, PackerPlugins: packerPlugins(dataDir, log)}
 	if err := buildUsers(&wo, log); err != nil {
 		return err
 	}

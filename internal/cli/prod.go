@@ -31,6 +31,7 @@ func runWorker(ctx context.Context, env *Env, args []string) error {
 	fs.StringVar(&uiURL, "ui-url", envOr("KILN_UI_URL", ""), "the Temporal Web UI's base URL, for links to runs in reports (env KILN_UI_URL)")
 	fs.DurationVar(&poll, "copy-poll-interval", activities.DefaultCopyPollInterval, "how often a pending AMI copy's state is read")
 	fs.StringVar(&buildkitAddr, "buildkit-address", envOr("KILN_BUILDKIT_ADDRESS", ""), "buildkitd to run container builds on; default: start one under the data dir when root with runc (env KILN_BUILDKIT_ADDRESS)")
+	packer := packerFlag(fs)
 	var metricsAddr string
 	fs.StringVar(&metricsAddr, "metrics-listen", envOr("KILN_METRICS_LISTEN", ""), "address to serve GET /metrics (Prometheus) on; default: none (env KILN_METRICS_LISTEN)")
 	t.register(fs)
@@ -73,7 +74,8 @@ func runWorker(ctx context.Context, env *Env, args []string) error {
 	defer ctrs.stop()
 	wo := worker.Options{Config: cfg, DataDir: dataDir, MaxConcurrentBuilds: int(*builds),
 		MaxConcurrentCopies: copies, CopyPollInterval: poll, UIURL: uiURL, Log: env.Log,
-		Containers: ctrs.client, NoContainers: ctrs.err, Artifacts: store}
+		Containers: ctrs.client, NoContainers: ctrs.err, Artifacts: store,
+		PackerBinary: *packer, PackerPlugins: packerPlugins(dataDir, env.Log)}
 	if err := buildUsers(&wo, env.Log); err != nil {
 		return err
 	}

@@ -165,11 +165,11 @@ func (r *pipelineRun) run(ctx workflow.Context) (*PipelineResult, error) {
 	if err == nil && plan.Test != nil && res.Bake != nil {
 		err = r.stage(ctx, StageTest, func(ctx workflow.Context) (err error) {
 			res.Test, err = r.testAMI(ctx, plan, res.Bake)
+			if err == nil {
+				res.Triggered = r.triggerAMIDependents(ctx, plan, res.Bake, res.Test)
+			}
 			return err
 		})
-	}
-	if err == nil {
-		res.Triggered = r.triggerAMIDependents(ctx, plan, res.Bake, res.Test)
 	}
 	if err == nil && plan.Distribute != nil && res.Bake != nil {
 		err = r.gate(ctx, StageDistribute, plan.Distribute.Approval)

@@ -12,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 	"go.temporal.io/api/workflowservice/v1"
 
+	"github.com/kiln-ci/kiln/internal/ami"
 	"github.com/kiln-ci/kiln/internal/artifacts"
 	"github.com/kiln-ci/kiln/internal/buildkit"
 	"github.com/kiln-ci/kiln/internal/config"
@@ -28,8 +29,9 @@ type Activities struct {
 	Runs RunLister
 	// Log receives structured logs; never secrets.
 	Log zerolog.Logger
-	// AWS makes AWS clients per region and principal; nil means DefaultAWS.
-	AWS AWSClients
+	// AWS makes AWS clients per region and principal; nil means
+	// ami.DefaultClients.
+	AWS ami.Clients
 	// CopyPollInterval is how often a distribution checks whether a copy is
 	// available yet; default 15s.
 	CopyPollInterval time.Duration
@@ -61,7 +63,7 @@ type Activities struct {
 	// sources and grants remember, per worker, the source AMIs read and the
 	// accounts they were shared with, so a run's many targets do not repeat
 	// those calls.
-	sources, grants memo
+	sources, grants ami.Memo
 	// fetching serializes, per run, the fetches of a run's artifacts, so
 	// the images of one run published at once download them once.
 	fetching keyedMutex

@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/kiln-ci/kiln/internal/ami"
 	"github.com/kiln-ci/kiln/internal/buildspec"
 	"github.com/kiln-ci/kiln/internal/event"
 	"github.com/kiln-ci/kiln/internal/gitx"
@@ -44,8 +45,8 @@ type TestResult struct {
 
 // Test outcomes, the values of the kiln:test tag.
 const (
-	TestPassed = "passed"
-	TestFailed = "failed"
+	TestPassed = ami.TestPassed
+	TestFailed = ami.TestFailed
 )
 
 // TestAMI launches an instance from the baked AMI, waits until it runs, and
@@ -78,7 +79,7 @@ func (a *Activities) TestAMI(ctx context.Context, in TestInput) (_ *TestResult, 
 	defer logFile.Close()
 	defer os.RemoveAll(paths.Work)
 	out := &countingWriter{w: logFile}
-	c, err := a.ec2(ctx, region)
+	c, err := ami.EC2(ctx, a.clients(), region, ami.Principal{})
 	if err != nil {
 		return nil, err
 	}
@@ -109,7 +110,7 @@ func (a *Activities) TestAMI(ctx context.Context, in TestInput) (_ *TestResult, 
 	defer cancel()
 	inst, err := a.startTestInstance(runCtx, c, in, region, res.AMI, hb, out)
 	if err != nil {
-		return nil, classifyTestError(ctx, runCtx, in, res, "waiting for the instance", err)
+		return nil, classifyTestError(ctx, runCtx, in, res, "waiting for the instance", amiError(err))
 	}
 	res.InstanceID = aws.ToString(inst.InstanceId)
 	err = a.runTestCommands(runCtx, in, inst, region, paths.Work, secrets, hb, out)
@@ -187,8 +188,8 @@ func (a *Activities) tagOutcome(ctx context.Context, amis map[string]string, res
 	if !res.Passed {
 		outcome = TestFailed
 	}
-	tags := []ec2types.Tag{{Key: aws.String(TagTest), Value: aws.String(outcome)}}
-	if err := a.tagEvery(ctx, amis, tags); err != nil {
+	tags := []ec2types.Tag{{Key: aws.String(ami.TagTest), Value: aws.String(outcome)}}
+	if err := ami.TagAll(ctx, a.clients(), amis, tags); err != nil {
 		return err
 	}
 	if res.Passed {

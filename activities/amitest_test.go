@@ -20,6 +20,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
+	"github.com/kiln-ci/kiln/internal/ami"
 	"github.com/kiln-ci/kiln/internal/awsx"
 	"github.com/kiln-ci/kiln/internal/config"
 	"github.com/kiln-ci/kiln/internal/gitx"
@@ -29,7 +30,7 @@ import (
 // fakeEC2 launches i-1, reports it in state, and records what was tagged and
 // terminated. Calls it does not override panic through the nil interface.
 type fakeEC2 struct {
-	EC2API
+	ami.EC2API
 	state        ec2types.InstanceStateName
 	reason       *ec2types.StateReason
 	terminateErr error
@@ -154,7 +155,7 @@ func TestAMITerminateFailureRecorded(t *testing.T) {
 	res, err := runTest(t, fake, `test "$KILN_INSTANCE_IP" = 10.0.0.9`)
 	require.NoError(t, err)
 	assert.True(t, res.Passed)
-	assert.Equal(t, TestPassed, fake.tags[TagTest])
+	assert.Equal(t, TestPassed, fake.tags[ami.TagTest])
 	assert.Contains(t, res.TerminateError, "terminate i-1 in us-east-1")
 }
 
@@ -206,12 +207,12 @@ func TestAMIPermanentAWSErrorStaysPermanent(t *testing.T) {
 
 // fakeAWS hands out fixed clients, whatever the region and principal.
 type fakeAWS struct {
-	ec2 EC2API
-	kms KMSAPI
+	ec2 ami.EC2API
+	kms ami.KMSAPI
 }
 
-func (f fakeAWS) EC2(context.Context, string, Principal) (EC2API, error) { return f.ec2, nil }
-func (f fakeAWS) KMS(context.Context, string, Principal) (KMSAPI, error) { return f.kms, nil }
+func (f fakeAWS) EC2(context.Context, string, ami.Principal) (ami.EC2API, error) { return f.ec2, nil }
+func (f fakeAWS) KMS(context.Context, string, ami.Principal) (ami.KMSAPI, error) { return f.kms, nil }
 
 // TestAMIInstanceFailsForClientReason: an instance EC2 terminates for a
 // Client.* reason (an unusable KMS key) would die the same way on every
@@ -256,7 +257,7 @@ func TestAMIFailedTestReportsLeakedInstance(t *testing.T) {
 	for _, want := range []string{"i-1", "us-east-1", "connection reset", "terminate it by hand"} {
 		assert.Contains(t, appErr.Message(), want)
 	}
-	assert.Equal(t, TestFailed, fake.tags[TagTest])
+	assert.Equal(t, TestFailed, fake.tags[ami.TagTest])
 }
 
 // TestAMIInfrastructureFailureReportsLeakedInstance: the same for a

@@ -8,8 +8,11 @@ import (
 	"path/filepath"
 	"slices"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"go.temporal.io/sdk/activity"
 
+	"github.com/kiln-ci/kiln/internal/ami"
 	"github.com/kiln-ci/kiln/internal/event"
 	"github.com/kiln-ci/kiln/internal/packer"
 )
@@ -173,4 +176,27 @@ func (a *Activities) classifyBakeError(ctx, runCtx context.Context, in BakeInput
 	default:
 		return permanent(ErrInvalidBakeRequest, "%v; log: %s", err, logPath)
 	}
+}
+
+// findPassedAMI returns the AMIs, by region, of the newest bake of this
+// pipeline and commit that passed its test, and the run that baked them; nil
+// when there is none (see ami.FindPassed).
+func (a *Activities) findPassedAMI(ctx context.Context, in BakeInput) (map[string]string, string, error) {
+	b := ami.Bake{Pipeline: in.Pipeline, Commit: in.Plan.Commit, Region: in.Plan.Bake.Region, TestRegion: in.Plan.TestRegion()}
+	return ami.FindPassed(ctx, a.clients(), b, func(region, run string) {
+		a.Log.Warn().Str("run", in.RunID).Str("tested_run", run).Str("region", region).
+			Msg("the tested bake has no AMI left in this region: baking again")
+	})
+}
+
+// tagAMIs tags every AMI and its snapshots with the run's identity and the
+// regions of the bake's AMIs.
+func (a *Activities) tagAMIs(ctx context.Context, in BakeInput, amis map[string]string) error {
+	tags := append([]ec2types.Tag{
+		{Key: aws.String(ami.TagPipeline), Value: aws.String(in.Pipeline)},
+		{Key: aws.String(ami.TagCommit), Value: aws.String(in.Plan.Commit)},
+		{Key: aws.String(ami.TagRef), Value: aws.String(in.Event.Ref)},
+		{Key: aws.String(ami.TagRun), Value: aws.String(in.RunID)},
+	}, ami.RegionTags(amis)...)
+	return ami.TagAll(ctx, a.clients(), amis, tags)
 }

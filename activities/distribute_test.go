@@ -17,6 +17,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
+	"github.com/kiln-ci/kiln/internal/ami"
 	"github.com/kiln-ci/kiln/internal/awsx"
 	"github.com/kiln-ci/kiln/test/awsproxy"
 	"github.com/kiln-ci/kiln/test/motoserver"
@@ -130,7 +131,7 @@ func (rig *copyRig) testCopiesOnce(t *testing.T) {
 	for _, tag := range out.Images[0].Tags {
 		tags[aws.ToString(tag.Key)] = aws.ToString(tag.Value)
 	}
-	assert.Equal(t, map[string]string{"team": "platform", TagSource: rig.source, TagCopyKey: rig.enabled}, tags)
+	assert.Equal(t, map[string]string{"team": "platform", ami.TagSource: rig.source, ami.TagCopyKey: rig.enabled}, tags)
 }
 
 // testPlainBesideEncrypted: a plain copy into a region that holds an
@@ -194,22 +195,6 @@ func requireAppError(t *testing.T, err error, typ string) *temporal.ApplicationE
 	return appErr
 }
 
-// failingImages answers DescribeImages with a copy AWS failed.
-type failingImages struct{ EC2API }
-
-func (failingImages) DescribeImages(context.Context, *ec2.DescribeImagesInput, ...func(*ec2.Options)) (*ec2.DescribeImagesOutput, error) {
-	return &ec2.DescribeImagesOutput{Images: []ec2types.Image{{ImageId: aws.String("ami-new"), State: ec2types.ImageStateFailed,
-		StateReason: &ec2types.StateReason{Message: aws.String("Client.InvalidKMSKey.InvalidState")}}}}, nil
-}
-
-// TestWaitForFailedCopy: a copy AWS fails is permanent, with AWS's reason.
-func TestWaitForFailedCopy(t *testing.T) {
-	a := &Activities{CopyPollInterval: time.Millisecond}
-	_, err := a.waitAvailable(context.Background(), failingImages{}, "ami-new", "copy ami-1 to eu-west-1")
-	appErr := requireAppError(t, err, ErrCopyFailed)
-	assert.Equal(t, "copy ami-1 to eu-west-1: AWS failed the copy ami-new (failed): Client.InvalidKMSKey.InvalidState", appErr.Message())
-}
-
 // TestCopyToken: the token is stable for a target, differs between targets
 // and generations, and fits EC2's 64 characters.
 func TestCopyToken(t *testing.T) {
@@ -227,7 +212,7 @@ func TestCopyToken(t *testing.T) {
 
 // deregisters records DeregisterImage calls; its image is in state.
 type deregisters struct {
-	EC2API
+	ami.EC2API
 	state ec2types.ImageState
 	amis  []string
 }

@@ -1,9 +1,14 @@
 package iampolicy
 
 import (
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+
+	"github.com/kiln-ci/kiln/internal/ami"
 )
 
 // call is one AWS call kiln (or Packer, which it runs) makes: by whom, in
@@ -12,9 +17,12 @@ type call struct {
 	who, stage, region, action, where string
 }
 
-// callsOf lists, read from activities/, every call fullPipeline's run
-// makes: bake in us-east-1 with the test region us-west-2 among Packer's
-// ami_regions, the test in us-west-2, and distribution to its targets.
+// callsOf lists, read from internal/ami and the activities that take its
+// steps, every call fullPipeline's run makes: bake in us-east-1 with the
+// test region us-west-2 among Packer's ami_regions, the test in us-west-2,
+// and distribution to its targets. The calls of Packer's are those whose
+// where begins "packer build"; the others are all of ami.EC2API's and
+// ami.KMSAPI's methods (TestCallsAreTheInterfaces).
 func callsOf() []call {
 	var calls []call
 	add := func(who, stage, region, where string, actions ...string) {
@@ -23,38 +31,61 @@ func callsOf() []call {
 		}
 	}
 	const builder, bake, test, dist = "builder", "bake", "test", "distribute"
-	// bake.go, ami.go
-	add(builder, bake, "us-east-1", "findPassedAMI", "ec2:DescribeImages")
+	// activities/bake.go: ami.FindPassed, ami.TagAll
+	add(builder, bake, "us-east-1", "FindPassed", "ec2:DescribeImages")
 	add(builder, bake, "us-east-1", "packer build", packerActions...)
 	add(builder, bake, "us-west-2", "packer build: the ami_regions copy the test launches",
 		"ec2:CopyImage", "ec2:CreateTags", "ec2:DescribeImages")
 	for _, r := range []string{"us-east-1", "us-west-2"} {
-		add(builder, bake, r, "tagAMIs: every region Packer made an AMI in", "ec2:DescribeImages", "ec2:CreateTags")
+		add(builder, bake, r, "TagAll: every region Packer made an AMI in", "ec2:DescribeImages", "ec2:CreateTags")
 	}
-	// amitest.go, amitest_instance.go
-	add(builder, test, "us-west-2", "startTestInstance", "ec2:RunInstances", "ec2:CreateTags")
-	add(builder, test, "us-west-2", "describeInstance, waitRunning", "ec2:DescribeInstances")
-	add(builder, test, "us-west-2", "terminateTestInstance", "ec2:TerminateInstances")
-	add(builder, test, "us-west-2", "tagOutcome", "ec2:DescribeImages", "ec2:CreateTags")
-	// distribute.go, share.go
-	add(builder, dist, "us-east-1", "describeSource", "ec2:DescribeImages")
-	add(builder, dist, "us-east-1", "grant: copy-with-role and share targets",
+	// activities/amitest*.go: ami.Launch, DescribeInstance, WaitRunning, Terminate, TagAll
+	add(builder, test, "us-west-2", "Launch", "ec2:RunInstances", "ec2:CreateTags")
+	add(builder, test, "us-west-2", "DescribeInstance, WaitRunning", "ec2:DescribeInstances")
+	add(builder, test, "us-west-2", "Terminate", "ec2:TerminateInstances")
+	add(builder, test, "us-west-2", "TagAll: the test's outcome", "ec2:DescribeImages", "ec2:CreateTags")
+	// activities/distribute.go, share.go: ami.ReadSource, Share, CheckKey,
+	// FindCopy, Copy, WaitAvailable, TagImage, DeregisterPending
+	add(builder, dist, "us-east-1", "ReadSource", "ec2:DescribeImages")
+	add(builder, dist, "us-east-1", "Share: copy-with-role and share targets",
 		"ec2:ModifyImageAttribute", "ec2:ModifySnapshotAttribute")
 	for _, r := range []string{"us-east-2", "ap-south-1"} {
-		add(builder, dist, r, "findCopy, copyImage, waitAvailable, tagImageAndSnapshots",
+		add(builder, dist, r, "FindCopy, Copy, WaitAvailable, TagImage",
 			"ec2:DescribeImages", "ec2:CopyImage", "ec2:CreateTags")
-		add(builder, dist, r, "stopCancelledCopy", "ec2:DeregisterImage")
+		add(builder, dist, r, "DeregisterPending", "ec2:DeregisterImage")
 	}
-	add(builder, dist, "ap-south-1", "Share of the share copy: describeSource, grant",
+	add(builder, dist, "ap-south-1", "ShareAMI of the share copy: ReadSource, Share",
 		"ec2:DescribeImages", "ec2:ModifyImageAttribute", "ec2:ModifySnapshotAttribute")
-	add(builder, dist, "us-east-2", "checkKey", "kms:DescribeKey")
+	add(builder, dist, "us-east-2", "CheckKey", "kms:DescribeKey")
 	for _, r := range []string{"us-east-1", "eu-west-1"} {
-		add("222222222222", dist, r, "findCopy, copyImage, waitAvailable, tagImageAndSnapshots as the role",
+		add("222222222222", dist, r, "FindCopy, Copy, WaitAvailable, TagImage as the role",
 			"ec2:DescribeImages", "ec2:CopyImage", "ec2:CreateTags")
-		add("222222222222", dist, r, "checkKey as the role", "kms:DescribeKey")
-		add("222222222222", dist, r, "stopCancelledCopy as the role", "ec2:DeregisterImage")
+		add("222222222222", dist, r, "CheckKey as the role", "kms:DescribeKey")
+		add("222222222222", dist, r, "DeregisterPending as the role", "ec2:DeregisterImage")
 	}
 	return calls
+}
+
+// TestCallsAreTheInterfaces: kiln's own calls above are exactly the methods
+// of ami.EC2API and ami.KMSAPI, the only clients its code gets: a call added
+// to them must be listed above, and so be held to the policies.
+func TestCallsAreTheInterfaces(t *testing.T) {
+	methods := map[string]bool{}
+	for prefix, api := range map[string]reflect.Type{
+		"ec2:": reflect.TypeFor[ami.EC2API](),
+		"kms:": reflect.TypeFor[ami.KMSAPI](),
+	} {
+		for i := range api.NumMethod() {
+			methods[prefix+api.Method(i).Name] = true
+		}
+	}
+	listed := map[string]bool{}
+	for _, c := range callsOf() {
+		if !strings.HasPrefix(c.where, "packer build") {
+			listed[c.action] = true
+		}
+	}
+	assert.Equal(t, methods, listed)
 }
 
 // TestEveryCallIsAllowed: each call of callsOf is allowed by the document

@@ -1,4 +1,14 @@
-package activities
+// Package ami is the EC2 work of the AMI stages: the clients they act
+// through, and the steps they take on images and test instances. Finding a
+// bake's tested AMIs, tagging them, copying, sharing, waiting for and
+// deregistering copies, and launching and terminating test instances are
+// each a function that takes a client and plain inputs. AWS errors leave
+// them classified by awsx.Classify; the few permanent failures of kiln's own
+// are errors that match one of the Err* values.
+//
+// The package knows nothing of Temporal or of checkpoints: the activities
+// load their checkpoints, call these steps and heartbeat between them.
+package ami
 
 import (
 	"context"
@@ -15,8 +25,10 @@ import (
 )
 
 // EC2API is the part of EC2 the AMI stages use; *ec2.Client satisfies it. It
-// includes DescribeInstances, so it is also an ec2.DescribeInstancesAPIClient
-// for the SDK's instance waiters. Tests embed it and override what they call.
+// is the whole list of EC2 calls kiln makes itself (Packer aside), which the
+// iam-policy tests hold the generated policies to. It includes
+// DescribeInstances, so it is also an ec2.DescribeInstancesAPIClient for the
+// SDK's instance waiters. Tests embed it and override what they call.
 type EC2API interface {
 	DescribeImages(ctx context.Context, in *ec2.DescribeImagesInput, opts ...func(*ec2.Options)) (*ec2.DescribeImagesOutput, error)
 	CreateTags(ctx context.Context, in *ec2.CreateTagsInput, opts ...func(*ec2.Options)) (*ec2.CreateTagsOutput, error)
@@ -45,27 +57,44 @@ type Principal struct {
 	Session string
 }
 
-// AWSClients makes AWS clients for a region, acting as a principal.
-type AWSClients interface {
+// Clients makes AWS clients for a region, acting as a principal.
+type Clients interface {
 	EC2(ctx context.Context, region string, as Principal) (EC2API, error)
 	KMS(ctx context.Context, region string, as Principal) (KMSAPI, error)
 }
 
-// DefaultAWS makes clients from the default AWS configuration chain
+// EC2 returns cl's EC2 client for region acting as as; a failure names the
+// region.
+func EC2(ctx context.Context, cl Clients, region string, as Principal) (EC2API, error) {
+	c, err := cl.EC2(ctx, region, as)
+	if err != nil {
+		return nil, fmt.Errorf("EC2 client for %s: %w", region, err)
+	}
+	return c, nil
+}
+
+// KMS returns cl's KMS client for region acting as as; a failure names the
+// region.
+func KMS(ctx context.Context, cl Clients, region string, as Principal) (KMSAPI, error) {
+	c, err := cl.KMS(ctx, region, as)
+	if err != nil {
+		return nil, fmt.Errorf("KMS client for %s: %w", region, err)
+	}
+	return c, nil
+}
+
+// DefaultClients makes clients from the default AWS configuration chain
 // (environment, shared config, instance role), assuming roles with it;
 // AWS_ENDPOINT_URL is honoured. It keeps one credentials cache per principal,
 // so the many targets of a run that share a role assume it once. Use one
-// DefaultAWS per worker; the zero value is ready.
-type DefaultAWS struct {
+// DefaultClients per worker; the zero value is ready.
+type DefaultClients struct {
 	mu    sync.Mutex
 	roles map[Principal]aws.CredentialsProvider
 }
 
-// defaultAWS serves Activities that name no AWSClients.
-var defaultAWS = &DefaultAWS{}
-
 // EC2 returns an EC2 client for region acting as as.
-func (d *DefaultAWS) EC2(ctx context.Context, region string, as Principal) (EC2API, error) {
+func (d *DefaultClients) EC2(ctx context.Context, region string, as Principal) (EC2API, error) {
 	cfg, err := d.config(ctx, region, as)
 	if err != nil {
 		return nil, err
@@ -74,7 +103,7 @@ func (d *DefaultAWS) EC2(ctx context.Context, region string, as Principal) (EC2A
 }
 
 // KMS returns a KMS client for region acting as as.
-func (d *DefaultAWS) KMS(ctx context.Context, region string, as Principal) (KMSAPI, error) {
+func (d *DefaultClients) KMS(ctx context.Context, region string, as Principal) (KMSAPI, error) {
 	cfg, err := d.config(ctx, region, as)
 	if err != nil {
 		return nil, err
@@ -85,7 +114,7 @@ func (d *DefaultAWS) KMS(ctx context.Context, region string, as Principal) (KMSA
 // config is the worker's config for region, with the principal's cached
 // credentials when it names a role. Role credentials do not depend on the
 // region that assumed them.
-func (d *DefaultAWS) config(ctx context.Context, region string, as Principal) (aws.Config, error) {
+func (d *DefaultClients) config(ctx context.Context, region string, as Principal) (aws.Config, error) {
 	cfg, err := awsx.Config(ctx, region)
 	if err != nil || as.Role == "" {
 		return cfg, err
@@ -102,26 +131,6 @@ func (d *DefaultAWS) config(ctx context.Context, region string, as Principal) (a
 	}
 	cfg.Credentials = creds
 	return cfg, nil
-}
-
-func (a *Activities) clients() AWSClients {
-	if a.AWS == nil {
-		return defaultAWS
-	}
-	return a.AWS
-}
-
-// ec2 returns an EC2 client for region with the worker's own credentials.
-func (a *Activities) ec2(ctx context.Context, region string) (EC2API, error) {
-	return a.ec2As(ctx, region, Principal{})
-}
-
-func (a *Activities) ec2As(ctx context.Context, region string, as Principal) (EC2API, error) {
-	c, err := a.clients().EC2(ctx, region, as)
-	if err != nil {
-		return nil, fmt.Errorf("EC2 client for %s: %w", region, err)
-	}
-	return c, nil
 }
 
 // hasErrorCode reports whether err is an AWS API error with the code.

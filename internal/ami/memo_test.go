@@ -1,4 +1,4 @@
-package activities
+package ami
 
 import (
 	"context"
@@ -15,7 +15,7 @@ import (
 // TestMemo: concurrent callers share one call; a success is kept, a failure
 // is not.
 func TestMemo(t *testing.T) {
-	var m memo
+	var m Memo
 	ctx := context.Background()
 	var calls atomic.Int32
 	release := make(chan struct{})
@@ -24,7 +24,7 @@ func TestMemo(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			v, err := m.do(ctx, "k", func(context.Context) (any, error) { calls.Add(1); <-release; return 42, nil })
+			v, err := m.Do(ctx, "k", func(context.Context) (any, error) { calls.Add(1); <-release; return 42, nil })
 			assert.NoError(t, err)
 			assert.Equal(t, 42, v)
 		}()
@@ -33,13 +33,13 @@ func TestMemo(t *testing.T) {
 	}
 	close(release)
 	wg.Wait()
-	_, _ = m.do(ctx, "k", func(context.Context) (any, error) { calls.Add(1); return 0, nil })
+	_, _ = m.Do(ctx, "k", func(context.Context) (any, error) { calls.Add(1); return 0, nil })
 	assert.Equal(t, int32(1), calls.Load())
 
 	boom := errors.New("boom")
-	_, err := m.do(ctx, "f", func(context.Context) (any, error) { return nil, boom })
+	_, err := m.Do(ctx, "f", func(context.Context) (any, error) { return nil, boom })
 	assert.ErrorIs(t, err, boom)
-	v, err := m.do(ctx, "f", func(context.Context) (any, error) { return "ok", nil })
+	v, err := m.Do(ctx, "f", func(context.Context) (any, error) { return "ok", nil })
 	assert.NoError(t, err)
 	assert.Equal(t, "ok", v)
 }
@@ -49,7 +49,7 @@ func TestMemo(t *testing.T) {
 // is not the first caller's), the waiter gets its value, and the cancelled
 // caller returns at once with its own context's error.
 func TestMemoFirstCallerCancelled(t *testing.T) {
-	var m memo
+	var m Memo
 	started, release := make(chan struct{}), make(chan struct{})
 	var callErr error
 	fn := func(ctx context.Context) (any, error) {
@@ -65,14 +65,14 @@ func TestMemoFirstCallerCancelled(t *testing.T) {
 	firstCtx, cancelFirst := context.WithCancel(context.Background())
 	firstDone := make(chan error, 1)
 	go func() {
-		_, err := m.do(firstCtx, "k", fn)
+		_, err := m.Do(firstCtx, "k", fn)
 		firstDone <- err
 	}()
 	<-started
 
 	second := make(chan any, 1)
 	go func() {
-		v, err := m.do(context.Background(), "k", func(context.Context) (any, error) {
+		v, err := m.Do(context.Background(), "k", func(context.Context) (any, error) {
 			t.Error("the second caller must share the call in flight")
 			return nil, nil
 		})
@@ -97,15 +97,15 @@ func TestMemoFirstCallerCancelled(t *testing.T) {
 	}
 	require.NoError(t, callErr, "the shared call must not see the first caller's cancellation")
 
-	v, err := m.do(context.Background(), "k", func(context.Context) (any, error) { return "again", nil })
+	v, err := m.Do(context.Background(), "k", func(context.Context) (any, error) { return "again", nil })
 	require.NoError(t, err)
 	assert.Equal(t, "source", v, "the shared call's result is kept")
 }
 
 // TestMemoSharedCallIsBounded: the shared call has a deadline of its own.
 func TestMemoSharedCallIsBounded(t *testing.T) {
-	var m memo
-	_, err := m.do(context.Background(), "k", func(ctx context.Context) (any, error) {
+	var m Memo
+	_, err := m.Do(context.Background(), "k", func(ctx context.Context) (any, error) {
 		d, ok := ctx.Deadline()
 		assert.True(t, ok, "no deadline")
 		assert.WithinDuration(t, time.Now().Add(memoCallTimeout), d, 5*time.Second)

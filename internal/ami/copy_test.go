@@ -1,4 +1,4 @@
-package activities
+package ami
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/smithy-go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -48,14 +49,14 @@ func fastTagRetries(t *testing.T) {
 	t.Cleanup(func() { newCopyTagDelays = prev })
 }
 
-var lagInput = CopyInput{RunID: "p/main/1", Source: SourceAMI{Region: "us-east-1", AMI: "ami-src"}, Region: "eu-west-1"}
+var lagRequest = CopyRequest{SourceRegion: "us-east-1", SourceAMI: "ami-src", Name: "n", RunID: "p/main/1", Token: "kiln-1"}
 
 // TestCopyTagsWhenEC2CatchesUp: a new copy EC2 does not know for a moment
 // is tagged once it does, instead of failing the copy as not found.
 func TestCopyTagsWhenEC2CatchesUp(t *testing.T) {
 	fastTagRetries(t)
 	f := &laggingEC2{unknown: 2}
-	id, err := copyImage(context.Background(), f, lagInput, &sourceImage{name: "n"}, "copy")
+	id, err := Copy(context.Background(), f, lagRequest, "copy")
 	require.NoError(t, err)
 	assert.Equal(t, "ami-new", id)
 	assert.Equal(t, 3, f.tries)
@@ -67,8 +68,9 @@ func TestCopyTagsWhenEC2CatchesUp(t *testing.T) {
 func TestCopyTagsStillUnknownIsRetryable(t *testing.T) {
 	fastTagRetries(t)
 	f := &laggingEC2{unknown: 100}
-	_, err := copyImage(context.Background(), f, lagInput, &sourceImage{name: "n"}, "copy")
+	id, err := Copy(context.Background(), f, lagRequest, "copy")
 	require.Error(t, err)
+	assert.Equal(t, "ami-new", id, "the copy exists")
 	var appErr *temporal.ApplicationError
 	assert.False(t, errors.As(err, &appErr) && appErr.NonRetryable(), "must be retryable: %v", err)
 	assert.Contains(t, err.Error(), "ami-new")
@@ -82,6 +84,34 @@ func TestCopyTagsHonoursCancel(t *testing.T) {
 	t.Cleanup(func() { newCopyTagDelays = prev })
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	_, err := copyImage(ctx, &laggingEC2{unknown: 100}, lagInput, &sourceImage{name: "n"}, "copy")
+	_, err := Copy(ctx, &laggingEC2{unknown: 100}, lagRequest, "copy")
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
+}
+
+// failingImages answers DescribeImages with a copy AWS failed.
+type failingImages struct{ EC2API }
+
+func (failingImages) DescribeImages(context.Context, *ec2.DescribeImagesInput, ...func(*ec2.Options)) (*ec2.DescribeImagesOutput, error) {
+	return &ec2.DescribeImagesOutput{Images: []ec2types.Image{{ImageId: aws.String("ami-new"), State: ec2types.ImageStateFailed,
+		StateReason: &ec2types.StateReason{Message: aws.String("Client.InvalidKMSKey.InvalidState")}}}}, nil
+}
+
+// TestWaitForFailedCopy: a copy AWS fails is permanent, with AWS's reason.
+func TestWaitForFailedCopy(t *testing.T) {
+	_, err := WaitAvailable(context.Background(), failingImages{}, "ami-new", time.Millisecond, "copy ami-1 to eu-west-1")
+	require.ErrorIs(t, err, ErrCopyFailed)
+	assert.Equal(t, "copy ami-1 to eu-west-1: AWS failed the copy ami-new (failed): Client.InvalidKMSKey.InvalidState", err.Error())
+}
+
+// TestCopyTagsKeepTheSourcesButAWSs: a copy gets the source's tags, but
+// not those AWS reserves nor the source's own marks, and marks of its own.
+func TestCopyTagsKeepTheSourcesButAWSs(t *testing.T) {
+	src := []ec2types.Tag{
+		{Key: aws.String("team"), Value: aws.String("platform")},
+		{Key: aws.String("aws:cloudformation:stack-name"), Value: aws.String("s")},
+		{Key: aws.String(TagSource), Value: aws.String("ami-older")},
+	}
+	got := tagValues(CopyTags(CopyRequest{SourceAMI: "ami-src", KMSKey: "k"}, src))
+	assert.Equal(t, map[string]string{"team": "platform", TagSource: "ami-src", TagCopyKey: "k"}, got)
+	assert.Equal(t, "none", tagValues(CopyTags(CopyRequest{SourceAMI: "ami-src"}, nil))[TagCopyKey])
 }

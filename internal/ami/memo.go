@@ -1,4 +1,4 @@
-package activities
+package ami
 
 import (
 	"context"
@@ -16,24 +16,24 @@ const memoLimit = 4096
 // it needs a bound of its own.
 const memoCallTimeout = 2 * time.Minute
 
-// memo runs a function once per key on this worker until it succeeds:
+// Memo runs a function once per key on this worker until it succeeds:
 // concurrent callers share the call in flight, later callers get its result,
 // and a failure is not kept, so the next caller tries again. The distribute
 // stage uses it for what every target of a run would otherwise repeat on the
 // same source AMI (reading it, sharing it with an account), which is
 // idempotent, so a memo lost to a restart only costs calls.
-type memo struct {
+type Memo struct {
 	flight singleflight.Group
 	mu     sync.Mutex
 	done   map[string]any
 }
 
-// do returns the memoised value of key, calling fn when there is none. The
+// Do returns the memoised value of key, calling fn when there is none. The
 // call is shared by every caller of the key, so it does not run on the
 // context of whichever caller started it, whose cancellation would fail all
 // the others: it gets that context's values without its cancellation, and
 // memoCallTimeout. Each caller still returns as soon as its own ctx ends.
-func (m *memo) do(ctx context.Context, key string, fn func(context.Context) (any, error)) (any, error) {
+func (m *Memo) Do(ctx context.Context, key string, fn func(context.Context) (any, error)) (any, error) {
 	m.mu.Lock()
 	v, ok := m.done[key]
 	m.mu.Unlock()

@@ -64,6 +64,30 @@ func TestBakeTagsRegions(t *testing.T) {
 	}
 }
 
+// TestBakeTagsItsParent: a run an AMI trigger started tags its AMIs with
+// the base it was given (in its bake region, else the base's bake region)
+// and the run that tested it; any other run tags no parent.
+func TestBakeTagsItsParent(t *testing.T) {
+	for bakeRegion, want := range map[string][2]string{"eu-west-1": {"ami-2", "eu-west-1"}, "ap-south-1": {"ami-1", "us-east-1"}} {
+		store := &amifake.Images{}
+		amis := map[string]string{bakeRegion: "ami-child"}
+		store.Add(bakeRegion, "ami-child", "2026-01-01", map[string]string{})
+		in := reuseInput()
+		in.Plan.Bake.Region, in.Event = bakeRegion, amiEvent()
+		a := &Activities{Log: zerolog.Nop(), AWS: store.Clients(nil)}
+		require.NoError(t, a.tagAMIs(context.Background(), in, amis))
+		tags := store.Tags(bakeRegion, "ami-child")
+		assert.Equal(t, want[0], tags[ami.TagParent], bakeRegion)
+		assert.Equal(t, want[1], tags[ami.TagParentRegion], bakeRegion)
+		assert.Equal(t, "base/main/r1", tags[ami.TagParentRun], bakeRegion)
+	}
+	store := &amifake.Images{}
+	store.Add("us-east-1", "ami-e", "2026-01-01", map[string]string{})
+	a := &Activities{Log: zerolog.Nop(), AWS: store.Clients(nil)}
+	require.NoError(t, a.tagAMIs(context.Background(), reuseInput(), map[string]string{"us-east-1": "ami-e"}))
+	assert.NotContains(t, store.Tags("us-east-1", "ami-e"), ami.TagParent)
+}
+
 // TestBakeReusesPassedAMI: the bake's reuse asks internal/ami for the
 // passed bake of its pipeline and commit, looking in the test region too.
 func TestBakeReusesPassedAMI(t *testing.T) {

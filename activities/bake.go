@@ -189,8 +189,9 @@ func (a *Activities) findPassedAMI(ctx context.Context, in BakeInput) (map[strin
 	})
 }
 
-// tagAMIs tags every AMI and its snapshots with the run's identity and the
-// regions of the bake's AMIs.
+// tagAMIs tags every AMI and its snapshots with the run's identity, the
+// regions of the bake's AMIs and, for a run an AMI trigger started, the
+// base AMI it was given.
 func (a *Activities) tagAMIs(ctx context.Context, in BakeInput, amis map[string]string) error {
 	tags := append([]ec2types.Tag{
 		{Key: aws.String(ami.TagPipeline), Value: aws.String(in.Pipeline)},
@@ -198,5 +199,16 @@ func (a *Activities) tagAMIs(ctx context.Context, in BakeInput, amis map[string]
 		{Key: aws.String(ami.TagRef), Value: aws.String(in.Event.Ref)},
 		{Key: aws.String(ami.TagRun), Value: aws.String(in.RunID)},
 	}, ami.RegionTags(amis)...)
+	if pass := in.Event.AMI; pass != nil {
+		region := in.Plan.Bake.Region
+		if pass.AMIs[region] == "" {
+			region = pass.Region
+		}
+		tags = append(tags,
+			ec2types.Tag{Key: aws.String(ami.TagParent), Value: aws.String(pass.AMIs[region])},
+			ec2types.Tag{Key: aws.String(ami.TagParentRegion), Value: aws.String(region)},
+			ec2types.Tag{Key: aws.String(ami.TagParentRun), Value: aws.String(pass.RunID)},
+		)
+	}
 	return ami.TagAll(ctx, a.clients(), amis, tags)
 }

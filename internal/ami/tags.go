@@ -28,6 +28,12 @@ const (
 	// bake, so that reusing it finds them all. A list too long for one tag
 	// value goes on in kiln:regions:2, kiln:regions:3 and so on.
 	TagRegions = "kiln:regions"
+	// TagParent, TagParentRegion and TagParentRun name the tested AMI an AMI
+	// trigger gave the bake as its base, where it is, and the run that
+	// tested it: the AMI's lineage.
+	TagParent       = "kiln:parent-ami"
+	TagParentRegion = "kiln:parent-region"
+	TagParentRun    = "kiln:parent-run"
 )
 
 // Test outcomes, the values of the kiln:test tag.

@@ -78,6 +78,7 @@ func (c *checker) pipelines() {
 		c.distribute(i, pl.Stages.Distribute)
 		c.publish(i, pl.Stages)
 		c.approvers(i, pl.Stages)
+		c.lifecycle(i, pl)
 	}
 }
 

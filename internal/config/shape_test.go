@@ -41,7 +41,7 @@ pipelines:
     stagse: {build: {buildspec: buildspec.yml}}
 `, []problem{
 			{6, "pipelines[0]", "missing required field stages"},
-			{9, "pipelines[0].stagse", `unknown field "stagse"; known fields: cancel_superseded, name, notify, repo, stages, triggers`},
+			{9, "pipelines[0].stagse", `unknown field "stagse"; known fields: cancel_superseded, lifecycle, name, notify, repo, stages, triggers`},
 		}},
 		{"unknown stage", head + `pipelines:
   - name: ci

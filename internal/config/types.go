@@ -218,6 +218,8 @@ type Pipeline struct {
 	Stages Stages `yaml:"stages" json:"stages"`
 	// Notify tells people the outcome of each run.
 	Notify *Notify `yaml:"notify,omitempty" json:"notify,omitempty"`
+	// Lifecycle retires the pipeline's old AMIs on a schedule.
+	Lifecycle *Lifecycle `yaml:"lifecycle,omitempty" json:"lifecycle,omitempty"`
 }
 
 // Notify sends a run's outcome by email and to an SNS topic. A failure to

@@ -38,6 +38,7 @@ var amiErrorTypes = []struct {
 	{ami.ErrSourceUnavailable, ErrInvalidDistribution},
 	{ami.ErrKeyUnusable, awsx.TypeKMSKeyUnusable},
 	{ami.ErrCopyFailed, ErrCopyFailed},
+	{ami.ErrRefUnusable, ErrInvalidDistribution},
 	{ami.ErrInstanceFailed, ErrTestInstanceFailed},
 }
 

@@ -213,6 +213,7 @@ type fakeAWS struct {
 
 func (f fakeAWS) EC2(context.Context, string, ami.Principal) (ami.EC2API, error) { return f.ec2, nil }
 func (f fakeAWS) KMS(context.Context, string, ami.Principal) (ami.KMSAPI, error) { return f.kms, nil }
+func (f fakeAWS) SSM(context.Context, string, ami.Principal) (ami.SSMAPI, error) { return nil, nil }
 
 // TestAMIInstanceFailsForClientReason: an instance EC2 terminates for a
 // Client.* reason (an unusable KMS key) would die the same way on every

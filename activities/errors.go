@@ -68,7 +68,7 @@ var PermanentErrorTypes = append([]string{
 	ErrBakeFailed, ErrBakeTimedOut, ErrInvalidBakeRequest,
 	ErrAMITestFailed, ErrAMITestTimedOut, ErrInvalidTestRequest, ErrTestInstanceFailed,
 	ErrCopyFailed, ErrInvalidDistribution, ErrReportRefused, ErrInvalidTemplate,
-	ErrRegistryRefused, ErrInvalidImage, ErrImageTestFailed, ErrNoContainers, ErrSecretUnavailable,
+	ErrRegistryRefused, ErrInvalidImage, ErrImageTestFailed, ErrNoContainers, ErrSecretUnavailable, ErrNoAMIs,
 }, awsx.PermanentErrorTypes...)
 
 // permanent makes a non-retryable application error of the given type.

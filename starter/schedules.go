@@ -95,8 +95,41 @@ func desiredSchedules(cfg *config.Config) map[string]client.ScheduleOptions {
 		for _, s := range p.Triggers.Schedule {
 			out[workflows.ScheduleID(p.Name, s.Name)] = scheduleOptions(p, s)
 		}
+		if p.Lifecycle != nil {
+			out[workflows.RetentionScheduleID(p.Name)] = retentionSchedule(p)
+		}
 	}
 	return out
+}
+
+// retentionSchedule runs the pipeline's retention on its lifecycle's
+// schedule; a run still going when the next is due makes that one skip.
+func retentionSchedule(p *config.Pipeline) client.ScheduleOptions {
+	spec := client.ScheduleSpec{CronExpressions: []string{p.Lifecycle.ScheduleOrDefault()}}
+	in := workflows.RetentionInput{Pipeline: p.Name}
+	return client.ScheduleOptions{
+		ID:   workflows.RetentionScheduleID(p.Name),
+		Spec: spec,
+		Action: &client.ScheduleWorkflowAction{
+			ID:        workflows.RetentionWorkflowID(p.Name),
+			Workflow:  workflows.RetentionWorkflowName,
+			Args:      []any{in},
+			TaskQueue: workflows.TaskQueue,
+		},
+		Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,
+		Note:    notePrefix + noteHash(spec, in),
+	}
+}
+
+// noteHash fingerprints a schedule's definition, so an unchanged one is
+// left alone.
+func noteHash(spec client.ScheduleSpec, input any) string {
+	def, _ := json.Marshal(struct {
+		Spec  client.ScheduleSpec
+		Input any
+	}{spec, input})
+	sum := sha256.Sum256(def)
+	return hex.EncodeToString(sum[:16])
 }
 
 func scheduleOptions(p *config.Pipeline, s config.ScheduleTrigger) client.ScheduleOptions {
@@ -111,17 +144,12 @@ func scheduleOptions(p *config.Pipeline, s config.ScheduleTrigger) client.Schedu
 		TaskQueue:             workflows.TaskQueue,
 		TypedSearchAttributes: workflows.StartAttributes(p.Name, ev),
 	}
-	def, _ := json.Marshal(struct {
-		Spec  client.ScheduleSpec
-		Input workflows.PipelineInput
-	}{spec, workflows.PipelineInput{Pipeline: p.Name, Event: ev}})
-	sum := sha256.Sum256(def)
 	return client.ScheduleOptions{
 		ID:      id,
 		Spec:    spec,
 		Action:  action,
 		Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,
-		Note:    notePrefix + hex.EncodeToString(sum[:16]),
+		Note:    notePrefix + noteHash(spec, workflows.PipelineInput{Pipeline: p.Name, Event: ev}),
 	}
 }
 

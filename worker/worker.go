@@ -180,6 +180,8 @@ func dataDirKey(abs string) string {
 func Register(r worker.Registry, acts *activities.Activities) {
 	r.RegisterWorkflowWithOptions(workflows.Pipeline, workflow.RegisterOptions{Name: workflows.PipelineWorkflowName})
 	r.RegisterWorkflowWithOptions(workflows.CheckRun, workflow.RegisterOptions{Name: workflows.CheckRunWorkflowName})
+	r.RegisterWorkflowWithOptions(workflows.Retention, workflow.RegisterOptions{Name: workflows.RetentionWorkflowName})
+	r.RegisterWorkflowWithOptions(workflows.AMILineage, workflow.RegisterOptions{Name: workflows.LineageWorkflowName})
 	r.RegisterActivity(acts)
 }
 

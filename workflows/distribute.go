@@ -24,6 +24,9 @@ type DistributionResult struct {
 	// AMIs maps account → region → AMI ID: the copy the account owns, or the
 	// AMI shared with it.
 	AMIs AMIMap `json:"amis"`
+	// Updates are the SSM parameter and launch template versions that point
+	// at the AMIs, for each account and region of the targets that ask.
+	Updates []activities.RefsResult `json:"updates,omitempty"`
 }
 
 // AMIMap maps account → region → AMI ID.
@@ -54,8 +57,15 @@ type distribution struct {
 type unit struct {
 	TargetProgress
 	role, kms string
-	// regional is the same-account copy a share in another region needs.
-	regional *unit
+	// after is the unit that must succeed first, whose AMI this one uses:
+	// the same-account copy a share in another region needs, or the copy or
+	// share whose AMI an update points the target at.
+	after *unit
+	// param and template are what an update unit points at the AMI; refs is
+	// what it did.
+	param    string
+	template *config.LaunchTemplate
+	refs     *activities.RefsResult
 	done     workflow.Future
 	finish   workflow.Settable
 }
@@ -89,15 +99,24 @@ func newDistribution(ctx workflow.Context, r *pipelineRun, plan *activities.Plan
 	for _, region := range slices.Sorted(maps.Keys(regional)) {
 		d.units = append(d.units, regional[region])
 	}
+	var updates []*unit
 	for _, t := range plan.Distribute.Targets {
 		for _, tr := range t.Regions {
 			u := &unit{TargetProgress: TargetProgress{Account: t.Account, Region: tr.Region, Mode: t.Mode},
 				role: t.Role, kms: tr.KMSKey}
 			if t.Mode == config.ModeShare {
-				u.regional = regional[tr.Region]
+				u.after = regional[tr.Region]
 			}
 			d.units = append(d.units, u)
+			if t.Updates() {
+				updates = append(updates, &unit{TargetProgress: TargetProgress{Account: t.Account, Region: tr.Region,
+					Mode: ModeUpdate}, role: t.Role, after: u, param: t.SSMParameter, template: t.LaunchTemplate})
+			}
 		}
+	}
+	// Runs from before target updates existed have none to make.
+	if len(updates) > 0 && workflow.GetVersion(ctx, ChangeTargetUpdates, workflow.DefaultVersion, 1) == 1 {
+		d.units = append(d.units, updates...)
 	}
 	for _, u := range d.units {
 		if u.copies() && d.slots[u.Region] == nil {
@@ -150,12 +169,12 @@ func (d *distribution) round(ctx workflow.Context, units []*unit) {
 // runUnit runs one unit's activity, holding a copy slot of its destination
 // region while it copies.
 func (d *distribution) runUnit(ctx workflow.Context, u *unit) {
-	if reg := u.regional; reg != nil {
-		if reg.done != nil {
-			_ = reg.done.Get(ctx, nil)
+	if first := u.after; first != nil {
+		if first.done != nil {
+			_ = first.done.Get(ctx, nil)
 		}
-		if reg.State != StateSucceeded {
-			u.State, u.Error = StateFailed, fmt.Sprintf("needs the copy in %s to share, which failed", u.Region)
+		if first.State != StateSucceeded {
+			u.State, u.Error = StateFailed, u.blocked()
 			return
 		}
 	}
@@ -182,10 +201,13 @@ func (d *distribution) runUnit(ctx workflow.Context, u *unit) {
 // execute runs the unit's activity and returns the AMI the target ends with.
 func (d *distribution) execute(ctx workflow.Context, u *unit) (string, error) {
 	runID := workflow.GetInfo(ctx).WorkflowExecution.ID
+	if u.Mode == ModeUpdate {
+		return d.update(ctx, u)
+	}
 	if !u.copies() {
 		ami := d.source.AMI
-		if u.regional != nil {
-			ami = u.regional.AMI
+		if u.after != nil {
+			ami = u.after.AMI
 		}
 		opts := distributeOptions(5 * time.Minute)
 		opts.HeartbeatTimeout = 0 // a share is a few calls, with no heartbeat
@@ -211,6 +233,25 @@ func (d *distribution) execute(ctx workflow.Context, u *unit) (string, error) {
 		Account: u.Account, Role: u.role, Region: u.Region, KMSKey: u.kms, Generation: u.Generation,
 	}).Get(ctx, &out)
 	return out.AMI, err
+}
+
+// update points the target's SSM parameter and launch template at the AMI
+// its copy or share ended with, as the target's role. Like a share it is a
+// few calls, retried as a copy is, and alone.
+func (d *distribution) update(ctx workflow.Context, u *unit) (string, error) {
+	opts := distributeOptions(5 * time.Minute)
+	opts.HeartbeatTimeout = 0
+	ctx = summarized(workflow.WithActivityOptions(ctx, opts), fmt.Sprintf("update %s/%s", u.Account, u.Region))
+	var out activities.RefsResult
+	err := workflow.ExecuteActivity(ctx, a.UpdateTargetRefs, activities.RefsInput{
+		RunID: workflow.GetInfo(ctx).WorkflowExecution.ID, Account: u.Account, Role: u.role, Region: u.Region,
+		AMI: u.after.AMI, SSMParameter: u.param, LaunchTemplate: u.template,
+	}).Get(ctx, &out)
+	if err != nil {
+		return "", err
+	}
+	u.refs = &out
+	return out.AMI, nil
 }
 
 // copyTimeout bounds one copy attempt; large AMIs take an hour or more to copy
@@ -293,15 +334,30 @@ func (d *distribution) failed() []*unit {
 func (d *distribution) result() *DistributionResult {
 	res := &DistributionResult{Source: d.source, AMIs: AMIMap{}}
 	for _, u := range d.units {
-		if u.Mode != ModeRegionalCopy {
+		if u.target() {
 			res.AMIs.set(u.Account, u.Region, u.AMI)
+		}
+		if u.refs != nil {
+			res.Updates = append(res.Updates, *u.refs)
 		}
 	}
 	return res
 }
 
 // copies says whether the unit makes a copy, and so needs a region slot.
-func (u *unit) copies() bool { return u.Mode != config.ModeShare }
+func (u *unit) copies() bool { return u.Mode == config.ModeCopy || u.Mode == ModeRegionalCopy }
+
+// target says whether the unit is a configured target, whose AMI is the
+// account's in the region.
+func (u *unit) target() bool { return u.Mode == config.ModeCopy || u.Mode == config.ModeShare }
+
+// blocked is the error of a unit whose first unit failed.
+func (u *unit) blocked() string {
+	if u.Mode == ModeUpdate {
+		return fmt.Sprintf("updates after the %s, which failed", u.after.label())
+	}
+	return fmt.Sprintf("needs the copy in %s to share, which failed", u.Region)
+}
 
 // label names the unit for people: "222222222222/eu-west-1 (copy)".
 func (u *unit) label() string {

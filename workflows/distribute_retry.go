@@ -11,6 +11,10 @@ import (
 // can be shared in a region other than the source's.
 const ModeRegionalCopy = "regional-copy"
 
+// ModeUpdate is the progress mode of a target's update of its SSM parameter
+// and launch template in one region, after its copy or share there.
+const ModeUpdate = "update"
+
 // DistributionProgress is the distribute stage's part of the progress query.
 type DistributionProgress struct {
 	Targets []TargetProgress `json:"targets"`
@@ -75,7 +79,7 @@ func (r *pipelineRun) setRetryHandlers(ctx workflow.Context) error {
 		m := AMIMap{}
 		if r.dist != nil {
 			for _, u := range r.dist.units {
-				if u.Mode != ModeRegionalCopy && u.State == StateSucceeded {
+				if u.target() && u.State == StateSucceeded {
 					m.set(u.Account, u.Region, u.AMI)
 				}
 			}

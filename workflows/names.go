@@ -46,6 +46,13 @@ const (
 	QueryAMIs = "amis"
 )
 
+// GetVersion change IDs of the pipeline workflow.
+const (
+	// ChangeTargetUpdates: distribute targets update their SSM parameter and
+	// launch template after their copy or share.
+	ChangeTargetUpdates = "distribute-target-updates"
+)
+
 // Stage names, in the order a pipeline runs them.
 const (
 	// StagePlan is KilnStage of a run that failed before any stage: its

@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/smithy-go"
 
 	"github.com/kiln-ci/kiln/internal/awsx"
@@ -39,6 +40,16 @@ type EC2API interface {
 	ModifyImageAttribute(ctx context.Context, in *ec2.ModifyImageAttributeInput, opts ...func(*ec2.Options)) (*ec2.ModifyImageAttributeOutput, error)
 	ModifySnapshotAttribute(ctx context.Context, in *ec2.ModifySnapshotAttributeInput, opts ...func(*ec2.Options)) (*ec2.ModifySnapshotAttributeOutput, error)
 	DeregisterImage(ctx context.Context, in *ec2.DeregisterImageInput, opts ...func(*ec2.Options)) (*ec2.DeregisterImageOutput, error)
+	// Retention's: EC2's own lifecycle of an image, and what uses one.
+	EnableImageDeprecation(ctx context.Context, in *ec2.EnableImageDeprecationInput, opts ...func(*ec2.Options)) (*ec2.EnableImageDeprecationOutput, error)
+	DisableImage(ctx context.Context, in *ec2.DisableImageInput, opts ...func(*ec2.Options)) (*ec2.DisableImageOutput, error)
+	DeleteSnapshot(ctx context.Context, in *ec2.DeleteSnapshotInput, opts ...func(*ec2.Options)) (*ec2.DeleteSnapshotOutput, error)
+	DescribeLaunchTemplates(ctx context.Context, in *ec2.DescribeLaunchTemplatesInput, opts ...func(*ec2.Options)) (*ec2.DescribeLaunchTemplatesOutput, error)
+	DescribeLaunchTemplateVersions(ctx context.Context, in *ec2.DescribeLaunchTemplateVersionsInput, opts ...func(*ec2.Options)) (*ec2.DescribeLaunchTemplateVersionsOutput, error)
+	// Distribution's: a target's launch template gets a version with its
+	// AMI (reading it with DescribeLaunchTemplateVersions, above).
+	CreateLaunchTemplateVersion(ctx context.Context, in *ec2.CreateLaunchTemplateVersionInput, opts ...func(*ec2.Options)) (*ec2.CreateLaunchTemplateVersionOutput, error)
+	ModifyLaunchTemplate(ctx context.Context, in *ec2.ModifyLaunchTemplateInput, opts ...func(*ec2.Options)) (*ec2.ModifyLaunchTemplateOutput, error)
 }
 
 // KMSAPI is the part of KMS the distribute stage uses: checking a target's
@@ -61,6 +72,7 @@ type Principal struct {
 type Clients interface {
 	EC2(ctx context.Context, region string, as Principal) (EC2API, error)
 	KMS(ctx context.Context, region string, as Principal) (KMSAPI, error)
+	SSM(ctx context.Context, region string, as Principal) (SSMAPI, error)
 }
 
 // EC2 returns cl's EC2 client for region acting as as; a failure names the
@@ -79,6 +91,16 @@ func KMS(ctx context.Context, cl Clients, region string, as Principal) (KMSAPI, 
 	c, err := cl.KMS(ctx, region, as)
 	if err != nil {
 		return nil, fmt.Errorf("KMS client for %s: %w", region, err)
+	}
+	return c, nil
+}
+
+// SSM returns cl's SSM client for region acting as as; a failure names the
+// region.
+func SSM(ctx context.Context, cl Clients, region string, as Principal) (SSMAPI, error) {
+	c, err := cl.SSM(ctx, region, as)
+	if err != nil {
+		return nil, fmt.Errorf("SSM client for %s: %w", region, err)
 	}
 	return c, nil
 }
@@ -109,6 +131,15 @@ func (d *DefaultClients) KMS(ctx context.Context, region string, as Principal) (
 		return nil, err
 	}
 	return kms.NewFromConfig(cfg), nil
+}
+
+// SSM returns an SSM client for region acting as as.
+func (d *DefaultClients) SSM(ctx context.Context, region string, as Principal) (SSMAPI, error) {
+	cfg, err := d.config(ctx, region, as)
+	if err != nil {
+		return nil, err
+	}
+	return ssm.NewFromConfig(cfg), nil
 }
 
 // config is the worker's config for region, with the principal's cached

@@ -19,6 +19,9 @@ var (
 	ErrKeyUnusable = errors.New("KMS key unusable")
 	// ErrCopyFailed: AWS gave up on a copy, or the copy disappeared.
 	ErrCopyFailed = errors.New("copy failed")
+	// ErrRefUnusable: a target's SSM parameter cannot hold an AMI (it has
+	// another data type, which AWS cannot change).
+	ErrRefUnusable = errors.New("parameter unusable")
 	// ErrInstanceFailed: EC2 stopped a test instance before it ran, for a
 	// reason of the client's (Client.*) that a new launch would meet again.
 	ErrInstanceFailed = errors.New("test instance failed")

@@ -107,6 +107,9 @@ func TestClassifyPermanent(t *testing.T) {
 		"InvalidKMSKey.InvalidState":  awsx.TypeKMSKeyUnusable,
 		"InvalidParameterCombination": awsx.TypeInvalidRequest,
 		"ValidationError":             awsx.TypeInvalidRequest,
+		// A distribute target's launch template and SSM parameter.
+		"InvalidLaunchTemplateName.NotFoundException": awsx.TypeNotFound,
+		"HierarchyTypeMismatchException":              awsx.TypeInvalidRequest,
 	} {
 		var appErr *temporal.ApplicationError
 		require.True(t, errors.As(awsx.Classify(apiError("EC2", "CopyImage", code), "copy"), &appErr), code)

@@ -49,6 +49,20 @@ var permanentCodes = map[string]string{
 	"InvalidKeyPair.NotFound":    TypeNotFound,
 	"NotFoundException":          TypeNotFound, // KMS: no such key or alias
 
+	// A target's launch template or SSM parameter.
+	"InvalidLaunchTemplateName.NotFoundException":  TypeNotFound,
+	"InvalidLaunchTemplateId.NotFound":             TypeNotFound,
+	"InvalidLaunchTemplateId.VersionNotFound":      TypeNotFound,
+	"InvalidLaunchTemplateName.MalformedException": TypeInvalidRequest,
+	"InvalidLaunchTemplateId.Malformed":            TypeInvalidRequest,
+	"IdempotentParameterMismatch":                  TypeInvalidRequest,
+	"HierarchyTypeMismatchException":               TypeInvalidRequest,
+	"HierarchyLevelLimitExceededException":         TypeInvalidRequest,
+	"UnsupportedParameterType":                     TypeInvalidRequest,
+	"ParameterPatternMismatchException":            TypeInvalidRequest,
+	"ParameterLimitExceeded":                       TypeInvalidRequest,
+	"ParameterMaxVersionLimitExceeded":             TypeInvalidRequest,
+
 	"DisabledException":            TypeKMSKeyUnusable,
 	"KMSInvalidStateException":     TypeKMSKeyUnusable,
 	"InvalidKMSKey.InvalidState":   TypeKMSKeyUnusable,

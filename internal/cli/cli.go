@@ -44,6 +44,7 @@ var commands = map[string]command{
 	"reject":     {"end a run waiting for approval as not approved (kiln reject RUN_ID --reason TEXT)", runReject},
 	"validate":   {"check a kiln.yaml", runValidate},
 	"iam-policy": {"print the least-privilege IAM policies a pipeline needs, as JSON", runIAMPolicy},
+	"amis":       {"list a pipeline's AMIs in every account and region, walk an AMI's lineage, or prune old AMIs (kiln amis prune)", runAMIs},
 }
 
 // exitError carries a specific exit code, e.g. `kiln run --wait` of a failed run.

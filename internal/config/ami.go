@@ -87,6 +87,30 @@ type Target struct {
 	Mode string `yaml:"mode" json:"mode"`
 	// Regions lists the destination regions, each with its KMS key.
 	Regions []TargetRegion `yaml:"regions" json:"regions"`
+	// SSMParameter, when set, is the SSM parameter (a String of data type
+	// aws:ec2:image, such as /kiln/app/ami) kiln points at the target's AMI
+	// in each of its regions, in the target's account, once the copy or
+	// share there succeeded. A share target that sets it needs a role.
+	SSMParameter string `yaml:"ssm_parameter,omitempty" json:"ssm_parameter,omitempty"`
+	// LaunchTemplate, when set, gets a new version launching the target's
+	// AMI in each of its regions, in the target's account, once the copy
+	// or share there succeeded. A share target that sets it needs a role.
+	LaunchTemplate *LaunchTemplate `yaml:"launch_template,omitempty" json:"launch_template,omitempty"`
+}
+
+// Updates says whether the target updates a parameter or launch template
+// once its AMI is in place.
+func (t Target) Updates() bool { return t.SSMParameter != "" || t.LaunchTemplate != nil }
+
+// LaunchTemplate is an existing EC2 launch template a target points at its
+// AMI: kiln adds a version, the latest one with only the image changed.
+type LaunchTemplate struct {
+	// Name is the launch template's name; the template must exist in every
+	// region of the target.
+	Name string `yaml:"name" json:"name"`
+	// SetDefault makes the new version the template's default, which
+	// launches that name no version use.
+	SetDefault bool `yaml:"set_default,omitempty" json:"set_default,omitempty"`
 }
 
 // TargetRegion is one destination region of a target.

@@ -90,6 +90,7 @@ func (c *checker) distribute(i int, d *DistributeStage) {
 	}
 	first := map[string]int{}
 	for j, t := range d.Targets {
+		c.targetUpdates(i, j, t)
 		for k, r := range t.Regions {
 			at := c.tree.at("pipelines", i, "stages", "distribute", "targets", j, "regions", k, "region")
 			key := t.Account + "/" + r.Region

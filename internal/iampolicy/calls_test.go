@@ -22,7 +22,7 @@ type call struct {
 // test region us-west-2 among Packer's ami_regions, the test in us-west-2,
 // and distribution to its targets. The calls of Packer's are those whose
 // where begins "packer build"; the others are all of ami.EC2API's and
-// ami.KMSAPI's methods (TestCallsAreTheInterfaces).
+// ami.KMSAPI's and ami.SSMAPI's methods (TestCallsAreTheInterfaces).
 func callsOf() []call {
 	var calls []call
 	add := func(who, stage, region, where string, actions ...string) {
@@ -57,23 +57,55 @@ func callsOf() []call {
 	add(builder, dist, "ap-south-1", "ShareAMI of the share copy: ReadSource, Share",
 		"ec2:DescribeImages", "ec2:ModifyImageAttribute", "ec2:ModifySnapshotAttribute")
 	add(builder, dist, "us-east-2", "CheckKey", "kms:DescribeKey")
+	// activities/refs.go: ami.PutParameter, UpdateLaunchTemplate, after
+	// each copy or share of a target that updates; Parameter Store checks
+	// an aws:ec2:image value with the caller's DescribeImages.
+	add(builder, dist, "us-east-2", "PutParameter: the role-less copy target's parameter",
+		"ssm:GetParameter", "ssm:PutParameter", "ec2:DescribeImages")
 	for _, r := range []string{"us-east-1", "eu-west-1"} {
 		add("222222222222", dist, r, "FindCopy, Copy, WaitAvailable, TagImage as the role",
 			"ec2:DescribeImages", "ec2:CopyImage", "ec2:CreateTags")
 		add("222222222222", dist, r, "CheckKey as the role", "kms:DescribeKey")
 		add("222222222222", dist, r, "DeregisterPending as the role", "ec2:DeregisterImage")
+		add("222222222222", dist, r, "PutParameter as the role", "ssm:GetParameter", "ssm:PutParameter", "ec2:DescribeImages")
+		add("222222222222", dist, r, "UpdateLaunchTemplate as the role", "ec2:DescribeLaunchTemplateVersions",
+			"ec2:CreateLaunchTemplateVersion", "ec2:ModifyLaunchTemplate")
+	}
+	for _, r := range []string{"us-east-1", "ap-south-1"} {
+		add("555555555555", dist, r, "UpdateLaunchTemplate as the share target's role", "ec2:DescribeLaunchTemplateVersions",
+			"ec2:CreateLaunchTemplateVersion", "ec2:ModifyLaunchTemplate")
+	}
+	// activities/retention.go: ami.List, InUse, ParametersInUse, Retire, in
+	// every place the pipeline's AMIs are, and ami.Describe, Children for
+	// kiln amis --lineage.
+	const ret = "retention"
+	retire := []string{"ec2:DescribeImages", "ec2:DescribeInstances", "ec2:DescribeLaunchTemplates",
+		"ec2:DescribeLaunchTemplateVersions", "ec2:EnableImageDeprecation", "ec2:DisableImage",
+		"ec2:DeregisterImage", "ec2:DeleteSnapshot"}
+	for _, r := range []string{"us-east-1", "us-west-2", "eu-west-1", "us-east-2", "ap-south-1"} {
+		add(builder, ret, r, "List, InUse, Retire in the builder's account", retire...)
+	}
+	add(builder, ret, "us-east-2", "ParametersInUse: the role-less copy target's parameter", "ssm:GetParameter")
+	for _, r := range []string{"us-east-1", "eu-west-1"} {
+		add("222222222222", ret, r, "List, InUse, Retire as the role", retire...)
+		add("222222222222", ret, r, "ParametersInUse as the role", "ssm:GetParameter")
+	}
+	add("444444444444", ret, "eu-west-1", "List, InUse, Retire as the role", retire...)
+	for _, r := range []string{"us-east-1", "ap-south-1"} {
+		add("555555555555", ret, r, "InUse in the share target's account, as its role", retire[:4]...)
 	}
 	return calls
 }
 
 // TestCallsAreTheInterfaces: kiln's own calls above are exactly the methods
-// of ami.EC2API and ami.KMSAPI, the only clients its code gets: a call added
-// to them must be listed above, and so be held to the policies.
+// of ami.EC2API, ami.KMSAPI and ami.SSMAPI, the only clients its code gets:
+// a call added to them must be listed above, and so be held to the policies.
 func TestCallsAreTheInterfaces(t *testing.T) {
 	methods := map[string]bool{}
 	for prefix, api := range map[string]reflect.Type{
 		"ec2:": reflect.TypeFor[ami.EC2API](),
 		"kms:": reflect.TypeFor[ami.KMSAPI](),
+		"ssm:": reflect.TypeFor[ami.SSMAPI](),
 	} {
 		for i := range api.NumMethod() {
 			methods[prefix+api.Method(i).Name] = true
@@ -111,7 +143,8 @@ func TestAllowsIsNotVacuous(t *testing.T) {
 		{"ec2:RunInstances", "us-east-2"},           // a copy region only
 		{"ec2:ModifyImageAttribute", "eu-west-1"},   // only target roles act there
 		{"kms:DescribeKey", "us-east-1"},            // the builder has no key there
-		{"ec2:DeleteSnapshot", "ap-south-1"},        // Packer does not run there
+		{"ec2:DeleteSnapshot", "eu-north-1"},        // no stage there
+		{"ec2:DisableImage", "eu-central-1"},        // nor retention
 		{"ec2:CopyImage", "eu-west-1"},              // the role copies, not the builder
 		{"iam:PassRole", "us-east-1"},               // never granted
 		{"ec2:DescribeImageAttribute", "us-east-2"}, // Packer's only
@@ -164,9 +197,10 @@ func arnRegion(arn string) string {
 	return f[3]
 }
 
-// TestDeregisterOnlyKilnCopies: stopping a cancelled copy is the one
-// destructive call kiln makes; it is limited to images tagged kiln:source in
-// the copy regions, for the builder and for every target role.
+// TestDeregisterOnlyKilnCopies: stopping a cancelled copy is limited to
+// images tagged kiln:source in the copy regions, for the builder and for
+// every target role; retention's deletes, to the images and snapshots
+// tagged with the pipeline.
 func TestDeregisterOnlyKilnCopies(t *testing.T) {
 	pol := generate(t, fullPipeline())
 	docs := map[string]Document{"builder": pol.Builder}
@@ -174,10 +208,19 @@ func TestDeregisterOnlyKilnCopies(t *testing.T) {
 		docs[acct] = tr.Policy
 	}
 	for who, d := range docs {
+		if who == "555555555555" {
+			continue // a share target's role, which copies nothing
+		}
 		found := false
 		for _, s := range d.Statement {
 			if !slices.Contains(s.Action, "ec2:DeregisterImage") || s.Sid == sidPacker {
 				continue // Packer's own set (force_deregister) is Packer's
+			}
+			if strings.Contains(s.Sid, "Retention") {
+				if got := s.Condition["StringEquals"]["aws:ResourceTag/kiln:pipeline"]; !slices.Equal(got, []string{"base-ami"}) {
+					t.Errorf("%s: retention may delete more than the pipeline's images: %+v", who, s.Condition)
+				}
+				continue
 			}
 			found = true
 			if got := s.Condition["StringLike"]["aws:ResourceTag/kiln:source"]; !slices.Equal(got, []string{"ami-*"}) {

@@ -1,7 +1,8 @@
 // Package iampolicy derives least-privilege IAM policy documents from a
 // pipeline's configuration: one for the builder (the worker's credentials)
-// and, for each copy-mode target account with a role, that role's permission
-// and trust policies. It grants only the AWS actions kiln and Packer's
+// and, for each target account kiln acts in through a role (copy-mode
+// targets, and share-mode targets that update a parameter or launch
+// template), that role's permission and trust policies. It grants only the AWS actions kiln and Packer's
 // amazon-ebs builder call, scoped to the regions, images, keys and roles the
 // pipeline names. It is pure: no AWS calls, deterministic output.
 package iampolicy
@@ -131,15 +132,19 @@ type generator struct {
 	shareRegions []string // regions where images are shared (ModifyImageAttribute)
 	ownCopies    []string // regions where the builder copies in its own account
 	ownKeys      keys     // KMS keys of the builder's own copy-mode targets
+	ownRefs      refs     // what the builder's own copy-mode targets update
 	roles        []string // target roles the builder assumes
 	targets      map[string]*target
 	shared       map[string][]string
 }
 
-// target is one copy-mode account reached through a role.
+// target is one account reached through a role: a copy-mode target, or a
+// share-mode one that updates what points at its AMI.
 type target struct {
 	roles, regions []string
+	copyRegions    []string // regions the role copies into
 	keys           keys
+	refs           refs
 }
 
 func (g *generator) plan() error {
@@ -172,7 +177,15 @@ func (g *generator) plan() error {
 
 func (g *generator) addTarget(t config.Target) error {
 	switch {
+	case t.Mode == config.ModeShare && t.Updates() && t.Role == "":
+		return fmt.Errorf("target %s: a share target that updates an SSM parameter or launch template needs a role", t.Account)
 	case t.Mode == config.ModeShare:
+		if t.Updates() {
+			// The role updates what points at the shared AMI.
+			g.roles = append(g.roles, t.Role)
+			tg := g.target(t)
+			tg.refs.add(t)
+		}
 		// Sharing into another region shares a same-account copy made there.
 		for _, r := range t.Regions {
 			g.shareRegions = append(g.shareRegions, r.Region)
@@ -189,24 +202,35 @@ func (g *generator) addTarget(t config.Target) error {
 			g.ownCopies = append(g.ownCopies, r.Region)
 			g.ownKeys.add(t.Account, r)
 		}
+		g.ownRefs.add(t)
 	case t.Mode == config.ModeCopy:
 		// The target account launches from the source AMI: share it first.
 		g.shareRegions = append(g.shareRegions, g.bake)
 		g.roles = append(g.roles, t.Role)
-		tg := g.targets[t.Account]
-		if tg == nil {
-			tg = &target{}
-			g.targets[t.Account] = tg
-		}
-		tg.roles = append(tg.roles, t.Role)
+		tg := g.target(t)
 		for _, r := range t.Regions {
-			tg.regions = append(tg.regions, r.Region)
+			tg.copyRegions = append(tg.copyRegions, r.Region)
 			tg.keys.add(t.Account, r)
 		}
+		tg.refs.add(t)
 	default:
 		return fmt.Errorf("target %s: unknown mode %q (want copy or share)", t.Account, t.Mode)
 	}
 	return nil
+}
+
+// target is the account's target role entry, with t's role and regions.
+func (g *generator) target(t config.Target) *target {
+	tg := g.targets[t.Account]
+	if tg == nil {
+		tg = &target{}
+		g.targets[t.Account] = tg
+	}
+	tg.roles = append(tg.roles, t.Role)
+	for _, r := range t.Regions {
+		tg.regions = append(tg.regions, r.Region)
+	}
+	return tg
 }
 
 func (g *generator) policies() *Policies {
@@ -216,17 +240,23 @@ func (g *generator) policies() *Policies {
 		if out.Targets == nil {
 			out.Targets = map[string]TargetRole{}
 		}
-		stmts := []Statement{{Sid: "CopyIntoThisAccountAnyResourceAsEc2HasNoCopyArnsRegionLimited",
-			Action: copyActions, Resource: anyResource, Condition: inRegions(t.regions...)},
-			stopCopies("StopCancelledCopiesMadeByKilnOnly", t.regions)}
+		var stmts []Statement
+		if len(t.copyRegions) > 0 {
+			stmts = append(stmts, Statement{Sid: "CopyIntoThisAccountAnyResourceAsEc2HasNoCopyArnsRegionLimited",
+				Action: copyActions, Resource: anyResource, Condition: inRegions(t.copyRegions...)},
+				stopCopies("StopCancelledCopiesMadeByKilnOnly", t.copyRegions))
+		}
+		stmts = append(append(stmts, t.keys.statements("CopyKeys")...), t.refs.statements("")...)
+		stmts = append(stmts, g.retentionStatements("Retention", t.regions, t.copyRegions)...)
 		out.Targets[acct] = TargetRole{Roles: set(t.roles), Regions: set(t.regions),
-			Policy: document(append(stmts, t.keys.statements("CopyKeys")...)),
+			Policy: document(stmts),
 			Trust: document([]Statement{{Sid: "TrustKilnBuilderToAssumeThisRole", Principal: &Principal{AWS: g.builder},
 				Action: []string{"sts:AssumeRole"}}})}
 	}
 	if g.shared != nil {
 		out.SharedWith = &Shared{Note: "share-mode accounts need no role: kiln gives them launch permission on the AMI " +
-			"and create-volume permission on its snapshots with the builder's credentials; nothing runs in them",
+			"and create-volume permission on its snapshots with the builder's credentials; nothing runs in them " +
+			"unless the target updates an SSM parameter or launch template, which its role (under targets) does",
 			Accounts: map[string][]string{}}
 		for acct, regions := range g.shared {
 			out.SharedWith.Accounts[acct] = set(regions)
@@ -279,6 +309,8 @@ func (g *generator) builderStatements() []Statement {
 			stopCopies("KilnStopsItsCancelledCopiesOnly", g.ownCopies))
 	}
 	st = append(st, g.ownKeys.statements("OwnAccountCopyKeys")...)
+	st = append(st, g.ownRefs.statements("Kiln")...)
+	st = append(st, g.retentionStatements("KilnRetention", nil, g.ownRetentionRegions())...)
 	if len(g.roles) > 0 {
 		st = append(st, Statement{Sid: "KilnAssumesExactlyTheTargetRoles", Action: []string{"sts:AssumeRole"},
 			Resource: set(g.roles)})

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -17,7 +18,9 @@ import (
 const builderARN = "arn:aws:iam::111111111111:role/kiln-builder"
 
 // fullPipeline bakes in us-east-1, tests in us-west-2 and distributes to a
-// cross-account copy target, the builder's own account and a share target.
+// cross-account copy target, the builder's own account and share targets;
+// some targets update an SSM parameter or a launch template, one share
+// target through a role.
 func fullPipeline() config.Pipeline {
 	return config.Pipeline{Name: "base-ami", Stages: config.Stages{
 		Bake: &config.BakeStage{Template: "base.pkr.hcl", Region: "us-east-1"},
@@ -27,17 +30,21 @@ func fullPipeline() config.Pipeline {
 				Regions: []config.TargetRegion{
 					{Region: "us-east-1", KMSKey: "alias/ami"},
 					{Region: "eu-west-1", KMSKey: "1234abcd-12ab-34cd-56ef-1234567890ab"},
-				}},
+				},
+				SSMParameter: "/kiln/base/ami", LaunchTemplate: &config.LaunchTemplate{Name: "base", SetDefault: true}},
 			{Account: "111111111111", Mode: config.ModeCopy, Regions: []config.TargetRegion{
 				{Region: "us-east-2", KMSKey: "arn:aws:kms:us-east-2:111111111111:key/mrk-1"},
-			}},
+			}, SSMParameter: "/kiln/base/ami"},
 			{Account: "333333333333", Mode: config.ModeShare, Regions: []config.TargetRegion{
 				{Region: "us-east-1"}, {Region: "ap-south-1"},
 			}},
 			{Account: "444444444444", Role: "arn:aws:iam::444444444444:role/kiln-copy", Mode: config.ModeCopy,
 				Regions: []config.TargetRegion{{Region: "eu-west-1", KMSKey: "arn:aws:kms:eu-west-1:444444444444:alias/x"}}},
+			{Account: "555555555555", Role: "arn:aws:iam::555555555555:role/kiln-update", Mode: config.ModeShare,
+				Regions:        []config.TargetRegion{{Region: "us-east-1"}, {Region: "ap-south-1"}},
+				LaunchTemplate: &config.LaunchTemplate{Name: "web"}},
 		}},
-	}}
+	}, Lifecycle: &config.Lifecycle{Retention: config.Retention{Keep: 3, DeleteAfter: config.Age(90 * 24 * time.Hour)}}}
 }
 
 func generate(t *testing.T, p config.Pipeline) *Policies {
@@ -89,12 +96,14 @@ func TestBuilderPolicy(t *testing.T) {
 	assert.Equal(t, []string{"arn:aws:kms:us-east-2:111111111111:key/mrk-1"}, stmt(t, b, "KmsUseOwnAccountCopyKeys").Resource)
 	assert.Equal(t, []string{
 		"arn:aws:iam::222222222222:role/kiln-copy", "arn:aws:iam::444444444444:role/kiln-copy",
+		"arn:aws:iam::555555555555:role/kiln-update",
 	}, stmt(t, b, "KilnAssumesExactlyTheTargetRoles").Resource)
 }
 
 func TestTargetPolicies(t *testing.T) {
 	pol := generate(t, fullPipeline())
-	require.Equal(t, []string{"222222222222", "444444444444"}, slices.Sorted(maps.Keys(pol.Targets)), "copy targets with a role only")
+	require.Equal(t, []string{"222222222222", "444444444444", "555555555555"}, slices.Sorted(maps.Keys(pol.Targets)),
+		"copy targets with a role, and the share target that updates through one")
 
 	tr := pol.Targets["222222222222"]
 	assert.Equal(t, []string{"eu-west-1", "us-east-1"}, tr.Regions)
@@ -127,7 +136,8 @@ func TestTargetPolicies(t *testing.T) {
 	assert.Equal(t, []string{"alias/x"}, aliasARN.Condition["ForAnyValue:StringEquals"]["kms:ResourceAliases"])
 
 	require.NotNil(t, pol.SharedWith)
-	assert.Equal(t, map[string][]string{"333333333333": {"ap-south-1", "us-east-1"}}, pol.SharedWith.Accounts)
+	assert.Equal(t, map[string][]string{"333333333333": {"ap-south-1", "us-east-1"}, "555555555555": {"ap-south-1", "us-east-1"}},
+		pol.SharedWith.Accounts)
 	assert.NotEmpty(t, pol.SharedWith.Note)
 }
 
@@ -143,7 +153,9 @@ var allowed = strings.Fields(`ec2:AttachVolume ec2:AuthorizeSecurityGroupIngress
 	kms:Encrypt kms:Decrypt kms:ReEncrypt* kms:GenerateDataKey* sts:AssumeRole
 	s3:GetObject s3:PutObject ecr:GetAuthorizationToken ecr:BatchCheckLayerAvailability ecr:BatchGetImage
 	ecr:CompleteLayerUpload ecr:GetDownloadUrlForLayer ecr:InitiateLayerUpload ecr:ListImages ecr:PutImage
-	ecr:UploadLayerPart ses:SendEmail sns:Publish`)
+	ecr:UploadLayerPart ses:SendEmail sns:Publish ssm:GetParameter ssm:PutParameter
+	ec2:DescribeLaunchTemplateVersions ec2:CreateLaunchTemplateVersion ec2:ModifyLaunchTemplate
+	ec2:DescribeLaunchTemplates ec2:EnableImageDeprecation ec2:DisableImage`)
 
 // TestDocumentsAreWellFormed checks what IAM requires of every document:
 // the version, alphanumeric unique Sids, and no action kiln does not call.
@@ -241,4 +253,57 @@ func TestErrors(t *testing.T) {
 			assert.Contains(t, err.Error(), `pipeline "p"`)
 		})
 	}
+}
+
+// TestTargetUpdatePolicies: whoever updates a target's SSM parameter or
+// launch template may do exactly that, in the target's account and regions:
+// the parameter by its ARN (with the DescribeImages Parameter Store checks
+// the AMI with), the launch templates of the account and regions.
+func TestTargetUpdatePolicies(t *testing.T) {
+	pol := generate(t, fullPipeline())
+
+	role := pol.Targets["222222222222"].Policy
+	params := stmt(t, role, "PointsTheTargetParametersAtTheAmi")
+	assert.Equal(t, []string{"ssm:GetParameter", "ssm:PutParameter"}, params.Action)
+	assert.Equal(t, []string{"arn:aws:ssm:eu-west-1:222222222222:parameter/kiln/base/ami",
+		"arn:aws:ssm:us-east-1:222222222222:parameter/kiln/base/ami"}, params.Resource)
+	assert.Equal(t, []string{"eu-west-1", "us-east-1"},
+		regionsOf(stmt(t, role, "ParameterStoreChecksTheAmiAnyResourceAsDescribeImagesHasNoArnsRegionLimited")))
+	lt := stmt(t, role, "AddsLaunchTemplateVersionsAnyTemplateInRegionAsArnsHaveNoNames")
+	assert.Equal(t, []string{"ec2:CreateLaunchTemplateVersion", "ec2:ModifyLaunchTemplate"}, lt.Action)
+	assert.Equal(t, []string{"arn:aws:ec2:eu-west-1:222222222222:launch-template/*",
+		"arn:aws:ec2:us-east-1:222222222222:launch-template/*"}, lt.Resource)
+
+	share := pol.Targets["555555555555"]
+	assert.Equal(t, []string{"arn:aws:iam::555555555555:role/kiln-update"}, share.Roles)
+	assert.Equal(t, []string{"ap-south-1", "us-east-1"}, share.Regions)
+	sids := []string{}
+	for _, s := range share.Policy.Statement {
+		sids = append(sids, s.Sid)
+	}
+	assert.Equal(t, []string{"ReadsLaunchTemplateVersionsAnyResourceAsDescribeHasNoArnsRegionLimited",
+		"AddsLaunchTemplateVersionsAnyTemplateInRegionAsArnsHaveNoNames",
+		"RetentionFindsAMIsAndWhatUsesThemAnyResourceRegionLimited"}, sids,
+		"a share target's role copies and retires nothing; retention reads what uses the shared AMIs there")
+	assert.Equal(t, []string{"arn:aws:ec2:ap-south-1:555555555555:launch-template/*",
+		"arn:aws:ec2:us-east-1:555555555555:launch-template/*"},
+		stmt(t, share.Policy, "AddsLaunchTemplateVersionsAnyTemplateInRegionAsArnsHaveNoNames").Resource)
+	assert.Equal(t, builderARN, share.Trust.Statement[0].Principal.AWS)
+
+	b := generate(t, fullPipeline()).Builder
+	assert.Equal(t, []string{"arn:aws:ssm:us-east-2:111111111111:parameter/kiln/base/ami"},
+		stmt(t, b, "KilnPointsTheTargetParametersAtTheAmi").Resource, "the role-less copy target is the builder's own")
+	for _, s := range b.Statement {
+		assert.NotContains(t, s.Action, "ec2:CreateLaunchTemplateVersion", "no builder-owned target has a launch template")
+	}
+}
+
+// TestShareUpdateWithoutRole: a share target that updates needs a role;
+// config checks say so at load, and Generate refuses too.
+func TestShareUpdateWithoutRole(t *testing.T) {
+	p := fullPipeline()
+	p.Stages.Distribute.Targets[2].SSMParameter = "/kiln/base/ami"
+	_, err := Generate(p, Options{})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "target 333333333333: a share target that updates an SSM parameter or launch template needs a role")
 }

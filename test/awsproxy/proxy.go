@@ -46,6 +46,7 @@ type Proxy struct {
 	rewrites map[string][]RewriteFunc
 	accounts map[string]string // access key ID → account, from AssumeRole
 	sharing  *sharing          // nil until ShareAcrossAccounts
+	answers  map[string]func(Request) []byte
 }
 
 // Start runs a proxy in front of target (e.g. a moto_server URL) until the
@@ -140,9 +141,11 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.requests = append(p.requests, req)
 		p.mu.Unlock()
 	}}
-	if kind != None {
+	switch {
+	case kind != None:
 		inject(rw, req, kind)
-	} else {
+	case p.answer(rw, req):
+	default:
 		p.forward(rw, r, req)
 	}
 	rw.answered(0)

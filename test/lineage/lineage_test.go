@@ -23,7 +23,9 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/client"
 
+	"github.com/kiln-ci/kiln/activities"
 	"github.com/kiln-ci/kiln/internal/ami"
 	"github.com/kiln-ci/kiln/internal/config"
 	"github.com/kiln-ci/kiln/internal/gitx"
@@ -47,25 +49,31 @@ pipelines:
     stages:
       bake: {template: base.pkr.hcl, region: us-east-1, timeout: 5m, vars: {endpoint: {{ENDPOINT}}}}
       test: {commands: ["echo testing $KILN_AMI_ID"], timeout: 5m}
+    lifecycle: {delete_after: 1s}
   - name: app
     repo: lineage/repo
     triggers: {ami: [{pipeline: base}]}
     stages:
       bake: {template: app.pkr.hcl, region: us-east-1, timeout: 5m, vars: {endpoint: {{ENDPOINT}}}}
       test: {commands: ["echo testing $KILN_AMI_ID on $KILN_BASE_AMI"], timeout: 5m}
+    lifecycle: {deprecate_after: 1s}
 `
 
-// TestKilnAMILineage: kiln bakes and tests base; its pass starts app, whose
-// bake takes source_ami from data.kiln-ami. Packer launches its build
-// instance from the base AMI, the template's check that the data source and
-// the trigger agree holds (or the bake fails), and app's AMI names base's
-// AMI and run as its parent.
-func TestKilnAMILineage(t *testing.T) {
+// TestKilnAMILineageAndPrune: kiln bakes and tests base; its pass starts
+// app, whose bake takes source_ami from data.kiln-ami. Packer launches its
+// build instance from the base AMI, the template's check that the data
+// source and the trigger agree holds (or the bake fails), and app's AMI
+// names base's AMI and run as its parent. The lineage walks both ways;
+// retention keeps base while app is built on it, deprecates app, and
+// deletes base, with its snapshots, once app is gone.
+func TestKilnAMILineageAndPrune(t *testing.T) {
 	packer := packer19(t)
 	moto := motoserver.Start(t)
 	proxy := awsproxy.Start(t, moto.URL)
 	// moto gives the AMIs it makes a "standard" root device, which Packer
 	// 1.9's amazon-ebs refuses as a source; on AWS they are EBS-backed.
+	proxy.Answer("EnableImageDeprecation", awsproxy.EC2Return) // moto has neither
+	proxy.Answer("DisableImage", awsproxy.EC2Return)
 	proxy.Rewrite("DescribeImages", func(_ awsproxy.Request, body []byte) []byte {
 		return []byte(strings.ReplaceAll(string(body), "<rootDeviceType>standard</rootDeviceType>", "<rootDeviceType>ebs</rootDeviceType>"))
 	})
@@ -124,6 +132,64 @@ func TestKilnAMILineage(t *testing.T) {
 	assert.Equal(t, baseID, tags[ami.TagParentRun])
 	assert.Equal(t, ami.TestPassed, tags[ami.TagTest])
 	assert.Empty(t, app.Triggered, "nothing depends on app")
+
+	var lineage activities.Lineage
+	require.NoError(t, runs.Ask(ctx, client.StartWorkflowOptions{ID: "lineage-app"}, workflows.LineageWorkflowName,
+		activities.LineageInput{AMI: appAMI, Region: "us-east-1"}, &lineage))
+	require.Len(t, lineage.Ancestors, 1)
+	assert.Equal(t, baseAMI, lineage.Ancestors[0].ID)
+	assert.Equal(t, "base", lineage.Ancestors[0].Pipeline)
+	assert.Empty(t, lineage.Descendants)
+	lineage = activities.Lineage{}
+	require.NoError(t, runs.Ask(ctx, client.StartWorkflowOptions{ID: "lineage-base"}, workflows.LineageWorkflowName,
+		activities.LineageInput{AMI: baseAMI, Region: "us-east-1"}, &lineage))
+	assert.Empty(t, lineage.Ancestors)
+	require.Len(t, lineage.Descendants, 1)
+	assert.Equal(t, appAMI, lineage.Descendants[0].ID)
+
+	prune := func(id, pipeline string, dryRun bool) map[string]string {
+		var res workflows.RetentionResult
+		require.NoError(t, runs.Ask(ctx, client.StartWorkflowOptions{ID: id}, workflows.RetentionWorkflowName,
+			workflows.RetentionInput{Pipeline: pipeline, DryRun: dryRun}, &res))
+		require.Empty(t, res.Failed)
+		got := map[string]string{}
+		for _, d := range res.Decisions {
+			got[d.Image.ID] = d.Action + ": " + d.Reason
+		}
+		return got
+	}
+	time.Sleep(time.Second) // past delete_after and deprecate_after
+	assert.Equal(t, map[string]string{baseAMI: "keep: in use: the base of " + appAMI + " (app)"}, prune("base-1", "base", false))
+	assert.Equal(t, map[string]string{appAMI: "deprecate: older than 1s"}, prune("app-1", "app", false))
+	assert.Equal(t, 1, proxy.Count("EnableImageDeprecation", func(r awsproxy.Request) bool { return r.Params.Get("ImageId") == appAMI }))
+
+	snaps := snapshotsOf(t, proxy.URL, baseAMI)
+	require.NotEmpty(t, snaps)
+	_, err = ec2Client(proxy.URL).DeregisterImage(ctx, &ec2.DeregisterImageInput{ImageId: aws.String(appAMI)})
+	require.NoError(t, err, "app's AMI goes")
+	assert.Equal(t, map[string]string{baseAMI: "delete: older than 1s"}, prune("base-2", "base", true), "the dry run plans")
+	assert.Equal(t, map[string]string{baseAMI: "delete: older than 1s"}, prune("base-3", "base", false))
+	_, err = ec2Client(proxy.URL).DescribeSnapshots(ctx, &ec2.DescribeSnapshotsInput{SnapshotIds: snaps})
+	assert.ErrorContains(t, err, "InvalidSnapshot.NotFound", "base's snapshots went with it")
+	assert.Empty(t, prune("base-4", "base", true), "nothing is left to retire")
+}
+
+func ec2Client(endpoint string) *ec2.Client {
+	return ec2.NewFromConfig(aws.Config{Region: "us-east-1", BaseEndpoint: aws.String(endpoint),
+		Credentials: credentials.NewStaticCredentialsProvider("testing", "testing", "")})
+}
+
+func snapshotsOf(t *testing.T, endpoint, id string) []string {
+	out, err := ec2Client(endpoint).DescribeImages(context.Background(), &ec2.DescribeImagesInput{ImageIds: []string{id}})
+	require.NoError(t, err)
+	require.Len(t, out.Images, 1)
+	var snaps []string
+	for _, m := range out.Images[0].BlockDeviceMappings {
+		if m.Ebs != nil && m.Ebs.SnapshotId != nil {
+			snaps = append(snaps, *m.Ebs.SnapshotId)
+		}
+	}
+	return snaps
 }
 
 // packer19 is Packer 1.9.4, which test/run builds: Debian's 1.6.6 loads no
@@ -153,9 +219,7 @@ func buildPlugin(t *testing.T) string {
 }
 
 func imageTags(t *testing.T, endpoint, id string) map[string]string {
-	c := ec2.NewFromConfig(aws.Config{Region: "us-east-1", BaseEndpoint: aws.String(endpoint),
-		Credentials: credentials.NewStaticCredentialsProvider("testing", "testing", "")})
-	out, err := c.DescribeImages(context.Background(), &ec2.DescribeImagesInput{ImageIds: []string{id}})
+	out, err := ec2Client(endpoint).DescribeImages(context.Background(), &ec2.DescribeImagesInput{ImageIds: []string{id}})
 	require.NoError(t, err)
 	require.Len(t, out.Images, 1, "image %s", id)
 	m := map[string]string{}

@@ -50,7 +50,7 @@ func (s *Images) Tags(region, id string) map[string]string {
 
 // Clients serves every region of s, whatever the principal. The calls other
 // than DescribeImages and CreateTags go to rest, which may be nil when the
-// test makes none; there is no KMS.
+// test makes none; there is no KMS or SSM.
 func (s *Images) Clients(rest ami.EC2API) ami.Clients { return clients{s, rest} }
 
 type clients struct {
@@ -63,6 +63,8 @@ func (c clients) EC2(_ context.Context, region string, _ ami.Principal) (ami.EC2
 }
 
 func (c clients) KMS(context.Context, string, ami.Principal) (ami.KMSAPI, error) { return nil, nil }
+
+func (c clients) SSM(context.Context, string, ami.Principal) (ami.SSMAPI, error) { return nil, nil }
 
 // regionEC2 is one region of Images.
 type regionEC2 struct {

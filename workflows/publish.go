@@ -48,10 +48,10 @@ func (r *pipelineRun) publish(ctx workflow.Context, plan *activities.Plan, res *
 	ctx = workflow.WithActivityOptions(ctx, publishOptions())
 	runID := workflow.GetInfo(ctx).WorkflowExecution.ID
 	out := &PublishResult{}
-	// The image activity heartbeats all along, so a dead worker is noticed
-	// in two minutes; a push that stalls ends itself (activities.pushStall)
-	// and is retried.
-	ictx := workflow.WithHeartbeatTimeout(ctx, 2*time.Minute)
+	// The image activity heartbeats all along, from its own goroutine, so a
+	// dead worker is noticed in 30 s, as a build's is; a push that stalls
+	// ends itself (activities.pushStall) and is retried.
+	ictx := workflow.WithHeartbeatTimeout(ctx, 30*time.Second)
 	var futures []workflow.Future
 	for i, img := range plan.Publish.Images {
 		ictx := ictx

@@ -78,6 +78,7 @@ var recGroups = []struct {
 	{"distribute", []string{"distribute-retried", "distribute-expired"}, recordDistributeScenarios},
 	{"publish", []string{"publish-triggered", "image-triggered"}, recordPublishScenarios},
 	{"artifact-store", []string{"published-from-store"}, recordArtifactStoreScenarios},
+	{"retention", []string{"retention-deleted"}, recordRetentionScenarios},
 	{"check", []string{"check-ok", "check-refused"}, recordCheckScenarios},
 	{"approval-memo", []string{"approved-memo", "not-approved-memo"}, recordApprovalMemoScenarios},
 	{"untrusted-image", []string{"untrusted-built-in-image"}, recordUntrustedImageScenarios},

@@ -62,6 +62,8 @@ var corpus = map[string]enumspb.EventType{
 	// The same build and publish with an artifact store: the image is
 	// published from the store's manifest, on the building worker's queue.
 	"published-from-store": enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
+	// A pipeline's retention: list, plan, and delete two of three bakes.
+	"retention-deleted": enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
 	// kiln run's check before a start: a plan, and a refusal.
 	"check-ok":      enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
 	"check-refused": enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED,
@@ -167,6 +169,7 @@ func replay(t *testing.T, hist *historypb.History) {
 	r := worker.NewWorkflowReplayer()
 	r.RegisterWorkflowWithOptions(workflows.Pipeline, workflow.RegisterOptions{Name: workflows.PipelineWorkflowName})
 	r.RegisterWorkflowWithOptions(workflows.CheckRun, workflow.RegisterOptions{Name: workflows.CheckRunWorkflowName})
+	r.RegisterWorkflowWithOptions(workflows.Retention, workflow.RegisterOptions{Name: workflows.RetentionWorkflowName})
 	if err := r.ReplayWorkflowHistory(quietLogger(), hist); err != nil {
 		t.Fatalf("replay: %v", err)
 	}

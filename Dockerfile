@@ -11,6 +11,10 @@ RUN go mod download
 RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/ github.com/moby/buildkit/cmd/buildkitd
 COPY . .
 RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/kiln ./cmd/kiln
+# kiln's Packer plugin (data "kiln-ami"), its own module; kiln finds it next
+# to itself and installs it for bakes. Plugins need a Packer of 1.7 or later
+# (kiln worker --packer); Debian's 1.6.6 below bakes templates without them.
+RUN CGO_ENABLED=0 go build -C packer-plugin-kiln -trimpath -ldflags="-s -w" -o /out/
 
 FROM debian:bookworm-slim
 # git clones repositories; bash runs buildspecs; packer bakes AMIs (Debian's
@@ -24,7 +28,7 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --create-home --uid 10001 kiln \
  && mkdir -p /var/lib/kiln && chown kiln /var/lib/kiln
-COPY --from=build /out/kiln /out/buildkitd /usr/local/bin/
+COPY --from=build /out/kiln /out/buildkitd /out/packer-plugin-kiln /usr/local/bin/
 # kiln serve runs as this user. kiln worker starts buildkitd only as root
 # (overlayfs snapshots, runc), and as root gives each build a user of its
 # own: docker-compose.yml runs the worker service as root, privileged.

@@ -147,6 +147,16 @@ func TestKilnAMILineageAndPrune(t *testing.T) {
 	require.Len(t, lineage.Descendants, 1)
 	assert.Equal(t, appAMI, lineage.Descendants[0].ID)
 
+	// The same through the CLI, as a person would ask.
+	kiln := kilnCLI(t, tmp.Server.Address())
+	out := kiln("amis", "--pipeline", "app")
+	assert.Regexp(t, `(?m)^ACCOUNT +REGION +AMI +STATE +CREATED +TEST +COMMIT +REF +PARENT$`, out)
+	assert.Regexp(t, `(?m)^123456789012 +us-east-1 +`+appAMI+` +available +\S+ \S+ +passed +[0-9a-f]{12} +refs/heads/main +`+baseAMI+`$`, out)
+	out = kiln("amis", "--lineage", appAMI, "--region", "us-east-1")
+	assert.Regexp(t, `(?s)^`+baseAMI+`  us-east-1  base  passed .*\n   \* `+appAMI+`  us-east-1  app  passed `, out)
+	out = kiln("amis", "prune", "--pipeline", "base", "--dry-run")
+	assert.Regexp(t, `(?m)^keep +`+baseAMI+` +123456789012 +us-east-1 +\S+ +in use: the base of `+appAMI+` \(app\)$`, out)
+
 	prune := func(id, pipeline string, dryRun bool) map[string]string {
 		var res workflows.RetentionResult
 		require.NoError(t, runs.Ask(ctx, client.StartWorkflowOptions{ID: id}, workflows.RetentionWorkflowName,
@@ -227,4 +237,20 @@ func imageTags(t *testing.T, endpoint, id string) map[string]string {
 		m[aws.ToString(tag.Key)] = aws.ToString(tag.Value)
 	}
 	return m
+}
+
+// kilnCLI builds kiln and returns a function that runs it against the
+// Temporal server at address and returns its stdout, failing on exit 1.
+func kilnCLI(t *testing.T, address string) func(args ...string) string {
+	bin, err := testkit.BuildKiln(t.TempDir())
+	require.NoError(t, err)
+	return func(args ...string) string {
+		cmd := exec.Command(bin, append(args, "--temporal-address", address)...)
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		require.NoError(t, err, "kiln %v: %s", args, stderr.String())
+		t.Logf("kiln %s\n%s%s", strings.Join(args, " "), out, stderr.String())
+		return string(out)
+	}
 }

@@ -106,7 +106,7 @@ func desiredSchedules(cfg *config.Config) map[string]client.ScheduleOptions {
 // schedule; a run still going when the next is due makes that one skip.
 func retentionSchedule(p *config.Pipeline) client.ScheduleOptions {
 	spec := client.ScheduleSpec{CronExpressions: []string{p.Lifecycle.ScheduleOrDefault()}}
-	in := workflows.RetentionInput{Pipeline: p.Name}
+	in := workflows.RetentionInput{Pipeline: p.Name, RetryWindow: workflows.RetentionRetryWindow}
 	return client.ScheduleOptions{
 		ID:   workflows.RetentionScheduleID(p.Name),
 		Spec: spec,

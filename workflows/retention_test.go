@@ -40,7 +40,7 @@ func retentionEnv(t *testing.T) (*testsuite.TestWorkflowEnvironment, *[]activiti
 		},
 	}, nil)
 	env.OnActivity(acts.ListAMIs, mock.Anything, activities.PlaceInput{Pipeline: "base", Place: target}).Return(nil,
-		temporal.NewNonRetryableApplicationError("list the AMIs of base in eu-west-1: access denied", awsx.TypeAccessDenied, nil))
+		temporal.NewNonRetryableApplicationError("list the AMIs of base in eu-west-1: access denied", awsx.TypeAccessDenied, nil)).Once()
 	var retired []activities.RetireInput
 	env.OnActivity(acts.RetireAMIs, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.RetireInput) (int, error) {
 		retired = append(retired, in)
@@ -84,4 +84,42 @@ func TestRetentionDryRunRetiresNothing(t *testing.T) {
 		actions[d.Image.ID] = d.Action
 	}
 	assert.Equal(t, map[string]string{"ami-old": ami.ActionDelete, "ami-new": ami.ActionKeep}, actions)
+}
+
+// TestRetentionWaitsForRetry: a scheduled run whose place failed waits for
+// kiln retry, which lists and retires that place again; once the window
+// closes, the run ends naming what still fails.
+func TestRetentionWaitsForRetry(t *testing.T) {
+	for _, retried := range []bool{true, false} {
+		env, retired := retentionEnv(t)
+		target := activities.Place{Account: "222222222222", Region: "eu-west-1", Role: "arn:aws:iam::222222222222:role/kiln"}
+		env.OnActivity(acts.ListAMIs, mock.Anything, activities.PlaceInput{Pipeline: "base", Place: target}).Return(&activities.PlaceAMIs{
+			Images: []ami.Image{{ID: "ami-copy", Account: "222222222222", Region: "eu-west-1", Run: "r1", State: "available",
+				Created: env.Now().Add(-40 * 24 * time.Hour)}},
+		}, nil)
+		if retried {
+			env.RegisterDelayedCallback(func() {
+				env.UpdateWorkflow(workflows.UpdateRetry, "retry-1", &testsuite.TestUpdateCallback{
+					OnReject:   func(err error) { t.Errorf("retry refused: %v", err) },
+					OnComplete: func(any, error) {},
+				})
+			}, time.Hour)
+		}
+		env.ExecuteWorkflow(workflows.RetentionWorkflowName, workflows.RetentionInput{Pipeline: "base", RetryWindow: 20 * time.Hour})
+		require.NoError(t, env.GetWorkflowError())
+		var res workflows.RetentionResult
+		require.NoError(t, env.GetWorkflowResult(&res))
+		if !retried {
+			assert.Equal(t, map[string]string{"222222222222/eu-west-1": "list the AMIs of base in eu-west-1: access denied"}, res.Failed,
+				"the window closed")
+			assert.Len(t, *retired, 1)
+			continue
+		}
+		assert.Empty(t, res.Failed, "the retry listed the place")
+		assert.Equal(t, 1, res.Retries)
+		require.Len(t, *retired, 2, "the first pass's place, then the retried one")
+		assert.Equal(t, target, (*retired)[1].Place)
+		assert.Equal(t, "ami-copy", (*retired)[1].Decisions[0].Image.ID)
+		assert.Equal(t, 2, res.Retired)
+	}
 }

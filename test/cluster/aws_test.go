@@ -32,7 +32,7 @@ func motoAs(motoURL, account, region string) aws.Config {
 
 // createKMSAlias makes a key named alias in account and region: CopyAMI
 // checks the target's key before it copies.
-func createKMSAlias(t *testing.T, ctx context.Context, motoURL, account, region, alias string) {
+func createKMSAlias(t testing.TB, ctx context.Context, motoURL, account, region, alias string) {
 	t.Helper()
 	c := kms.NewFromConfig(motoAs(motoURL, account, region))
 	key, err := c.CreateKey(ctx, &kms.CreateKeyInput{Description: aws.String("kiln AMI copies")})

@@ -59,6 +59,10 @@ const (
 	// copy bakes, then copies to copyRegions (held pending by the proxy
 	// in the tests that kill a worker mid-copy).
 	pipeCopy = "copy"
+	// parked runs on pull requests into the parked branch. Their authors
+	// are untrusted by the repository's default trust policy, so every run
+	// waits for `kiln approve` before its build (benchmarks park 1,000).
+	pipeParked = "parked"
 )
 
 // slowFor is how long the slow build and the slow bake take.
@@ -130,6 +134,12 @@ pipelines:
 {{- range .CopyRegions}}
               - {region: {{.}}, kms_key: ` + kmsAlias + `}
 {{- end}}
+  - name: ` + pipeParked + `
+    repo: ` + repoName + `
+    triggers: {review: {branches: [` + pipeParked + `]}}
+    cancel_superseded: false
+    stages:
+      build: {buildspec: buildspec.yml}
 `
 
 // realPacker is the packer the wrapper runs.
@@ -139,7 +149,7 @@ const realPacker = "/usr/bin/packer"
 // on PostgreSQL, kiln serve and the workers, and the git repository they
 // build.
 type cluster struct {
-	t        *testing.T
+	t        testing.TB
 	moto     *motoserver.Server
 	proxy    *awsproxy.Proxy
 	temporal *temporalServer
@@ -160,11 +170,13 @@ type cluster struct {
 	// binDir holds the packer wrapper, first in the workers' PATH;
 	// packerLog gets a line per packer run: the time and the run ID.
 	binDir, packerLog string
+	// registry is where the publish stage pushes images.
+	registry *ociRegistry
 }
 
 // newCluster starts a cluster with n workers and stops all of it when t
 // ends.
-func newCluster(t *testing.T, n int) *cluster {
+func newCluster(t testing.TB, n int) *cluster {
 	t.Helper()
 	requirePostgres(t)
 	if _, err := os.Stat(realPacker); err != nil {
@@ -182,6 +194,7 @@ func newCluster(t *testing.T, n int) *cluster {
 	for _, region := range copyRegions {
 		createKMSAlias(t, ctx, c.moto.URL, copyAccount, region, kmsAlias)
 	}
+	c.startArtifacts(t, ctx)
 	c.writeRepo(t, ctx)
 	c.writePackerWrapper(t)
 	c.temporal = startTemporal(t, c.logDir)
@@ -195,18 +208,19 @@ func newCluster(t *testing.T, n int) *cluster {
 
 // writeRepo makes the repository (test/ami's: a buildspec and the Packer
 // template) and kiln.yaml.
-func (c *cluster) writeRepo(t *testing.T, ctx context.Context) {
+func (c *cluster) writeRepo(t testing.TB, ctx context.Context) {
 	t.Helper()
 	c.repo = filepath.Join(c.root, "repo")
 	var err error
 	c.base, err = gitx.InitRepo(ctx, c.repo, os.DirFS(filepath.Join("..", "ami", "testdata", "repo")), "initial commit")
 	require.NoError(t, err)
-	tmpl := template.Must(template.New("kiln.yaml").Parse(kilnYAML))
+	tmpl := template.Must(template.New("kiln.yaml").Parse(kilnYAML + publishYAML))
 	var buf bytes.Buffer
 	// strconv.Quote yields a YAML double-quoted scalar for any path or URL.
 	require.NoError(t, tmpl.Execute(&buf, map[string]any{
 		"Repo": strconv.Quote(c.repo), "Endpoint": strconv.Quote(c.proxy.URL), "State": strconv.Quote(c.state),
 		"Slow": int(slowFor.Seconds()), "CopyRegions": copyRegions,
+		"Registry": c.registry.host,
 	}))
 	c.config = filepath.Join(c.root, "kiln.yaml")
 	require.NoError(t, os.WriteFile(c.config, buf.Bytes(), 0o644))
@@ -215,7 +229,7 @@ func (c *cluster) writeRepo(t *testing.T, ctx context.Context) {
 // commit adds an empty commit to the repository and returns its SHA, so a
 // run bakes a commit no other run has (kiln reuses a tested AMI of the
 // same pipeline and commit).
-func (c *cluster) commit(t *testing.T) string {
+func (c *cluster) commit(t testing.TB) string {
 	t.Helper()
 	sha, err := gitx.Commit(context.Background(), c.repo, "change")
 	require.NoError(t, err)
@@ -225,7 +239,7 @@ func (c *cluster) commit(t *testing.T) string {
 // writePackerWrapper writes the packer the workers find first on PATH: it
 // records when and for which run it bakes, then becomes the real packer
 // (exec keeps the process group and parent-death signal kiln gave it).
-func (c *cluster) writePackerWrapper(t *testing.T) {
+func (c *cluster) writePackerWrapper(t testing.TB) {
 	t.Helper()
 	require.NoError(t, os.MkdirAll(c.binDir, 0o755))
 	script := "#!/bin/sh\nprintf '%s %s\\n' \"$(date +%s.%N)\" \"$PKR_VAR_kiln_run_id\" >> " + strconv.Quote(c.packerLog) +
@@ -275,7 +289,7 @@ func (c *cluster) builds(run string) int {
 
 // sharedDir is a directory builds can write to: kiln as root runs them as
 // users of their own, who cannot reach into t.TempDir (its parent is 0700).
-func sharedDir(t *testing.T) string {
+func sharedDir(t testing.TB) string {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "kiln-cluster-state-")
 	require.NoError(t, err)

@@ -28,7 +28,7 @@ type outcome struct {
 
 // waitRuns waits for every run of ids to end, all at once, and returns how
 // each ended. A run still going at the timeout fails the test.
-func (c *cluster) waitRuns(t *testing.T, ids []string, timeout time.Duration) map[string]outcome {
+func (c *cluster) waitRuns(t testing.TB, ids []string, timeout time.Duration) map[string]outcome {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
@@ -58,7 +58,7 @@ func (c *cluster) waitRuns(t *testing.T, ids []string, timeout time.Duration) ma
 }
 
 // requireCompleted fails the test naming every run that did not complete.
-func requireCompleted(t *testing.T, outcomes map[string]outcome) {
+func requireCompleted(t testing.TB, outcomes map[string]outcome) {
 	t.Helper()
 	var failed []string
 	for _, id := range slices.Sorted(maps.Keys(outcomes)) {

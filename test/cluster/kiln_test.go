@@ -27,6 +27,8 @@ type worker struct {
 	proc    *process
 	// killedAt is when the test SIGKILLed it; zero while it lives.
 	killedAt time.Time
+	// metrics is the URL of its GET /metrics.
+	metrics string
 }
 
 func (w *worker) String() string { return fmt.Sprintf("worker %d (pid %d)", w.n, w.proc.pid()) }
@@ -59,7 +61,7 @@ func (c *cluster) temporalArgs() []string {
 }
 
 // startServe runs `kiln serve` and waits until /healthz answers 200.
-func (c *cluster) startServe(t *testing.T) {
+func (c *cluster) startServe(t testing.TB) {
 	t.Helper()
 	ports, err := devserver.FreePorts("127.0.0.1", 1)
 	require.NoError(t, err)
@@ -87,14 +89,17 @@ func (c *cluster) startServe(t *testing.T) {
 // startWorker runs one more `kiln worker` with a data dir of its own and
 // waits until it polls. No buildkitd is started: these pipelines build on
 // the worker, and three private buildkitds would crowd two cores.
-func (c *cluster) startWorker(t *testing.T) *worker {
+func (c *cluster) startWorker(t testing.TB) *worker {
 	t.Helper()
 	w := &worker{n: len(c.workers) + 1}
 	w.dataDir = filepath.Join(c.root, fmt.Sprintf("worker-%d", w.n))
-	args := append([]string{"worker", "--config", c.config, "--data-dir", w.dataDir,
+	ports, err := devserver.FreePorts("127.0.0.1", 1)
+	require.NoError(t, err)
+	metrics := "127.0.0.1:" + strconv.Itoa(ports[0])
+	w.metrics = "http://" + metrics + "/metrics"
+	args := append([]string{"worker", "--config", c.config, "--data-dir", w.dataDir, "--metrics-listen", metrics,
 		"--copy-poll-interval", "500ms", "--buildkit-address", "unix://" + filepath.Join(c.root, "no-buildkitd.sock")},
 		c.temporalArgs()...)
-	var err error
 	w.proc, err = startProcess(fmt.Sprintf("kiln worker %d", w.n), filepath.Join(c.logDir, fmt.Sprintf("worker-%d.log", w.n)),
 		c.kilnEnv(), kilnBin, args...)
 	require.NoError(t, err)
@@ -142,7 +147,7 @@ func (c *cluster) describeWorker(identity string) string {
 
 // push delivers a signed GitHub push of commit to branch to kiln serve and
 // returns the ID of the one run it must start.
-func (c *cluster) push(t *testing.T, branch, commit string) string {
+func (c *cluster) push(t testing.TB, branch, commit string) string {
 	t.Helper()
 	body, err := json.Marshal(map[string]any{
 		"ref": "refs/heads/" + branch, "before": c.base, "after": commit,

@@ -86,7 +86,7 @@ func findMoto() {
 }
 
 // requirePostgres skips t on a machine without PostgreSQL.
-func requirePostgres(t *testing.T) {
+func requirePostgres(t testing.TB) {
 	t.Helper()
 	if skipReason != nil {
 		t.Skip(skipReason)

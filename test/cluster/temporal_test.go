@@ -46,7 +46,7 @@ var dbSeq atomic.Int32
 
 // startTemporal starts a server on fresh databases and stops it when the
 // test ends. Its logs are in logDir.
-func startTemporal(t *testing.T, logDir string) *temporalServer {
+func startTemporal(t testing.TB, logDir string) *temporalServer {
 	t.Helper()
 	ports, err := devserver.FreePorts("127.0.0.1", 5)
 	require.NoError(t, err)
@@ -89,7 +89,7 @@ func (s *temporalServer) start() error {
 func (s *temporalServer) kill() error { return s.proc.kill() }
 
 // client dials the server's namespace; the test closes it when it ends.
-func (s *temporalServer) client(t *testing.T) client.Client {
+func (s *temporalServer) client(t testing.TB) client.Client {
 	t.Helper()
 	c, err := client.Dial(client.Options{HostPort: s.address, Namespace: namespace, Logger: testkit.QuietSDKLog()})
 	require.NoError(t, err, "dial temporal at %s", s.address)

@@ -30,11 +30,9 @@ const bystanders = 6
 // run again, the killed bake leaves one AMI, and the killed copy is resumed
 // rather than copied again.
 //
-// TODO(artifact store, issue 12): kill the worker in the middle of a
-// publish, and publish after the worker that built the artifacts died.
-// Both need the shared artifact store the lead is building (artifacts: in
-// kiln.yaml); until it lands artifacts live only on the build worker's
-// disk, so there is nothing honest to test here yet.
+// Deaths around the publish stage (issue 12: a worker killed mid-push, and
+// a publish after the building worker died) are
+// TestClusterPublishSurvivesWorkerDeaths's, with the artifact store in S3.
 func TestClusterWorkerDeaths(t *testing.T) {
 	c := newCluster(t, 3)
 	c.proxy.PendingWhere(copyPending, func(r awsproxy.Request) bool { return r.Account == copyAccount })

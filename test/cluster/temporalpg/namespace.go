@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
 	"google.golang.org/protobuf/types/known/durationpb"
 )
 
@@ -72,6 +73,24 @@ func readyNamespace(ctx context.Context, address, namespace string, attrs []stri
 	})
 	if err != nil {
 		return fmt.Errorf("search attributes in %s: %w", namespace, err)
+	}
+	// The frontend maps search attributes from a cache of its own, which
+	// lags the list above: a start that sets them all is what must work.
+	var updates []temporal.SearchAttributeUpdate
+	for _, name := range attrs {
+		updates = append(updates, temporal.NewSearchAttributeKeyKeyword(name).ValueSet("probe"))
+	}
+	sa := temporal.NewSearchAttributes(updates...)
+	err = retry(ctx, func() error {
+		run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "temporalpg-ready-probe", TaskQueue: "temporalpg-probe",
+			TypedSearchAttributes: sa, WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_TERMINATE_IF_RUNNING}, "probe")
+		if err != nil {
+			return err
+		}
+		return c.TerminateWorkflow(ctx, run.GetID(), run.GetRunID(), "temporalpg: search attributes are usable")
+	})
+	if err != nil {
+		return fmt.Errorf("start a run with the search attributes in %s: %w", namespace, err)
 	}
 	return nil
 }

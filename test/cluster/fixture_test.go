@@ -17,6 +17,7 @@ import (
 	"github.com/kiln-ci/kiln/internal/gitx"
 	"github.com/kiln-ci/kiln/test/awsproxy"
 	"github.com/kiln-ci/kiln/test/motoserver"
+	"github.com/kiln-ci/kiln/test/testkit"
 )
 
 // repoName is the repository kiln.yaml lists and the webhooks name.
@@ -192,7 +193,7 @@ func newCluster(t testing.TB, n int) *cluster {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	for _, region := range copyRegions {
-		createKMSAlias(t, ctx, c.moto.URL, copyAccount, region, kmsAlias)
+		testkit.CreateKMSAlias(t, ctx, motoAs(c.moto.URL, copyAccount, region), kmsAlias)
 	}
 	c.startArtifacts(t, ctx)
 	c.writeRepo(t, ctx)

@@ -1,11 +1,9 @@
 package cluster
 
 import (
-	"archive/tar"
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"io"
 	"log"
 	"net/http"
@@ -16,8 +14,8 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/kiln-ci/kiln/test/testkit"
 	"github.com/stretchr/testify/require"
 )
 
@@ -170,21 +168,5 @@ func (r *ociRegistry) fileInImage(t testing.TB, repo, digest, path string) strin
 	t.Helper()
 	ref, err := name.NewDigest(r.host+"/"+repo+"@"+digest, name.Insecure)
 	require.NoError(t, err)
-	img, err := remote.Image(ref)
-	require.NoError(t, err, "pull %s", ref)
-	rc := mutate.Extract(img)
-	defer rc.Close()
-	tr := tar.NewReader(rc)
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			t.Fatalf("%s has no %s", ref, path)
-		}
-		require.NoError(t, err, "read %s", ref)
-		if strings.TrimPrefix(h.Name, "/") == path {
-			b, err := io.ReadAll(tr)
-			require.NoError(t, err)
-			return string(b)
-		}
-	}
+	return testkit.FileInImage(t, ref, path)
 }

@@ -1,10 +1,7 @@
 package crash
 
 import (
-	"archive/tar"
 	"context"
-	"errors"
-	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -14,8 +11,6 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	enumspb "go.temporal.io/api/enums/v1"
@@ -125,10 +120,11 @@ func TestPublishAfterTheBuildWorkerDied(t *testing.T) {
 	assert.Contains(t, second.output(), "fetched the build's artifacts from the artifact store")
 
 	require.Len(t, res.Publish.Images, 1)
-	image := reg.Host + "/kiln/art@" + res.Publish.Images[0].Digest
-	assert.Equal(t, string(built), fileInImage(t, image, "opt/art/hello.txt"))
+	image, err := name.ParseReference(reg.Host+"/kiln/art@"+res.Publish.Images[0].Digest, name.Insecure)
+	require.NoError(t, err)
+	assert.Equal(t, string(built), testkit.FileInImage(t, image, "opt/art/hello.txt"))
 	assert.Contains(t, string(built), commit)
-	assert.Equal(t, "#!/bin/sh\necho hi\n", fileInImage(t, image, "opt/art/bin/hi"))
+	assert.Equal(t, "#!/bin/sh\necho hi\n", testkit.FileInImage(t, image, "opt/art/bin/hi"))
 }
 
 // waitStage polls the run's progress until its stage is want, failing if
@@ -149,28 +145,4 @@ func waitStage(t *testing.T, f *fixture, id, want string, w *workerProc) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	t.Fatalf("run %s is at %q, not %q, after 2m:\n%s", id, got.Stage, want, lastLines(w.output(), 40))
-}
-
-// fileInImage reads one file out of a pushed image.
-func fileInImage(t *testing.T, ref, path string) string {
-	t.Helper()
-	r, err := name.ParseReference(ref, name.Insecure)
-	require.NoError(t, err)
-	img, err := remote.Image(r)
-	require.NoError(t, err)
-	rc := mutate.Extract(img)
-	defer rc.Close()
-	tr := tar.NewReader(rc)
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			t.Fatalf("%s has no %s", ref, path)
-		}
-		require.NoError(t, err)
-		if strings.TrimPrefix(h.Name, "/") == path {
-			b, err := io.ReadAll(tr)
-			require.NoError(t, err)
-			return string(b)
-		}
-	}
 }

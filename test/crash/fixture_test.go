@@ -121,7 +121,7 @@ func setUp(t *testing.T) *fixture {
 	defer cancel()
 	for _, account := range targetAccounts {
 		for _, region := range targetRegions {
-			createKMSAlias(t, ctx, f.moto.URL, account, region, kmsAlias)
+			testkit.CreateKMSAlias(t, ctx, asAccount(f.moto.URL, account, region), kmsAlias)
 		}
 	}
 	tmp, err := testkit.StartTemporal(ctx)

@@ -1,9 +1,7 @@
 package publish
 
 import (
-	"archive/tar"
 	"context"
-	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -15,7 +13,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -25,6 +22,7 @@ import (
 	"github.com/kiln-ci/kiln/internal/event"
 	"github.com/kiln-ci/kiln/starter"
 	"github.com/kiln-ci/kiln/test/motoserver"
+	"github.com/kiln-ci/kiln/test/testkit"
 	"github.com/kiln-ci/kiln/workflows"
 )
 
@@ -144,23 +142,7 @@ func fileIn(t *testing.T, ref, path string) string {
 	t.Helper()
 	r, err := name.ParseReference(it.registry+"/"+ref, name.Insecure)
 	require.NoError(t, err)
-	img, err := remote.Image(r, regAuth)
-	require.NoError(t, err)
-	rc := mutate.Extract(img)
-	defer rc.Close()
-	tr := tar.NewReader(rc)
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			t.Fatalf("%s has no %s", ref, path)
-		}
-		require.NoError(t, err)
-		if strings.TrimPrefix(h.Name, "/") == path {
-			b, err := io.ReadAll(tr)
-			require.NoError(t, err)
-			return string(b)
-		}
-	}
+	return testkit.FileInImage(t, r, path, regAuth)
 }
 
 func object(t *testing.T, key string) []byte {

@@ -79,6 +79,7 @@ var recGroups = []struct {
 	{"publish", []string{"publish-triggered", "image-triggered"}, recordPublishScenarios},
 	{"artifact-store", []string{"published-from-store"}, recordArtifactStoreScenarios},
 	{"retention", []string{"retention-deleted"}, recordRetentionScenarios},
+	{"distribute-updates", []string{"distribute-updated"}, recordUpdateScenarios},
 	{"check", []string{"check-ok", "check-refused"}, recordCheckScenarios},
 	{"approval-memo", []string{"approved-memo", "not-approved-memo"}, recordApprovalMemoScenarios},
 	{"untrusted-image", []string{"untrusted-built-in-image"}, recordUntrustedImageScenarios},

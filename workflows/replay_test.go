@@ -64,6 +64,9 @@ var corpus = map[string]enumspb.EventType{
 	"published-from-store": enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
 	// A pipeline's retention: list, plan, and delete two of three bakes.
 	"retention-deleted": enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
+	// A copy whose target then points its SSM parameter and launch
+	// template at it.
+	"distribute-updated": enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
 	// kiln run's check before a start: a plan, and a refusal.
 	"check-ok":      enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
 	"check-refused": enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED,

@@ -23,12 +23,8 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/server/common/authorization"
-	"go.temporal.io/server/common/cluster"
 	"go.temporal.io/server/common/config"
 	"go.temporal.io/server/common/dynamicconfig"
-	"go.temporal.io/server/common/membership/static"
-	"go.temporal.io/server/common/primitives"
 	"go.temporal.io/server/temporal"
 )
 
@@ -190,25 +186,7 @@ func (o *Options) defaults() {
 }
 
 func (o *Options) serverOptions(conf *config.Config, fatal *fatalLog) []temporal.ServerOption {
-	host := func(svc primitives.ServiceName) static.Hosts {
-		return static.SingleLocalHost(net.JoinHostPort(o.IP, strconv.Itoa(conf.Services[string(svc)].RPC.GRPCPort)))
-	}
-	return []temporal.ServerOption{
-		temporal.WithConfig(conf),
-		temporal.ForServices(temporal.DefaultServices),
-		temporal.WithStaticHosts(map[primitives.ServiceName]static.Hosts{
-			primitives.FrontendService: host(primitives.FrontendService),
-			primitives.HistoryService:  host(primitives.HistoryService),
-			primitives.MatchingService: host(primitives.MatchingService),
-			primitives.WorkerService:   host(primitives.WorkerService),
-		}),
-		temporal.WithLogger(newTemporalLogger(o.Log, fatal)),
-		temporal.WithAuthorizer(authorization.NewNoopAuthorizer()),
-		temporal.WithClaimMapper(func(*config.Config) authorization.ClaimMapper {
-			return authorization.NewNoopClaimMapper()
-		}),
-		temporal.WithDynamicConfigClient(o.dynamicConfig()),
-	}
+	return ServerOptions(conf, newTemporalLogger(o.Log, fatal), o.dynamicConfig())
 }
 
 // dynamicConfig tunes the single-host server for latency. The history queues
@@ -237,43 +215,13 @@ func (o *Options) serverConfig() (*config.Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	frontend := net.JoinHostPort(o.IP, strconv.Itoa(o.FrontendPort))
 	conf := &config.Config{}
-	conf.Global.Membership.MaxJoinDuration = 30 * time.Second
-	conf.Global.Membership.BroadcastAddress = o.IP
 	conf.Persistence.DefaultStore = "sqlite"
 	conf.Persistence.VisibilityStore = "sqlite"
 	conf.Persistence.NumHistoryShards = 1
 	conf.Persistence.DataStores = map[string]config.DataStore{"sqlite": {SQL: sqlConf}}
-	conf.ClusterMetadata = &cluster.Config{
-		FailoverVersionIncrement: 10,
-		MasterClusterName:        clusterName,
-		CurrentClusterName:       clusterName,
-		ClusterInformation: map[string]cluster.ClusterInformation{clusterName: {
-			Enabled:                true,
-			InitialFailoverVersion: 1,
-			RPCAddress:             frontend,
-			HTTPAddress:            net.JoinHostPort(o.IP, strconv.Itoa(ports[3])),
-			ClusterID:              devClusterID,
-		}},
-	}
-	conf.DCRedirectionPolicy.Policy = "noop"
-	svc := func(port, httpPort int) config.Service {
-		var s config.Service
-		s.RPC.GRPCPort, s.RPC.BindOnIP, s.RPC.HTTPPort = port, o.IP, httpPort
-		return s
-	}
-	conf.Services = map[string]config.Service{
-		"frontend": svc(o.FrontendPort, ports[3]),
-		"history":  svc(ports[0], 0),
-		"matching": svc(ports[1], 0),
-		"worker":   svc(ports[2], 0),
-	}
-	conf.Archival.History.State = "disabled"
-	conf.Archival.Visibility.State = "disabled"
-	conf.NamespaceDefaults.Archival.History.State = "disabled"
-	conf.NamespaceDefaults.Archival.Visibility.State = "disabled"
-	conf.PublicClient.HostPort = frontend
+	SingleHost(conf, Host{IP: o.IP, Frontend: o.FrontendPort, FrontendHTTP: ports[3], History: ports[0], Matching: ports[1],
+		Worker: ports[2]}, devClusterID)
 	return conf, nil
 }
 

@@ -23,13 +23,10 @@ import (
 	"syscall"
 	"time"
 
-	"go.temporal.io/server/common/authorization"
-	"go.temporal.io/server/common/cluster"
+	"github.com/kiln-ci/kiln/internal/devserver"
 	"go.temporal.io/server/common/config"
 	"go.temporal.io/server/common/dynamicconfig"
 	"go.temporal.io/server/common/log"
-	"go.temporal.io/server/common/membership/static"
-	"go.temporal.io/server/common/primitives"
 	"go.temporal.io/server/temporal"
 )
 
@@ -132,41 +129,18 @@ func (o options) sqlConfig(database string) *config.SQL {
 	}
 }
 
-// serverOptions put all four services on o.ip, with static membership (no
-// ringpop: the ports never move, so a restarted process is the same host).
+// serverOptions put all four services on o.ip, as kiln dev's embedded
+// server does, with the store and visibility on PostgreSQL.
 func (o options) serverOptions(logger log.Logger) []temporal.ServerOption {
-	host := func(port int) static.Hosts {
-		return static.SingleLocalHost(net.JoinHostPort(o.ip, strconv.Itoa(port)))
-	}
-	return []temporal.ServerOption{
-		temporal.WithConfig(o.serverConfig()),
-		temporal.ForServices(temporal.DefaultServices),
-		temporal.WithStaticHosts(map[primitives.ServiceName]static.Hosts{
-			primitives.FrontendService: host(o.frontend),
-			primitives.HistoryService:  host(o.history),
-			primitives.MatchingService: host(o.matching),
-			primitives.WorkerService:   host(o.worker),
-		}),
-		temporal.WithLogger(logger),
-		temporal.WithAuthorizer(authorization.NewNoopAuthorizer()),
-		temporal.WithClaimMapper(func(*config.Config) authorization.ClaimMapper {
-			return authorization.NewNoopClaimMapper()
-		}),
-		temporal.WithDynamicConfigClient(dynamicConfig()),
-	}
+	return devserver.ServerOptions(o.serverConfig(), logger, dynamicConfig())
 }
 
-// clusterName and clusterID stay fixed, so a restarted process finds the
-// cluster metadata it wrote in the database.
-const (
-	clusterName = "active"
-	clusterID   = "6b696c6e-636c-7573-7465-720000000001"
-)
+// clusterID stays fixed, so a restarted process finds the cluster
+// metadata it wrote in the database.
+const clusterID = "6b696c6e-636c-7573-7465-720000000001"
 
 func (o options) serverConfig() *config.Config {
 	conf := &config.Config{}
-	conf.Global.Membership.MaxJoinDuration = 30 * time.Second
-	conf.Global.Membership.BroadcastAddress = o.ip
 	conf.Persistence.DefaultStore = "postgres"
 	conf.Persistence.VisibilityStore = "postgres-visibility"
 	conf.Persistence.NumHistoryShards = 4
@@ -174,35 +148,8 @@ func (o options) serverConfig() *config.Config {
 		"postgres":            {SQL: o.sqlConfig(o.database)},
 		"postgres-visibility": {SQL: o.sqlConfig(o.visibility)},
 	}
-	conf.ClusterMetadata = &cluster.Config{
-		FailoverVersionIncrement: 10,
-		MasterClusterName:        clusterName,
-		CurrentClusterName:       clusterName,
-		ClusterInformation: map[string]cluster.ClusterInformation{clusterName: {
-			Enabled:                true,
-			InitialFailoverVersion: 1,
-			RPCAddress:             o.frontendAddress(),
-			HTTPAddress:            net.JoinHostPort(o.ip, strconv.Itoa(o.frontendHTTP)),
-			ClusterID:              clusterID,
-		}},
-	}
-	conf.DCRedirectionPolicy.Policy = "noop"
-	svc := func(port, httpPort int) config.Service {
-		var s config.Service
-		s.RPC.GRPCPort, s.RPC.BindOnIP, s.RPC.HTTPPort = port, o.ip, httpPort
-		return s
-	}
-	conf.Services = map[string]config.Service{
-		"frontend": svc(o.frontend, o.frontendHTTP),
-		"history":  svc(o.history, 0),
-		"matching": svc(o.matching, 0),
-		"worker":   svc(o.worker, 0),
-	}
-	conf.Archival.History.State = "disabled"
-	conf.Archival.Visibility.State = "disabled"
-	conf.NamespaceDefaults.Archival.History.State = "disabled"
-	conf.NamespaceDefaults.Archival.Visibility.State = "disabled"
-	conf.PublicClient.HostPort = o.frontendAddress()
+	devserver.SingleHost(conf, devserver.Host{IP: o.ip, Frontend: o.frontend, FrontendHTTP: o.frontendHTTP,
+		History: o.history, Matching: o.matching, Worker: o.worker}, clusterID)
 	return conf
 }
 

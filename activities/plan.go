@@ -150,17 +150,26 @@ func (p Plan) RetryWindow() time.Duration {
 	return config.DefaultRetryWindow
 }
 
+// pipeline is the named pipeline of the worker's kiln.yaml; an unknown name
+// is a permanent error that lists the pipelines there are.
+func (a *Activities) pipeline(name string) (*config.Pipeline, error) {
+	if p := a.Config.Pipeline(name); p != nil {
+		return p, nil
+	}
+	names := make([]string, 0, len(a.Config.Pipelines))
+	for _, q := range a.Config.Pipelines {
+		names = append(names, q.Name)
+	}
+	return nil, permanent(ErrUnknownPipeline, "pipeline %q is not in %s (pipelines: %s)", name, a.Config.File, strings.Join(names, ", "))
+}
+
 // Plan reads the pipeline from config and resolves the commit to build. It fails
 // permanently for an unknown pipeline, a manual run of a pipeline that forbids
 // them, and a ref the repository does not have.
 func (a *Activities) Plan(ctx context.Context, in PlanInput) (*Plan, error) {
-	p := a.Config.Pipeline(in.Pipeline)
-	if p == nil {
-		names := make([]string, 0, len(a.Config.Pipelines))
-		for _, q := range a.Config.Pipelines {
-			names = append(names, q.Name)
-		}
-		return nil, permanent(ErrUnknownPipeline, "pipeline %q is not in %s (pipelines: %s)", in.Pipeline, a.Config.File, strings.Join(names, ", "))
+	p, err := a.pipeline(in.Pipeline)
+	if err != nil {
+		return nil, err
 	}
 	if in.Event.Kind == event.KindManual && !p.Triggers.ManualAllowed() {
 		return nil, permanent(ErrManualNotAllowed, "pipeline %q does not allow manual runs (triggers.manual is false)", p.Name)

@@ -2,7 +2,6 @@ package activities
 
 import (
 	"context"
-	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -48,26 +47,20 @@ type RetentionPlan struct {
 // share target's copies stay in it), and each copy target's account in its
 // regions, as its role.
 func (a *Activities) PlanRetention(_ context.Context, pipeline string) (*RetentionPlan, error) {
-	p := a.Config.Pipeline(pipeline)
-	if p == nil {
-		names := make([]string, 0, len(a.Config.Pipelines))
-		for _, q := range a.Config.Pipelines {
-			names = append(names, q.Name)
-		}
-		return nil, permanent(ErrUnknownPipeline, "pipeline %q is not in kiln.yaml (pipelines: %s)", pipeline, strings.Join(names, ", "))
+	p, err := a.pipeline(pipeline)
+	if err != nil {
+		return nil, err
 	}
 	if p.Stages.Bake == nil {
 		return nil, permanent(ErrNoAMIs, "pipeline %q bakes no AMIs", pipeline)
 	}
-	own := map[string]bool{p.Stages.Bake.Region: true}
-	if t := p.Stages.Test; t != nil && t.Region != "" {
-		own[t.Region] = true
-	}
 	out := &RetentionPlan{Lifecycle: p.Lifecycle, Parameters: map[string][]string{}}
+	for _, region := range p.OwnAMIRegions() {
+		out.Places = append(out.Places, Place{Region: region})
+	}
 	if d := p.Stages.Distribute; d != nil {
 		for _, t := range d.Targets {
 			for _, r := range t.Regions {
-				own[r.Region] = true
 				// A copy target's AMIs are in its account; a share
 				// target's account launches the worker's, and holds the
 				// parameter and launch templates pointing at them.
@@ -85,9 +78,6 @@ func (a *Activities) PlanRetention(_ context.Context, pipeline string) (*Retenti
 				}
 			}
 		}
-	}
-	for _, region := range slices.Sorted(maps.Keys(own)) {
-		out.Places = append(out.Places, Place{Region: region})
 	}
 	slices.SortFunc(out.Places, func(x, y Place) int { return strings.Compare(x.String(), y.String()) })
 	return out, nil

@@ -17,7 +17,7 @@ import (
 // pipeline names those that exist.
 func TestPlanRetentionPlaces(t *testing.T) {
 	role := func(acct string) string { return "arn:aws:iam::" + acct + ":role/kiln" }
-	cfg := &config.Config{Pipelines: []config.Pipeline{{
+	cfg := &config.Config{File: "kiln.yaml", Pipelines: []config.Pipeline{{
 		Name: "app",
 		Stages: config.Stages{
 			Bake: &config.BakeStage{Region: "us-east-1"},

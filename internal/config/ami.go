@@ -1,6 +1,9 @@
 package config
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // BakeStage builds an AMI from the repository's Packer template.
 type BakeStage struct {
@@ -135,3 +138,27 @@ const (
 	DefaultMaxCopiesPerRegion = 5
 	DefaultRetryWindow        = 24 * time.Hour
 )
+
+// OwnAMIRegions are the regions where the worker's own account holds the
+// pipeline's AMIs, sorted: the bake's and the test's, and every
+// distribution region (a share target's copies stay in the worker's
+// account). Retention lists them there, and iam-policy lets it.
+func (p *Pipeline) OwnAMIRegions() []string {
+	var regions []string
+	if b := p.Stages.Bake; b != nil {
+		regions = append(regions, b.Region)
+	}
+	if t := p.Stages.Test; t != nil {
+		regions = append(regions, t.Region)
+	}
+	if d := p.Stages.Distribute; d != nil {
+		for _, t := range d.Targets {
+			for _, r := range t.Regions {
+				regions = append(regions, r.Region)
+			}
+		}
+	}
+	regions = slices.DeleteFunc(regions, func(r string) bool { return r == "" })
+	slices.Sort(regions)
+	return slices.Compact(regions)
+}

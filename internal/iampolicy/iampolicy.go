@@ -310,7 +310,7 @@ func (g *generator) builderStatements() []Statement {
 	}
 	st = append(st, g.ownKeys.statements("OwnAccountCopyKeys")...)
 	st = append(st, g.ownRefs.statements("Kiln")...)
-	st = append(st, g.retentionStatements("KilnRetention", nil, g.ownRetentionRegions())...)
+	st = append(st, g.retentionStatements("KilnRetention", nil, g.p.OwnAMIRegions())...)
 	if len(g.roles) > 0 {
 		st = append(st, Statement{Sid: "KilnAssumesExactlyTheTargetRoles", Action: []string{"sts:AssumeRole"},
 			Resource: set(g.roles)})

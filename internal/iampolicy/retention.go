@@ -1,7 +1,5 @@
 package iampolicy
 
-import "slices"
-
 // retentionReadActions find a pipeline's AMIs and what uses them; EC2
 // gives them no resource-level permissions.
 var retentionReadActions = ec2("DescribeImages", "DescribeInstances", "DescribeLaunchTemplates", "DescribeLaunchTemplateVersions")
@@ -28,19 +26,4 @@ func (g *generator) retentionStatements(sid string, read, retire []string) []Sta
 		Action:    ec2("EnableImageDeprecation", "DisableImage", "DeregisterImage", "DeleteSnapshot"),
 		Resource:  res,
 		Condition: Condition{"StringEquals": {"aws:ResourceTag/kiln:pipeline": []string{g.p.Name}}}})
-}
-
-// ownRetentionRegions are where the builder's own account holds the
-// pipeline's AMIs: the bake and test regions, and every distribution
-// region (a share target's copies stay in the builder's account).
-func (g *generator) ownRetentionRegions() []string {
-	regions := []string{g.bake, g.test}
-	if d := g.p.Stages.Distribute; d != nil {
-		for _, t := range d.Targets {
-			for _, r := range t.Regions {
-				regions = append(regions, r.Region)
-			}
-		}
-	}
-	return slices.DeleteFunc(regions, func(r string) bool { return r == "" })
 }

@@ -200,10 +200,7 @@ func (a *Activities) tagAMIs(ctx context.Context, in BakeInput, amis map[string]
 		{Key: aws.String(ami.TagRun), Value: aws.String(in.RunID)},
 	}, ami.RegionTags(amis)...)
 	if pass := in.Event.AMI; pass != nil {
-		region := in.Plan.Bake.Region
-		if pass.AMIs[region] == "" {
-			region = pass.Region
-		}
+		region := pass.BaseRegion(in.Plan.Bake.Region)
 		tags = append(tags,
 			ec2types.Tag{Key: aws.String(ami.TagParent), Value: aws.String(pass.AMIs[region])},
 			ec2types.Tag{Key: aws.String(ami.TagParentRegion), Value: aws.String(region)},

@@ -101,10 +101,16 @@ type AMIPass struct {
 // In returns the AMI in region, or else the one in the bake's region: the
 // base a dependent pipeline builds on.
 func (p *AMIPass) In(region string) string {
-	if ami := p.AMIs[region]; ami != "" {
-		return ami
+	return p.AMIs[p.BaseRegion(region)]
+}
+
+// BaseRegion is where the base a dependent baking in region builds on is:
+// region when the bake made an AMI there, else the bake's region.
+func (p *AMIPass) BaseRegion(region string) string {
+	if p.AMIs[region] != "" {
+		return region
 	}
-	return p.AMIs[p.Region]
+	return p.Region
 }
 
 // ImagePush is an image a pipeline run published.

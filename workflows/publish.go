@@ -29,15 +29,18 @@ type PublishResult struct {
 // publishOptions retry transient failures (registries and S3 throttle and
 // fail like any service) for a few minutes; permanent ones fail the stage.
 func publishOptions() workflow.ActivityOptions {
-	return workflow.ActivityOptions{
-		StartToCloseTimeout: 30 * time.Minute,
-		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval:        5 * time.Second,
-			BackoffCoefficient:     2,
-			MaximumInterval:        time.Minute,
-			MaximumAttempts:        5,
-			NonRetryableErrorTypes: activities.PermanentErrorTypes,
-		},
+	return workflow.ActivityOptions{StartToCloseTimeout: 30 * time.Minute, RetryPolicy: serviceRetries()}
+}
+
+// serviceRetries retry a service's transient failures (throttling, 5xx,
+// resets) for a few minutes, and never a permanent one.
+func serviceRetries() *temporal.RetryPolicy {
+	return &temporal.RetryPolicy{
+		InitialInterval:        5 * time.Second,
+		BackoffCoefficient:     2,
+		MaximumInterval:        time.Minute,
+		MaximumAttempts:        5,
+		NonRetryableErrorTypes: activities.PermanentErrorTypes,
 	}
 }
 

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/kiln-ci/kiln/activities"
@@ -191,17 +190,7 @@ func (r *RetentionResult) fail(p activities.Place, err error) {
 // retentionOptions retry AWS's transient failures for a while; a
 // permanent one (access denied) fails its place at once.
 func retentionOptions(timeout time.Duration) workflow.ActivityOptions {
-	return workflow.ActivityOptions{
-		TaskQueue:           DistributeTaskQueue,
-		StartToCloseTimeout: timeout,
-		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval:        5 * time.Second,
-			BackoffCoefficient:     2,
-			MaximumInterval:        time.Minute,
-			MaximumAttempts:        5,
-			NonRetryableErrorTypes: activities.PermanentErrorTypes,
-		},
-	}
+	return workflow.ActivityOptions{TaskQueue: DistributeTaskQueue, StartToCloseTimeout: timeout, RetryPolicy: serviceRetries()}
 }
 
 // RetentionScheduleID is the ID of a pipeline's retention schedule. "#"

@@ -19,8 +19,8 @@ import (
 // ErrNoWorker means no kiln worker answered a check in time.
 var ErrNoWorker = errors.New("no kiln worker answered")
 
-// checkWait is how long Check waits for a worker.
-const checkWait = 30 * time.Second
+// checkWait is how long Check and Ask wait for a worker to take a task.
+var checkWait = 30 * time.Second // a var for tests
 
 // Check plans the on-demand run m on a worker without starting it: the
 // pipeline must exist and allow manual runs, and the ref (or commit) must
@@ -54,25 +54,31 @@ func (r *Runs) Ask(ctx context.Context, opts client.StartWorkflowOptions, workfl
 	}
 	// A worker that takes the first task within checkWait finishes the
 	// rest, however long that takes.
-	wait, cancel := context.WithTimeout(ctx, checkWait)
-	defer cancel()
-	started := make(chan struct{})
-	go func() {
-		defer close(started)
-		for wait.Err() == nil {
-			d, err := r.Client.DescribeWorkflowExecution(wait, run.GetID(), run.GetRunID())
-			if err == nil && (d.GetWorkflowExecutionInfo().GetHistoryLength() > 2 || d.GetWorkflowExecutionInfo().GetCloseTime() != nil) {
-				return
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-	}()
-	<-started
-	if wait.Err() != nil && ctx.Err() == nil {
-		return fmt.Errorf("%w within %s on task queue %s: is kiln dev or kiln worker running against this Temporal?",
-			ErrNoWorker, checkWait, workflows.TaskQueue)
+	if err := r.awaitWorker(ctx, run); err != nil {
+		return err
 	}
 	return run.Get(ctx, out)
+}
+
+// awaitWorker waits, up to checkWait, until a worker has taken run's first
+// workflow task (its history has grown past the start) or the run closed.
+func (r *Runs) awaitWorker(ctx context.Context, run client.WorkflowRun) error {
+	wait, cancel := context.WithTimeout(ctx, checkWait)
+	defer cancel()
+	for {
+		d, err := r.Client.DescribeWorkflowExecution(wait, run.GetID(), run.GetRunID())
+		if info := d.GetWorkflowExecutionInfo(); err == nil && (info.GetHistoryLength() > 2 || info.GetCloseTime() != nil) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-wait.Done():
+			return fmt.Errorf("%w within %s on task queue %s: is kiln dev or kiln worker running against this Temporal?",
+				ErrNoWorker, checkWait, workflows.TaskQueue)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // nonce is 16 random hex digits, for workflow IDs of CLI requests.
